@@ -1,0 +1,716 @@
+"""The batch manifest: which files make up which recording.
+
+A manifest is a TOML file with one ``[[recording]]`` table per recording::
+
+    [[recording]]
+    fish = "F1"
+    recording = "R1"
+    experiment = "MF343"
+    region = "right_tectum"
+    sensor = "GCaMP6s"
+    genotype = "gad1b:Gal4; UAS:NTR-mCherry"
+    age_dpf = 7
+    recorded_at = 2024-03-01T10:30:00
+    traces = "data/F1_R1.npy"          # .npy, .csv/.tsv/.txt, or a suite2p plane folder
+    frame_period_s = 1.0               # or femtonics_metadata = "data/F1_R1.txt"
+    events = "data/F1_R1_events.csv"   # or protocol = "...pkl" with a stimuli table
+
+    [recording.stimuli]                # protocol column stem -> stimulus name
+    stim1 = "prey"
+
+    [recording.groups]                 # regressor -> stimuli it pools
+    prey = ["prey-nasalward", "prey-temporalward"]
+
+Paths are relative to the manifest's folder.  :func:`read_manifest` checks
+the whole manifest's structure first (so a typo in entry #40 fails before
+entry #1 is processed), then reads one recording at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import math
+import re
+import tomllib
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import readers
+from .errors import InputError
+
+__all__ = [
+    "MANIFEST_KEYS",
+    "REQUIRED_KEYS",
+    "RecordingInput",
+    "check_entry",
+    "load_manifest",
+    "read_entry",
+    "read_manifest",
+]
+
+#: the keys a ``[[recording]]`` table may have
+MANIFEST_KEYS = (
+    "fish",
+    "recording",
+    "experiment",
+    "region",
+    "sensor",
+    "genotype",
+    "notes",
+    "age_dpf",
+    "recorded_at",
+    "frame_period_s",
+    "femtonics_metadata",
+    "traces",
+    "traces_kind",
+    "neuropil",
+    "positions",
+    "include_non_cells",
+    "events",
+    "protocol",
+    "stimuli",
+    "split_prey_direction",
+    "groups",
+)
+
+#: keys every ``[[recording]]`` table needs
+REQUIRED_KEYS = ("fish", "recording", "region", "sensor", "traces")
+
+TRACES_KINDS = ("raw", "dff")
+
+# keys load_manifest adds; a user's TOML may not set them
+_PRIVATE_KEYS = ("_entry", "_base")
+
+_STRING_KEYS = (
+    "fish", "recording", "experiment", "region", "sensor", "genotype", "notes",
+    "femtonics_metadata", "traces", "traces_kind", "neuropil", "positions",
+    "events", "protocol",
+)
+_BOOL_KEYS = ("include_non_cells", "split_prey_direction")
+_TEXT_TRACE_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
+
+
+@dataclass(eq=False)
+class RecordingInput:
+    """One recording read from its files, ready for the database layer.
+
+    Attributes
+    ----------
+    entry : str
+        The manifest entry it came from, for messages.
+    fish, recording, experiment, region, sensor, genotype, notes : str or None
+        Identifiers and annotations as written (``sensor`` canonicalised
+        when known sensors were given).
+    age_dpf : float or None
+    recorded_at : datetime.datetime or None
+    frame_period_s : float
+        Seconds between frames, > 0.
+    traces : numpy.ndarray
+        float32, ROIs x frames.
+    traces_kind : {"raw", "dff"}
+    roi_ids : numpy.ndarray
+        int64, one unique id per ROI row (suite2p index, CSV label or row).
+    positions : numpy.ndarray or None
+        float64, ROIs x 3 (x, y, z) in pixels.
+    neuropil : numpy.ndarray or None
+        float32, same shape as ``traces``.
+    events : pandas.DataFrame
+        ``stimulus``, ``onset_s``, ``duration_s``, ``params``, by onset.
+    metadata : dict
+        JSON-compatible imaging metadata: resolved source paths, the frame
+        period and where it came from, Femtonics fields, suite2p ops subset,
+        protocol metadata.
+    groups : dict of str to list of str, or None
+        Regressor -> stimulus names it pools, from the manifest.
+    """
+
+    entry: str
+    fish: str
+    recording: str
+    experiment: str | None
+    region: str
+    sensor: str
+    genotype: str | None
+    notes: str | None
+    age_dpf: float | None
+    recorded_at: _dt.datetime | None
+    frame_period_s: float
+    traces: np.ndarray = field(repr=False)
+    traces_kind: str
+    roi_ids: np.ndarray = field(repr=False)
+    positions: np.ndarray | None = field(repr=False)
+    neuropil: np.ndarray | None = field(repr=False)
+    events: pd.DataFrame = field(repr=False)
+    metadata: dict = field(repr=False)
+    groups: dict[str, list[str]] | None = None
+
+    @property
+    def n_rois(self) -> int:
+        """Number of ROIs (rows of ``traces``)."""
+        return int(self.traces.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames (columns of ``traces``)."""
+        return int(self.traces.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the recording, ``n_frames * frame_period_s``."""
+        return self.n_frames * self.frame_period_s
+
+
+# ---------------------------------------------------------------------------
+# loading and structural checks
+
+
+def _entry_name(manifest: str, number: int | None, table: Mapping) -> str:
+    name = f"{manifest} entry #{number}" if number is not None else f"{manifest} entry"
+    ids = [f"{key} {table[key]}" for key in ("fish", "recording") if table.get(key) not in (None, "")]
+    return f"{name} ({', '.join(ids)})" if ids else name
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError) -> str:
+    text = str(exc)
+    match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", text)
+    if match:
+        return f"invalid TOML at line {match[1]}, column {match[2]}: {text[:match.start()]}"
+    return f"invalid TOML: {text}"
+
+
+def load_manifest(path: str | PathLike) -> list[dict]:
+    """Parse a manifest and check its structure.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The TOML manifest.
+
+    Returns
+    -------
+    list of dict
+        The ``[[recording]]`` tables as written, each with two added private
+        keys: ``_entry`` (e.g. ``"manifest.toml entry #2 (fish F1, recording
+        R3)"``) and ``_base`` (the manifest's folder, against which relative
+        paths resolve).
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, invalid TOML (with the line), no
+        ``[[recording]]`` tables, any entry failing :func:`check_entry`, the
+        same (fish, recording) twice.
+    """
+    path = Path(path)
+    label = str(path)
+    if not path.is_file():
+        raise InputError("manifest not found" if not path.exists() else "is a folder",
+                         path=path, role="manifest file")
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(_toml_error(exc), path=path, role="manifest file") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                         path=path, role="manifest file") from None
+
+    tables = data.get("recording")
+    if tables is None:
+        hint = difflib.get_close_matches("recording", list(data), n=1)
+        extra = f"; did you mean [[{hint[0]}]]?" if hint else ""
+        raise InputError(f"no [[recording]] tables{extra}", path=path, role="manifest file")
+    if isinstance(tables, dict):
+        raise InputError("'recording' must be an array of tables: write [[recording]], not [recording]",
+                         path=path, role="manifest file")
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise InputError("'recording' must be an array of tables ([[recording]])",
+                         path=path, role="manifest file")
+    if not tables:
+        raise InputError("no [[recording]] tables", path=path, role="manifest file")
+
+    base = path.parent.resolve()
+    entries, seen = [], {}
+    for number, table in enumerate(tables, start=1):
+        entry = _entry_name(label, number, table)
+        for key in table:
+            if key in _PRIVATE_KEYS:
+                raise InputError(f"unknown key '{key}'", entry=entry)
+        raw = dict(table, _entry=entry, _base=base)
+        check_entry(raw)
+        ident = (str(raw["fish"]), str(raw["recording"]))
+        if ident in seen:
+            raise InputError(
+                f"fish '{ident[0]}', recording '{ident[1]}' is already entry #{seen[ident]}: "
+                "each recording may appear once per manifest",
+                entry=entry,
+            )
+        seen[ident] = number
+        entries.append(raw)
+    return entries
+
+
+def _resolve(base: Path, written: str) -> Path:
+    path = Path(written).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def check_entry(raw: Mapping) -> None:
+    """Check the keys and value types of one ``[[recording]]`` table.
+
+    Only the file system's answer to "is ``traces`` a folder?" is consulted
+    (it decides whether a suite2p ``ops.npy`` may supply the frame period);
+    files are not opened.
+
+    Raises
+    ------
+    InputError
+        Unknown key (with the closest accepted key), missing required key,
+        both or neither of ``events``/``protocol``, no frame period source,
+        a value of the wrong type, an option that does not apply.
+    """
+    entry = raw.get("_entry") or _entry_name("manifest", None, raw)
+    for key in raw:
+        if key in MANIFEST_KEYS or key in _PRIVATE_KEYS:
+            continue
+        hint = difflib.get_close_matches(str(key), MANIFEST_KEYS, n=1)
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (accepted: {', '.join(MANIFEST_KEYS)})"
+        raise InputError(f"unknown key '{key}'{suggestion}", entry=entry)
+
+    missing = [key for key in REQUIRED_KEYS if key not in raw]
+    if missing:
+        raise InputError(f"missing required key(s): {', '.join(missing)}", entry=entry)
+    if "events" in raw and "protocol" in raw:
+        raise InputError("give either 'events' or 'protocol', not both", entry=entry)
+    if "events" not in raw and "protocol" not in raw:
+        raise InputError("missing stimuli: give 'events' (a CSV/TSV table) or 'protocol' (a pickle)",
+                         entry=entry)
+
+    _check_types(raw, entry)
+
+    if "protocol" in raw and "stimuli" not in raw:
+        raise InputError(
+            "'protocol' needs a stimuli table mapping protocol columns to names, "
+            'e.g. stimuli = { stim1 = "prey", stim2 = "looming" }',
+            entry=entry,
+        )
+    for key in ("stimuli", "split_prey_direction"):
+        if key in raw and "protocol" not in raw:
+            raise InputError(f"'{key}' only applies to a 'protocol' pickle", entry=entry)
+
+    base = Path(raw.get("_base", "."))
+    traces = _resolve(base, raw["traces"])
+    if traces.exists():  # a missing file is reported when the entry is read
+        is_suite2p = traces.is_dir()
+        if not is_suite2p:
+            if "include_non_cells" in raw:
+                raise InputError("'include_non_cells' only applies to suite2p traces folders", entry=entry)
+            if "frame_period_s" not in raw and "femtonics_metadata" not in raw:
+                raise InputError(
+                    "no frame period: give frame_period_s (seconds) or femtonics_metadata",
+                    entry=entry,
+                )
+        elif "neuropil" in raw:
+            raise InputError(
+                "'neuropil' does not apply to suite2p traces: Fneu.npy in the folder is used",
+                entry=entry,
+            )
+
+
+def _check_types(raw: Mapping, entry: str) -> None:
+    for key in _STRING_KEYS:
+        if key not in raw:
+            continue
+        value = raw[key]
+        # integers are allowed for identifiers: `fish = 12` is a natural slip
+        if key in ("fish", "recording") and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        if not isinstance(value, str):
+            raise InputError(f"'{key}' must be a string, got {value!r}", entry=entry)
+        if key in ("fish", "recording", "region", "sensor", "traces") and not value.strip():
+            raise InputError(f"'{key}' must not be empty", entry=entry)
+    for key in _BOOL_KEYS:
+        if key in raw and not isinstance(raw[key], bool):
+            raise InputError(f"'{key}' must be true or false, got {raw[key]!r}", entry=entry)
+    for key in ("age_dpf", "frame_period_s"):
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InputError(f"'{key}' must be a number, got {value!r}", entry=entry)
+    if "recorded_at" in raw and not isinstance(raw["recorded_at"], (str, _dt.date)):
+        raise InputError(f"'recorded_at' must be a date-time, got {raw['recorded_at']!r}", entry=entry)
+    stimuli = raw.get("stimuli")
+    if stimuli is not None and (
+        not isinstance(stimuli, dict) or not stimuli
+        or not all(isinstance(v, str) and v.strip() for v in stimuli.values())
+    ):
+        raise InputError(
+            'stimuli must be a table of protocol column stem = "stimulus name", '
+            f"got {stimuli!r}",
+            entry=entry,
+        )
+    groups = raw.get("groups")
+    if groups is not None:
+        ok = isinstance(groups, dict) and all(
+            isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(s, str) for s in v))
+            for v in groups.values()
+        )
+        if not ok:
+            raise InputError(
+                'groups must be a table of regressor = ["stimulus", ...], '
+                f"got {groups!r}",
+                entry=entry,
+            )
+
+
+# ---------------------------------------------------------------------------
+# reading one entry
+
+
+@contextmanager
+def _about(entry: str, role: str, written: str, resolved: Path):
+    """Name the entry and the file, as the user wrote it, in reader errors."""
+    try:
+        yield
+    except InputError as err:
+        if err.entry:
+            raise
+        shown = _display(err.path, written, resolved)
+        if shown != written:  # a file inside the folder the manifest names
+            role = role.replace("folder", "file")
+        raise InputError(err.message, entry=entry, path=shown, role=err.role or role) from err
+
+
+def _display(path: str | None, written: str, resolved: Path) -> str:
+    if path is None:
+        return written
+    path = Path(path)
+    if path == resolved:
+        return written
+    try:  # a file inside a suite2p folder the manifest names
+        return (Path(written) / path.relative_to(resolved)).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _existing(entry: str, base: Path, written: str, role: str) -> Path:
+    resolved = _resolve(base, written)
+    if not resolved.exists():
+        raise InputError(f"not found (looked for {resolved})", entry=entry, path=written, role=role)
+    return resolved
+
+
+def _fmt(seconds: float) -> str:
+    """Seconds for messages: ``512.0``, ``0.25``, never 17 digits."""
+    text = f"{seconds:.6g}"
+    return text + ".0" if re.fullmatch(r"-?\d+", text) else text
+
+
+def _canonical_sensor(name: str, known: Collection[str] | None, entry: str) -> str:
+    if known is None:
+        return name
+    by_lower = {k.lower(): k for k in known}
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    hint = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+    suggestion = f"; did you mean '{by_lower[hint[0]]}'?" if hint else ""
+    listed = ", ".join(sorted(known)) or "none"
+    raise InputError(f"unknown sensor '{name}'{suggestion} (known: {listed})", entry=entry)
+
+
+def _recorded_at(value: Any, entry: str) -> _dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        return value
+    if isinstance(value, _dt.date):  # a TOML local date: midnight
+        return _dt.datetime.combine(value, _dt.time())
+    try:
+        return _dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(
+            f"recorded_at {value!r} is not an ISO date-time (e.g. 2024-03-01T10:30:00)",
+            entry=entry,
+        ) from None
+
+
+def _frame_period(value: Any, entry: str, source: str) -> float:
+    period = float(value)
+    if not (math.isfinite(period) and period > 0):
+        raise InputError(
+            f"frame_period_s must be a positive number of seconds, got {value!r} ({source})",
+            entry=entry,
+        )
+    return period
+
+
+def read_entry(raw: Mapping, *, known_sensors: Collection[str] | None = None) -> RecordingInput:
+    """Read the files of one manifest entry and check them against each other.
+
+    Parameters
+    ----------
+    raw : mapping
+        One table from :func:`load_manifest` (or a dict of the same keys;
+        relative paths then resolve against ``_base`` or the working folder).
+    known_sensors : collection of str, optional
+        Sensor names the database knows; ``sensor`` must match one of them
+        ignoring case and is replaced by its canonical spelling.
+
+    Returns
+    -------
+    RecordingInput
+
+    Raises
+    ------
+    InputError
+        Naming the entry and, where one is at fault, the file: see
+        :func:`check_entry` and the readers, plus a missing file, unknown
+        sensor, bad ``traces_kind``, a frame period <= 0, no ROIs or frames,
+        duplicate ROI ids, neuropil/positions not matching the traces, a
+        frame-count mismatch with the Femtonics metadata or the protocol, an
+        event starting outside the recording.
+    """
+    raw = dict(raw)
+    entry = raw.get("_entry") or _entry_name("manifest", None, raw)
+    base = Path(raw.get("_base", "."))
+    check_entry(raw)
+
+    sensor = _canonical_sensor(raw["sensor"], known_sensors, entry)
+    traces_kind = raw.get("traces_kind", "raw").strip().lower()
+    if traces_kind not in TRACES_KINDS:
+        raise InputError(
+            f"traces_kind must be 'raw' or 'dff', got {raw['traces_kind']!r}", entry=entry
+        )
+    # the cheap checks first: a typo should not wait for a large file to load
+    age_dpf = _age(raw.get("age_dpf"), entry)
+    recorded_at = _recorded_at(raw.get("recorded_at"), entry)
+    groups = raw.get("groups")
+    if groups is not None:
+        groups = {str(k): [v] if isinstance(v, str) else list(v) for k, v in groups.items()}
+
+    sources: dict[str, str] = {"manifest_dir": str(base)}
+    metadata: dict[str, Any] = {"sources": sources}
+    periods: dict[str, float] = {}
+    if "frame_period_s" in raw:
+        periods["manifest"] = _frame_period(raw["frame_period_s"], entry, "manifest")
+
+    femtonics = None
+    if "femtonics_metadata" in raw:
+        written = raw["femtonics_metadata"]
+        fem_path = _existing(entry, base, written, "Femtonics metadata file")
+        with _about(entry, "Femtonics metadata file", written, fem_path):
+            femtonics = readers.read_femtonics_metadata(fem_path)
+        sources["femtonics_metadata"] = str(fem_path)
+        metadata["femtonics"] = femtonics
+        periods["femtonics"] = femtonics["frame_period_s"]
+
+    traces, roi_ids, positions, neuropil = _read_traces(raw, entry, base, metadata, periods)
+    n_frames = traces.shape[1]
+
+    if not periods:
+        raise InputError(
+            "no frame period: the suite2p ops.npy has no 'fs'; give frame_period_s or "
+            "femtonics_metadata",
+            entry=entry,
+        )
+    source = next(s for s in ("manifest", "femtonics", "suite2p") if s in periods)
+    frame_period_s = periods[source]
+    metadata["frame_period"] = {"used_s": frame_period_s, "source": source,
+                                **{f"{k}_s": v for k, v in periods.items()}}
+    duration = n_frames * frame_period_s
+    extent = f"{n_frames} frames x {_fmt(frame_period_s)} s = {_fmt(duration)} s"
+
+    if femtonics is not None and femtonics["n_frames"] is not None and femtonics["n_frames"] != n_frames:
+        raise InputError(
+            f"frame-count mismatch: D3Size = {femtonics['n_frames']} frames but the traces "
+            f"'{raw['traces']}' have {n_frames}",
+            entry=entry,
+            path=raw["femtonics_metadata"],
+            role="Femtonics metadata file",
+        )
+
+    events, stim_written = _read_stimuli(raw, entry, base, metadata)
+    stim_role = "events file" if "events" in raw else "protocol file"
+    protocol_s = metadata.get("protocol", {}).get("protocol_duration_s")
+    if protocol_s is not None and protocol_s > duration + frame_period_s:
+        raise InputError(
+            f"frame-count mismatch: the protocol runs for {_fmt(protocol_s)} s but the traces "
+            f"cover only {extent}",
+            entry=entry, path=stim_written, role=stim_role,
+        )
+    for stimulus, onset in zip(events["stimulus"], events["onset_s"]):
+        if onset < 0:
+            problem = "is before the start of the recording"
+        elif onset >= duration:
+            problem = f"is after the end of the recording ({extent})"
+        else:
+            continue
+        raise InputError(f"event '{stimulus}' at {_fmt(onset)} s {problem}",
+                         entry=entry, path=stim_written, role=stim_role)
+
+    return RecordingInput(
+        entry=entry,
+        fish=str(raw["fish"]),
+        recording=str(raw["recording"]),
+        experiment=raw.get("experiment"),
+        region=raw["region"],
+        sensor=sensor,
+        genotype=raw.get("genotype"),
+        notes=raw.get("notes"),
+        age_dpf=age_dpf,
+        recorded_at=recorded_at,
+        frame_period_s=frame_period_s,
+        traces=traces,
+        traces_kind=traces_kind,
+        roi_ids=roi_ids,
+        positions=positions,
+        neuropil=neuropil,
+        events=events,
+        metadata=readers.to_jsonable(metadata),
+        groups=groups,
+    )
+
+
+def _age(value: Any, entry: str) -> float | None:
+    if value is None:
+        return None
+    age = float(value)
+    if not (math.isfinite(age) and age >= 0):
+        raise InputError(f"age_dpf must be a non-negative number, got {value!r}", entry=entry)
+    return age
+
+
+def _read_traces(raw, entry, base, metadata, periods):
+    """Read traces (+ neuropil, positions) by the kind of path ``traces`` names."""
+    written = raw["traces"]
+    path = _existing(entry, base, written, "traces file")
+    metadata["sources"]["traces"] = str(path)
+    role = "traces folder" if path.is_dir() else "traces file"
+    neuropil = positions = roi_ids = None
+    n_segmented = None
+    with _about(entry, role, written, path):
+        if path.is_dir():
+            s2p = readers.read_suite2p(path, iscell_only=not raw.get("include_non_cells", False))
+            traces, neuropil, roi_ids = s2p["traces"], s2p["neuropil"], s2p["roi_ids"]
+            positions = s2p["positions"]
+            metadata["suite2p"] = s2p["metadata"]
+            n_segmented = s2p["metadata"]["n_rois_segmented"]
+            if s2p["frame_period_s"] is not None:
+                periods["suite2p"] = s2p["frame_period_s"]
+        elif path.suffix.lower() == ".npy":
+            traces = readers.read_traces_npy(path)
+        elif path.suffix.lower() in _TEXT_TRACE_SUFFIXES:
+            traces, roi_ids = readers.read_traces_csv(path)
+        else:
+            raise InputError(
+                f"unsupported traces format '{path.suffix}': expected a suite2p plane folder, "
+                ".npy, or " + ", ".join(_TEXT_TRACE_SUFFIXES),
+                path=path,
+            )
+        n_rois, n_frames = traces.shape
+        if n_rois == 0:
+            hint = ""
+            if n_segmented:
+                hint = (f" (all {n_segmented} suite2p ROIs are non-cells in iscell.npy; "
+                        "include_non_cells = true keeps them)")
+            raise InputError("no ROIs" + hint, path=path)
+        if n_frames == 0:
+            raise InputError("no frames", path=path)
+        roi_ids = np.arange(n_rois, dtype=np.int64) if roi_ids is None else np.asarray(roi_ids, np.int64)
+        unique, counts = np.unique(roi_ids, return_counts=True)
+        if (counts > 1).any():
+            dup = unique[counts > 1]
+            shown = ", ".join(map(str, dup[:5])) + (", ..." if len(dup) > 5 else "")
+            raise InputError(f"duplicate ROI ids: {shown}", path=path)
+
+    if "neuropil" in raw:
+        neuropil = _read_neuropil(raw["neuropil"], entry, base, traces.shape)
+        metadata["sources"]["neuropil"] = str(_resolve(base, raw["neuropil"]))
+    if "positions" in raw:
+        positions = _read_positions(raw["positions"], entry, base, roi_ids, n_segmented)
+        metadata["sources"]["positions"] = str(_resolve(base, raw["positions"]))
+    return traces, roi_ids, positions, neuropil
+
+
+def _read_neuropil(written, entry, base, shape):
+    path = _existing(entry, base, written, "neuropil file")
+    with _about(entry, "neuropil file", written, path):
+        if path.suffix.lower() != ".npy":
+            raise InputError("neuropil must be a .npy matrix (ROIs x frames)", path=path)
+        neuropil = readers.read_traces_npy(path)
+        if neuropil.shape != shape:
+            raise InputError(f"shape {neuropil.shape} does not match the traces {shape}", path=path)
+    return neuropil
+
+
+def _read_positions(written, entry, base, roi_ids, n_segmented):
+    """Positions for the kept ROIs.
+
+    For suite2p traces the file may cover every segmented ROI (the kept ones
+    are then picked by suite2p index) or only the kept ones.
+    """
+    path = _existing(entry, base, written, "positions file")
+    with _about(entry, "positions file", written, path):
+        positions = readers.read_positions_npy(path)
+        if n_segmented is not None and len(positions) == n_segmented:
+            positions = positions[roi_ids]
+        if len(positions) != len(roi_ids):
+            raise InputError(f"{len(positions)} positions for {len(roi_ids)} ROIs", path=path)
+    return positions
+
+
+def _read_stimuli(raw, entry, base, metadata):
+    if "events" in raw:
+        written = raw["events"]
+        path = _existing(entry, base, written, "events file")
+        with _about(entry, "events file", written, path):
+            events = readers.read_events_table(path)
+        metadata["sources"]["events"] = str(path)
+        return events, written
+    written = raw["protocol"]
+    path = _existing(entry, base, written, "protocol file")
+    with _about(entry, "protocol file", written, path):
+        events, protocol_meta = readers.read_protocol_pickle(
+            path, raw["stimuli"], split_prey_direction=raw.get("split_prey_direction", False)
+        )
+    metadata["sources"]["protocol"] = str(path)
+    metadata["protocol"] = protocol_meta
+    return events, written
+
+
+# ---------------------------------------------------------------------------
+
+
+def read_manifest(
+    path: str | PathLike, *, known_sensors: Collection[str] | None = None
+) -> Iterator[RecordingInput]:
+    """Read a manifest's recordings one at a time.
+
+    The manifest itself (structure, keys, duplicates and, when
+    ``known_sensors`` is given, sensor names) is checked before this
+    returns; each recording's files are read only when the iterator reaches
+    it, so a large batch needs the memory of one recording.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The TOML manifest.
+    known_sensors : collection of str, optional
+        As in :func:`read_entry`.
+
+    Returns
+    -------
+    iterator of RecordingInput
+    """
+    entries = load_manifest(path)
+    if known_sensors is not None:
+        for raw in entries:
+            _canonical_sensor(raw["sensor"], known_sensors, raw["_entry"])
+    return (read_entry(raw, known_sensors=known_sensors) for raw in entries)

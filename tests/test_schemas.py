@@ -1,0 +1,206 @@
+"""The pipeline end to end against the real database server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dbutil import row_counts, synthetic_kwargs
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+@pytest.fixture(scope="module")
+def small_recording():
+    from pipeline.synthetic import make_recording
+
+    return make_recording(n_rois=80, n_frames=420, seed=3)
+
+
+def test_shipped_parameter_sets(db):
+    ref = db.reference
+    assert set(ref.ParamSet().to_arrays("paramset")) >= {"default", "seed2020"}
+    stages = ref.ParamSet.stage_params("seed2020")
+    assert stages["dff"][0] == "seed2020"
+    assert stages["regressors"][1]["kernel"] == "seed2020"
+    assert stages["fit"][1]["fdr_alpha"] is None
+    assert set(ref.Sensor().to_arrays("sensor")) >= {"GCaMP6s", "GCaMP6f", "GCaMP6m", "jGCaMP7f", "jGCaMP8s", "jGCaMP8m", "jGCaMP8f"}
+
+
+def test_parameters_cannot_be_entered_twice(db):
+    ref = db.reference
+    method, params = ref.ParamSet.stage_params("default")["dff"]
+    # the same parameters in another key order find the existing row
+    same = dict(reversed(list(params.items())))
+    assert ref.DffParams.insert_new(method, same) == 1
+    row = (ref.DffParams & {"dff_params_id": 1}).fetch1()
+    row["dff_params_id"] = 99
+    with pytest.raises(Exception, match="(?i)duplicate"):
+        ref.DffParams.insert1(row)
+
+
+def test_create_paramset_reuses_stage_rows(db):
+    ref = db.reference
+    stages = ref.ParamSet.stage_params("default")
+    name = "sliding_test"
+    ref.ParamSet.create(
+        name,
+        "sliding baseline",
+        dff=("sliding_percentile", {"percentile": 10.0, "window_s": 60.0}),
+        regressors=stages["regressors"],
+        fit=stages["fit"],
+        clustering=stages["clustering"],
+    )
+    try:
+        row = (ref.ParamSet & {"paramset": name}).fetch1()
+        assert row["regressor_params_id"] == 1 and row["fit_params_id"] == 1
+        with pytest.raises(ValueError, match="already exists"):
+            ref.ParamSet.create(name, "again", **{k: v for k, v in zip(("dff", "regressors", "fit", "clustering"), stages.values())})
+    finally:
+        (ref.ParamSet & {"paramset": name}).delete(prompt=False)
+
+
+def test_insert_populate_and_query(db, small_recording):
+    import pipeline
+
+    rec = small_recording
+    key = db.insert_recording(**synthetic_kwargs(rec))
+    reports = db.populate_all()
+    assert all(not r.errors for r in reports), [r.errors for r in reports]
+    an = db.analysis
+    assert len(an.Fit & key) == 2  # default and seed2020
+    # the stored fit is the pipeline's fit of the stored dF/F
+    dkey = dict(key, paramset="default")
+    dff = an.DeltaF.load(dkey)
+    names, conv, _ = an.Regressors.load(dkey)
+    ols = pipeline.fit_ols(conv.T, dff)
+    r2 = (an.Fit.Roi & dkey).to_arrays("r2", order_by="roi").astype(float)
+    np.testing.assert_allclose(r2, ols.r2, rtol=1e-9, atol=1e-12)
+    assert len(an.Fit.Coefficient & dkey) == rec.traces.shape[0] * len(names)
+    # class counts add up to the classified ROIs
+    counts = (an.ClassSummary.Count & dkey).to_arrays("n_rois")
+    assert counts.sum() == (an.Classification & dkey).fetch1("n_classified")
+    assert (an.Fit & dkey).fetch1("n_selected") == (an.Classification & dkey).fetch1("n_classified")
+    # every ROI is in the 'all' clustering, selected ones in 'selected'
+    assert len(an.Clustering.Member & dkey & {"roi_set": "all"}) == rec.traces.shape[0]
+    assert len(an.Clustering.Member & dkey & {"roi_set": "selected"}) == (an.Fit & dkey).fetch1("n_selected")
+    # selected ROIs per class, with DataJoint ...
+    per_class = (an.Classification.Roi & dkey).to_pandas().reset_index().groupby("roi_class").size()
+    # ... and with plain SQL
+    conn = an.Fit.connection
+    q = an.Classification.Roi().adapter.quote_identifier
+    sql = (
+        f"SELECT {q('roi_class')}, COUNT(*) FROM {an.Classification.Roi.full_table_name} "
+        f"WHERE {q('paramset')} = 'default' GROUP BY {q('roi_class')}"
+    )
+    by_sql = {row[0]: int(row[1]) for row in conn.query(sql).fetchall()}
+    assert by_sql == {k: int(v) for k, v in per_class.items()}
+    # the tuned ROIs mostly land in their class
+    truth = rec.truth
+    classes = dict(zip(*(an.Classification.Roi & dkey).to_arrays("roi", "roi_class")))
+    tuned = [i for i, t in enumerate(truth) if t in ("prey", "looming", "dimming") and i in classes]
+    agree = np.mean([classes[i] == truth[i] for i in tuned])
+    assert agree >= 0.9
+
+
+def test_populate_is_idempotent(db, small_recording):
+    db.insert_recording(**synthetic_kwargs(small_recording))
+    db.populate_all({"paramset": "default"})
+    before = row_counts(db)
+    reports = db.populate_all({"paramset": "default"})
+    assert sum(r.done for r in reports) == 0
+    assert row_counts(db) == before
+
+
+def test_delete_cascades_to_results(db, small_recording):
+    key = db.insert_recording(**synthetic_kwargs(small_recording))
+    db.populate_all({"paramset": "default"})
+    assert db.analysis.Fit.Roi & key
+    (db.acquisition.Recording & key).delete(prompt=False)
+    for table in (db.analysis.DeltaF, db.analysis.Fit.Roi, db.analysis.Fit.Coefficient, db.analysis.Clustering.Member,
+                  db.analysis.ClassSummary.Count, db.acquisition.RoiTraces.Roi, db.acquisition.Presentation):
+        assert not (table & key), table.__name__
+
+
+def test_failing_make_leaves_no_partial_rows(db, small_recording):
+    """A raw trace whose baseline is <= 0 fails DeltaF for that recording only."""
+    good = db.insert_recording(**synthetic_kwargs(small_recording, recording="good"))
+    traces = small_recording.traces.copy()
+    traces[7] = -5.0  # a baseline <= 0
+    bad = db.insert_recording(**synthetic_kwargs(small_recording, recording="bad", traces=traces))
+    reports = db.populate_all({"paramset": "default"})
+    errors = [e for r in reports for e in r.errors]
+    assert len(errors) == 1
+    message = str(errors[0])
+    assert "bad" in message and "7" in message
+    assert db.analysis.Fit & good
+    for table in (db.analysis.DeltaF, db.analysis.Fit, db.analysis.Fit.Roi, db.analysis.Clustering):
+        assert not (table & bad), table.__name__
+
+
+def test_zero_variance_roi_is_never_selected(db, small_recording):
+    traces = small_recording.traces.copy()
+    traces[3] = 500.0  # constant: zero variance
+    key = db.insert_recording(**synthetic_kwargs(small_recording, traces=traces))
+    reports = db.populate_all({"paramset": "default"})
+    assert all(not r.errors for r in reports), [r.errors for r in reports]
+    row = (db.analysis.Fit.Roi & key & {"roi": 3, "paramset": "default"}).fetch1()
+    assert row["r2"] is None or np.isnan(row["r2"])
+    assert not row["selected"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(sensor="GCaMP99"), "unknown sensor"),
+        (dict(frame_period_s=0), "frame period"),
+        (dict(frame_period_s=-1.0), "frame period"),
+        (dict(fish="x" * 65), "at most 64"),
+        (dict(events=pd.DataFrame(columns=["stimulus", "onset_s", "duration_s"])), "empty"),
+        (dict(events=pd.DataFrame([{"stimulus": "prey", "onset_s": 9999.0, "duration_s": 1.0}])), "outside the recording"),
+        (dict(events=pd.DataFrame([{"stimulus": "flash", "onset_s": 1.0, "duration_s": 1.0}])), "unknown stimulus"),
+        (dict(roi_ids=[0] * 80), "duplicate ROI"),
+        (dict(trace_kind="photons"), "trace_kind"),
+    ],
+)
+def test_bad_input_changes_nothing(db, small_recording, change, message):
+    db.insert_recording(**synthetic_kwargs(small_recording, recording="existing"))
+    before = row_counts(db)
+    with pytest.raises(db.IngestError, match=message):
+        db.insert_recording(**synthetic_kwargs(small_recording, recording="new", **change))
+    assert row_counts(db) == before
+
+
+def test_nan_trace_is_named(db, small_recording):
+    traces = small_recording.traces.copy()
+    traces[11, 5] = np.nan
+    before = row_counts(db)
+    with pytest.raises(db.IngestError, match="ROI 11"):
+        db.insert_recording(**synthetic_kwargs(small_recording, traces=traces))
+    assert row_counts(db) == before
+
+
+def test_reingest_requires_replace(db, small_recording):
+    key = db.insert_recording(**synthetic_kwargs(small_recording))
+    db.populate_all({"paramset": "default"})
+    before = row_counts(db)
+    with pytest.raises(db.IngestError, match="already ingested"):
+        db.insert_recording(**synthetic_kwargs(small_recording))
+    assert row_counts(db) == before
+    db.insert_recording(**synthetic_kwargs(small_recording), replace=True)
+    assert not (db.analysis.Fit & key)  # results of the old data are gone
+    assert len(db.acquisition.RoiTraces.Roi & key) == small_recording.traces.shape[0]
+
+
+def test_large_recording_fits_default_packet_size(db):
+    """40 MB of traces go in against a server with the default 16 MB max_allowed_packet."""
+    rng = np.random.default_rng(0)
+    traces = rng.normal(1000, 10, size=(5000, 2000)).astype(np.float32)
+    events = pd.DataFrame({"stimulus": ["prey", "looming", "dimming"], "onset_s": [10.0, 50.0, 90.0], "duration_s": [1.0] * 3})
+    key = db.insert_recording(
+        fish="big", recording="R1", region="tectum", sensor="GCaMP6s", frame_period_s=1.0, traces=traces, events=events
+    )
+    stored = np.asarray((db.acquisition.RoiTraces & key).fetch1("traces").load())
+    np.testing.assert_array_equal(stored, traces)
+    assert len(db.acquisition.RoiTraces.Roi & key) == 5000
