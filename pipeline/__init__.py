@@ -15,7 +15,7 @@ chain; :mod:`pipeline.synthetic` makes recordings with known ground truth.
 """
 
 from .amplitudes import response_amplitudes, seed2020_response_amplitudes
-from .analysis import DEFAULT_PARAMS, analyse_recording
+from .analysis import DEFAULT_PARAMS, SENSOR_KERNEL_DELAY_S, analyse_recording
 from .classes import assign_classes
 from .clustering import (ClusterResult, cluster_rois, correlation_distance,
                          zscore_rows)
@@ -38,5 +38,5 @@ __all__ = [
     "response_amplitudes", "seed2020_response_amplitudes",
     "ClusterResult", "zscore_rows", "correlation_distance", "cluster_rois",
     "SyntheticRecording", "make_recording",
-    "analyse_recording", "DEFAULT_PARAMS",
+    "analyse_recording", "DEFAULT_PARAMS", "SENSOR_KERNEL_DELAY_S",
 ]

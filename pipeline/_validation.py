@@ -16,8 +16,9 @@ def block_rows(n_cols: int, *, values: int = BLOCK_VALUES) -> int:
     return max(1, values // max(int(n_cols), 1))
 
 
-def check_positive_float(value, name: str, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a finite float > 0 (or >= 0), else raise ValueError."""
+def check_positive_float(value, name: str, *,
+                         allow_zero: bool = False) -> float:
+    """Return ``value`` as a finite float > 0 (or >= 0), else ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
     value = float(value)

@@ -28,18 +28,21 @@ def assign_classes(scores, selected, *, method="coef"):
     class_index : ndarray of int, shape (n_rois,)
         Index of the winning regressor, -1 where not selected. Ties go to
         the first regressor (the notebook gave the first regressor, prey,
-        precedence).
+        precedence). A NaN score is treated as -inf (it never wins unless
+        all others are -inf); +-inf are ordinary values (e.g. t-values of a
+        perfect fit).
     score : ndarray of float, shape (n_rois,)
         The winning score, NaN where not selected.
     margin : ndarray of float, shape (n_rois,)
-        Winner minus runner-up (>= 0; 0 for a tie), NaN where not selected
-        or when there is only one regressor.
+        Winner minus runner-up (>= 0; 0 for a tie; inf if the runner-up is
+        -inf or NaN), NaN where not selected, when there is only one
+        regressor, or when both are infinite.
 
     Raises
     ------
     ValueError
-        On bad shapes, an unknown method, or non-finite scores of a
-        selected ROI.
+        On bad shapes, an unknown method, or a selected ROI whose scores are
+        all NaN.
     """
     if method not in CLASS_METHODS:
         raise ValueError(
@@ -51,26 +54,29 @@ def assign_classes(scores, selected, *, method="coef"):
             f"regressor, got shape {scores.shape}")
     selected = np.asarray(selected)
     if selected.dtype != bool:
-        raise ValueError(f"selected must be boolean, got dtype {selected.dtype}")
+        raise ValueError(
+            f"selected must be boolean, got dtype {selected.dtype}")
     if selected.shape != (scores.shape[0],):
         raise ValueError(
             f"selected has shape {selected.shape}, expected "
             f"({scores.shape[0]},) to match scores")
     n_rois, n_reg = scores.shape
-    bad = selected & ~np.isfinite(scores).all(axis=1)
+    nan = np.isnan(scores)
+    bad = selected & nan.all(axis=1)
     if bad.any():
         raise ValueError(
-            f"selected ROI at row {int(np.argmax(bad))} has non-finite scores")
+            f"selected ROI at row {int(np.argmax(bad))} has only NaN scores")
 
     class_index = np.full(n_rois, -1, dtype=np.int64)
     score = np.full(n_rois, np.nan)
     margin = np.full(n_rois, np.nan)
-    sub = scores[selected]
+    sub = np.where(nan, -np.inf, scores)[selected]
     winner = np.argmax(sub, axis=1)  # first maximum wins ties
     class_index[selected] = winner
     best = np.take_along_axis(sub, winner[:, None], axis=1)[:, 0]
     score[selected] = best
     if n_reg > 1:
         runner_up = np.partition(sub, n_reg - 2, axis=1)[:, n_reg - 2]
-        margin[selected] = best - runner_up
+        with np.errstate(invalid="ignore"):  # inf - inf: undefined margin
+            margin[selected] = best - runner_up
     return class_index, score, margin

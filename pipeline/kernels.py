@@ -12,10 +12,15 @@ every decay constant here is derived as ``tau_decay_s = t_half_decay_s /
 ln 2``. Likewise the rise constant of a double exponential is derived from the
 reported half-rise time as ``tau_rise_s = t_half_rise_s / ln 2`` (exact for
 the rising factor ``1 - exp(-t / tau_rise)``, a good approximation when
-tau_rise << tau_decay). Values differ between preparations (cultured neurons,
-mouse cortex in vivo, zebrafish at 28 degC), by a factor up to ~2, so treat
-them as defaults; the reference string says where each number comes from and
-flags the approximate ones.
+tau_rise << tau_decay). Because the decay derivation ignores the rise term,
+the peak-to-half time of a double-exponential kernel exceeds the published
+t1/2 by 10-25 % (most for jGCaMP7f).
+
+Values differ between preparations (cultured neurons, mouse cortex in vivo,
+zebrafish at 28 degC) by up to a factor ~2, so treat them as defaults; the
+reference string says where each number comes from and flags approximate
+ones. These are 1-AP kernels: stimulus-evoked responses are usually bursts
+and last longer.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import linalg, stats
 
 from ._validation import block_rows
 
@@ -146,7 +146,7 @@ def fit_ols(design, y, *, block_size=None):
         yb -= y_mean[:, None]
         yb[const_b] = 0.0
         proj = yb @ q  # coordinates of the fit in the q basis
-        cb = np.linalg.solve(r, proj.T).T if n_reg > 1 else proj / r[0, 0]
+        cb = linalg.solve_triangular(r, proj.T).T
         ss_tot[start:stop] = np.einsum("ij,ij->i", yb, yb)
         yb -= proj @ q.T  # residuals, in place
         ss_res[start:stop] = np.einsum("ij,ij->i", yb, yb)

@@ -54,12 +54,15 @@ _TUNED = ("prey", "looming", "dimming")
 _PRESENTATIONS = (["prey-nasalward", "prey-temporalward"] * 3
                   + ["looming"] * 3 + ["dimming"] * 3)
 # Spontaneous calcium events per second: "spontaneous" ROIs (~4 events in a
-# 7-minute recording, like a tuned ROI's 3-6 responses) and, rarely, tuned ROIs.
+# 7-minute recording, like a tuned ROI's 3-6 responses) and, rarely, tuned
+# ROIs.
 _SPONT_RATE_HZ = 0.01
 _BACKGROUND_RATE_HZ = 0.002
 _SPONT_BURST_S = 2.0
 # Sub-samples per frame used to integrate the signal over the exposure.
 _SUBSAMPLES = 4
+# Shared slow components mixed into each ROI's baseline wander.
+_WANDER_COMPONENTS = 4
 # ROIs generated per block: fixed, so the random stream (and the result)
 # does not depend on the machine.
 _BLOCK_ROIS = 4096
@@ -252,7 +255,10 @@ def make_recording(n_rois=300, n_frames=420, *, frame_period_s=1.0,
         Class -> fraction of ROIs (sums to 1). Default prey 0.2, looming
         0.15, dimming 0.15, mixed 0.1, spontaneous 0.4.
     snr : float, default 4.0
-        Peak response amplitude / baseline noise sd.
+        Peak of the noiseless mean response (continuous time, before frame
+        integration, which lowers the sampled peak a little at slow frame
+        rates) divided by the noise sd at baseline, both in fluorescence
+        units of the ROI.
     seed : int, default 0
         Seed of everything except the protocol. Same seed, same recording.
     drift : bool, default True
@@ -324,7 +330,8 @@ def make_recording(n_rois=300, n_frames=420, *, frame_period_s=1.0,
         for onset, dur in zip(events["onset_s"], events["duration_s"])])
 
     # Spontaneous events (sorted by ROI, as np.repeat lays them out).
-    rate = np.where(truth == "spontaneous", _SPONT_RATE_HZ, _BACKGROUND_RATE_HZ)
+    rate = np.where(truth == "spontaneous", _SPONT_RATE_HZ,
+                    _BACKGROUND_RATE_HZ)
     n_spont = rng.poisson(rate * length)
     spont_roi = np.repeat(np.arange(n_rois), n_spont)
     spont_time = rng.uniform(0.0, length, spont_roi.size)
@@ -334,12 +341,21 @@ def make_recording(n_rois=300, n_frames=420, *, frame_period_s=1.0,
         (_SPONT_BURST_S + 8 * max(adaptation_s, terms[0][1]))
         / frame_period_s)) + 2)
 
+    t = np.arange(n_frames) * frame_period_s
     if drift:
+        # Bleaching 1 - b (1 - exp(-t / tau)): tau from a small set of values
+        # and slow wander as ROI-specific mixtures of shared slow components
+        # (focus, temperature, ...); both become cheap gathers / products.
         bleach = rng.uniform(0.02, 0.06, n_rois)
-        bleach_tau = rng.uniform(0.5, 2.0, n_rois) * length
-        wander_amp = rng.uniform(0.0, 0.01, (2, n_rois))
-        wander_period = rng.uniform(60.0, max(120.0, length), (2, n_rois))
-        wander_phase = rng.uniform(0.0, 2 * np.pi, (2, n_rois))
+        bleach_taus = np.linspace(0.5, 2.0, 8) * length
+        bleach_curves = np.exp(-t[None, :] / bleach_taus[:, None])
+        bleach_idx = rng.integers(0, bleach_taus.size, n_rois)
+        periods = rng.uniform(60.0, max(120.0, length), _WANDER_COMPONENTS)
+        phases = rng.uniform(0.0, 2 * np.pi, _WANDER_COMPONENTS)
+        wander_basis = np.sin(2 * np.pi * t[None, :] / periods[:, None]
+                              + phases[:, None])
+        wander_weight = rng.normal(0.0, 0.01 / np.sqrt(_WANDER_COMPONENTS),
+                                   (n_rois, _WANDER_COMPONENTS))
     if neuropil:
         np_f0 = f0 * rng.uniform(0.3, 0.6, n_rois)
         np_gain = rng.uniform(0.05, 0.15, n_rois)
@@ -349,7 +365,6 @@ def make_recording(n_rois=300, n_frames=420, *, frame_period_s=1.0,
     noise_gain = (peak_dff * f0 / snr) ** 2 / baseline_total
 
     # --- traces, block by block ---------------------------------------------
-    t = np.arange(n_frames) * frame_period_s
     traces = np.empty((n_rois, n_frames), dtype=np.float32)
     neuropil_out = (np.empty((n_rois, n_frames), dtype=np.float32)
                     if neuropil else None)
@@ -372,15 +387,16 @@ def make_recording(n_rois=300, n_frames=420, *, frame_period_s=1.0,
             signal += np.bincount(flat, weights=vals[keep],
                                   minlength=signal.size).reshape(signal.shape)
         if drift:
-            level = 1.0 - bleach[rows, None] * (
-                1.0 - np.exp(-t[None, :] / bleach_tau[rows, None]))
-            for k in range(2):
-                level += wander_amp[k, rows, None] * np.sin(
-                    2 * np.pi * t[None, :] / wander_period[k, rows, None]
-                    + wander_phase[k, rows, None])
+            level = bleach_curves[bleach_idx[rows]]  # gather: a copy
+            level *= bleach[rows, None]
+            level += 1.0 - bleach[rows, None]
+            level += wander_weight[rows] @ wander_basis
         else:
             level = np.ones((stop - start, 1))
-        fluo = f0[rows, None] * level * (1.0 + signal)
+        signal += 1.0
+        signal *= level
+        signal *= f0[rows, None]
+        fluo = signal  # F0 * drift * (1 + dF/F)
         del signal
         if neuropil:
             np_true = np_f0[rows, None] * level * (

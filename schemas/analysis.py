@@ -148,8 +148,9 @@ class Regressors(dj.Computed):
                 kernel = pipeline.seed2020_kernel(sensor, frame_period, n_frames)
                 kernel_name = f"seed2020 {sensor}"
             else:
-                kernel = pipeline.sensor_kernel(sensor, frame_period, delay_s=params.get("delay_s", 0.0))
-                kernel_name = f"{sensor} literature"
+                delay = params.get("delay_s", pipeline.SENSOR_KERNEL_DELAY_S)
+                kernel = pipeline.sensor_kernel(sensor, frame_period, delay_s=delay)
+                kernel_name = f"{sensor} literature, {delay:g} s delay"
             regs = pipeline.build_regressors(
                 _events(key), n_frames, frame_period, kernel, groups=params.get("groups"), mode=method
             )
@@ -379,6 +380,7 @@ class Clustering(dj.Computed):
         n_rois: int32                  # ROIs clustered
         n_clusters: int32
         capped: bool                   # true when max_rois limited the ROIs clustered
+        optimally_ordered: bool        # optimal leaf ordering applied (skipped above 1000 ROIs)
         linkage: <blob>                # scipy linkage matrix, rows index the clustered ROIs
         leaf_order: <blob>             # roi ids in dendrogram order
         """
@@ -401,17 +403,18 @@ class Clustering(dj.Computed):
         priority = np.nan_to_num(r2, nan=-np.inf)
         selected = selected.astype(bool)
         self.insert1(dict(key, method=method))
-        for roi_set, rows in (("all", np.arange(dff.shape[0])), ("selected", np.flatnonzero(selected))):
+        for roi_set, candidates in (("all", None), ("selected", np.flatnonzero(selected))):
             result = cluster_rois(
-                dff[rows],
+                dff,
                 method=method,
                 n_clusters=params.get("n_clusters"),
                 distance_threshold=params.get("distance_threshold"),
                 optimal_ordering=params.get("optimal_ordering", True),
                 max_rois=params.get("max_rois"),
-                priority=priority[rows],
+                priority=priority,
+                candidates=candidates,
             )
-            clustered = rows[result.rows]
+            clustered = result.rows  # indices into dff, i.e. roi ids
             leaf_rois = clustered[result.leaf_order]
             rank = np.empty(len(clustered), dtype=np.int64)
             rank[result.leaf_order] = np.arange(len(clustered))
@@ -422,6 +425,7 @@ class Clustering(dj.Computed):
                     n_rois=len(clustered),
                     n_clusters=int(result.labels.max()) if len(result.labels) else 0,
                     capped=bool(result.capped),
+                    optimally_ordered=bool(result.optimally_ordered),
                     linkage=result.linkage,
                     leaf_order=leaf_rois.astype(np.int64),
                 )

@@ -15,6 +15,7 @@ from typing import Any
 
 import datajoint as dj
 
+import pipeline
 from pipeline import kernels
 
 from .config import ensure_store, schema_prefix
@@ -168,7 +169,12 @@ class RegressorParams(_StageParams, dj.Lookup):
     id_attr = "regressor_params_id"
     methods = ("onset", "boxcar")
     shipped = [
-        (1, "onset", {"kernel": "sensor", "delay_s": 0.0, "groups": DEFAULT_GROUPS}, "literature kernel of the recording's sensor"),
+        (
+            1,
+            "onset",
+            {"kernel": "sensor", "delay_s": pipeline.SENSOR_KERNEL_DELAY_S, "groups": DEFAULT_GROUPS},
+            "literature kernel of the recording's sensor, onset delayed half a second",
+        ),
         (2, "onset", {"kernel": "seed2020", "groups": DEFAULT_GROUPS}, "published notebook kernel exp(-t/tau), sum 1"),
     ]
 

@@ -27,6 +27,7 @@ given by the caller (the report uses the Agg canvas, a notebook may pass
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import html
 import json
@@ -39,15 +40,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap, to_rgb
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy.cluster import hierarchy
 
 from pipeline.clustering import zscore_rows  # the clustering's own z-score (ddof=1, constant rows -> 0)
+
+from .errors import TectumError
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +77,8 @@ CLUSTER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564
 _RESERVED_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 
 
-class ReportError(RuntimeError):
-    """The report cannot be written (e.g. an unknown parameter set)."""
+class ReportError(TectumError, ValueError):
+    """The report cannot be written (e.g. an unknown parameter set); the CLI prints it as one line."""
 
 
 # --------------------------------------------------------------------------- names
@@ -206,7 +209,7 @@ def load_tree(key, roi_set: str, n_candidates: int) -> TreeData | None:
     if not rows:
         return None
     row = rows[0]
-    roi, cluster, rank = (analysis.Clustering.Member & tkey).to_arrays("roi", "cluster", "leaf_rank", order_by="leaf_rank")
+    roi, cluster = (analysis.Clustering.Member & tkey).to_arrays("roi", "cluster", order_by="leaf_rank")
     leaf_order = np.asarray(row["leaf_order"], dtype=np.int64).ravel()
     linkage = np.asarray(row["linkage"], dtype=float).reshape(-1, 4)
     roi = np.asarray(roi, dtype=np.int64)
@@ -320,6 +323,17 @@ def dendrogram_leaf_rois(tree: TreeData) -> np.ndarray:
     return tree.clustered[np.asarray(leaves, dtype=int)]
 
 
+def _plain_text(draw):
+    """Run a ``draw_*`` function with mathtext off: a '$' in a fish or recording name stays a '$'."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
 def _message(fig: Figure, title: str, text: str) -> None:
     ax = fig.add_subplot(111)
     ax.set_axis_off()
@@ -334,6 +348,7 @@ def _onset_events(data: RecordingData):
     return sorted(events)
 
 
+@_plain_text
 def draw_r2_histogram(fig: Figure, data: RecordingData) -> dict:
     """Histogram of r2 over all ROIs (selected ROIs stacked in colour), the threshold dashed.
 
@@ -362,6 +377,7 @@ def draw_r2_histogram(fig: Figure, data: RecordingData) -> dict:
     return {"n_nan": n_nan, "n_selected": data.n_selected}
 
 
+@_plain_text
 def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> dict:
     """Heatmap of row-z-scored dF/F in dendrogram order with the stored dendrogram on the left.
 
@@ -391,7 +407,7 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
     z = zscore_rows(data.dff[rows])
 
     gs = fig.add_gridspec(1, 5, width_ratios=[2.2, 0.22, 0.22, 12, 0.25], wspace=0.03,
-                          left=0.02, right=0.93, top=0.86, bottom=0.12)
+                          left=0.02, right=0.93, top=0.82 if tree.capped else 0.86, bottom=0.12)
     ax_dend = fig.add_subplot(gs[0, 0])
     ax_clu = fig.add_subplot(gs[0, 1])
     ax_cls = fig.add_subplot(gs[0, 2])
@@ -402,8 +418,8 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
     with _recursion_limit(n):
         dend = hierarchy.dendrogram(tree.linkage, orientation="left", no_labels=True, ax=ax_dend,
                                     link_color_func=lambda _k: "black")
-    for coll in ax_dend.collections:
-        coll.set_linewidth(0.6)
+    for coll in ax_dend.collections:  # thinner lines for many leaves, or the tree turns into a black block
+        coll.set_linewidth(0.6 if n <= 300 else max(0.05, 180.0 / n))
     ax_dend.set_ylim(10 * n, 0)
     ax_dend.set_axis_off()
     dend_rois = tree.clustered[np.asarray(dend["leaves"], dtype=int)]
@@ -433,8 +449,6 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
         ax_map.axvline(t, color="white", ls="--", lw=0.9)
     ax_map.set_yticks([])
     ax_map.set_xlabel("time (s)")
-    ax_map.set_ylabel(f"{n} ROIs, dendrogram order", fontsize=9)
-    ax_map.yaxis.set_label_position("right")
     top = ax_map.secondary_xaxis("top")
     top.set_xticks([t for t, _ in events])
     top.set_xticklabels([name for _, name in events], rotation=90, fontsize=7)
@@ -445,7 +459,7 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
     title = f"{data.title}: {label} ({n} ROIs, {tree.n_clusters} clusters)"
     if tree.capped:
         title += f"\ncapped: only the {tree.n_rois} of {tree.n_candidates} ROIs with the highest r2 were clustered"
-    title += f"\naverage-linkage tree of correlation distance; dashed lines: stimulus onsets"
+    title += "\nrows: ROIs in the order of the average-linkage tree (correlation distance); dashed lines: stimulus onsets"
     fig.suptitle(title, fontsize=10.5)
     handles = [Patch(color=colors[c], label=c) for c in data.regressor_names]
     handles.append(Patch(color=UNCLASSIFIED_COLOR, label="not classified"))
@@ -474,11 +488,13 @@ def _draw_regressors(ax, data: RecordingData, lo: float, hi: float) -> None:
         ax.plot(t, _scaled(reg, lo, hi), color=colors[name], lw=1.4, alpha=0.9, label=f"{name} regressor")
 
 
+@_plain_text
 def draw_class_traces(fig: Figure, data: RecordingData, roi_class: str) -> dict:
     """Traces of the ROIs of one class (grey), their mean (black) and the scaled regressors.
 
-    Up to :data:`MAX_CLASS_TRACES` ROIs of highest r2 are drawn; the mean is
-    over all ROIs of the class. Returns ``{"n": ROIs in the class, "shown": drawn}``.
+    Every trace is shown minus its median, so ROIs with different baselines
+    overlap. Up to :data:`MAX_CLASS_TRACES` ROIs of highest r2 are drawn; the
+    mean is over all ROIs of the class. Returns ``{"n": ROIs in the class, "shown": drawn}``.
     """
     members = np.flatnonzero(data.roi_class == roi_class)
     ax = fig.add_subplot(111)
@@ -493,14 +509,18 @@ def draw_class_traces(fig: Figure, data: RecordingData, roi_class: str) -> dict:
     else:
         r2 = np.nan_to_num(data.r2[members], nan=-np.inf)
         shown = members[np.argsort(-r2, kind="stable")[:MAX_CLASS_TRACES]]
+        # each trace minus its median: baselines differ between ROIs (much so for a shared
+        # baseline like seed2020's), the responses are what the class has in common
+        traces = data.dff[members] - np.median(data.dff[members], axis=1, keepdims=True)
+        position = {roi: j for j, roi in enumerate(members)}
         for i in shown:
-            ax.plot(t, data.dff[i], color="0.55", lw=0.5, alpha=0.6)
-        mean = data.dff[members].mean(axis=0)
+            ax.plot(t, traces[position[i]], color="0.55", lw=0.5, alpha=0.6)
+        mean = traces.mean(axis=0)
         lo, hi = float(mean.min()), float(mean.max())
         _draw_regressors(ax, data, lo, hi)
         ax.plot(t, mean, color="black", lw=1.8, label=f"mean of {len(members)} ROIs")
         ax.plot([], [], color="0.55", lw=0.8, label=f"single ROIs ({len(shown)} of highest r2)")
-        ax.set_ylabel("dF/F\n(regressors scaled to the mean trace's range)")
+        ax.set_ylabel("dF/F minus each ROI's median\n(regressors scaled to the mean trace's range)", fontsize=9)
         if len(shown) < len(members):
             title += f", {len(shown)} shown"
     for onset, _name in _onset_events(data):
@@ -512,6 +532,7 @@ def draw_class_traces(fig: Figure, data: RecordingData, roi_class: str) -> dict:
     return {"n": int(len(members)), "shown": int(len(shown))}
 
 
+@_plain_text
 def draw_example_traces(fig: Figure, data: RecordingData, n: int = N_EXAMPLES) -> dict:
     """The ``n`` selected ROIs of highest r2: dF/F in their class colour and the model fit (dashed)."""
     cand = np.flatnonzero(data.selected & np.isfinite(data.r2))
@@ -538,6 +559,7 @@ def draw_example_traces(fig: Figure, data: RecordingData, n: int = N_EXAMPLES) -
     return {"rois": [int(i) for i in best]}
 
 
+@_plain_text
 def draw_class_counts(fig: Figure, data: RecordingData) -> dict:
     """Bar chart of selected ROIs per class (``ClassSummary.Count``)."""
     ax = fig.add_subplot(111)
@@ -561,7 +583,8 @@ def draw_class_counts(fig: Figure, data: RecordingData) -> dict:
 
 def _save(fig: Figure, path: Path) -> None:
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        fig.savefig(path, dpi=DPI)
 
 
 # --------------------------------------------------------------------------- HTML
@@ -581,6 +604,10 @@ dl.params dd{margin-left:1.5em}
 code{background:#f5f5f5;padding:0 .2em}
 .muted{color:#777}
 """
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _e(value) -> str:
@@ -635,7 +662,7 @@ def _recording_page(data: RecordingData, figures: list, depth: int) -> str:
         for c, n, fs, fa in data.counts
     )
     figs = "".join(
-        f'<figure id="{_e(Path(name).stem)}"><img src="{_href(name)}" alt="{_e(caption)}">'
+        f'<figure id="{_e(Path(name).stem)}"><img src="{_href(name)}" alt="{_e(Path(name).stem.replace("_", " "))}">'
         f"<figcaption>{_e(caption)}</figcaption></figure>\n"
         for name, caption in figures
     )
@@ -746,8 +773,10 @@ def write_recording_report(data: RecordingData, directory: Path, depth: int = 3)
              roi_set)
     for name in data.regressor_names:
         save(f"class_{safe_name(name)}.png", (12, 4.5), draw_class_traces,
-             lambda i, name=name: (f"Class '{name}': {i['n']} ROIs ({i['shown']} of highest r2 drawn in grey), "
-                                   "their mean in black, and the convolved regressors scaled to the mean's range."),
+             lambda i, name=name: (f"Class '{name}': no ROIs; the convolved regressors." if not i["n"] else
+                                   f"Class '{name}': {_count(i['n'], 'ROI')} ({i['shown']} of highest r2 drawn in "
+                                   "grey, each minus its median), their mean in black, and the convolved regressors "
+                                   "scaled to the mean's range."),
              name)
     save("example_traces.png", (12, 8), draw_example_traces,
          "The selected ROIs of highest r2 in their class colour, with the regression fit (dashed).")
