@@ -32,6 +32,9 @@ def _check_name(what: str, value: Any, where: str, *, required: bool) -> str:
         return ""
     value = str(value)
     limit = _MAX_LEN[what]
+    if what in ("fish", "recording") and ("\\" in value or any(ord(c) < 32 for c in value)):
+        # backslashes break key matching on PostgreSQL; control characters break files and SQL tools
+        raise IngestError(f"{where}: '{what}' {value!r} contains a backslash or a control character")
     if len(value) > limit:
         raise IngestError(f"{where}: '{what}' is {len(value)} characters long; at most {limit} fit")
     return value

@@ -41,6 +41,11 @@ def cmd_populate(args) -> int:
     from .restriction import parse_restriction
 
     schemas = _connect()
+    if args.reserve_jobs:
+        from .workers import recover_stale_reservations
+
+        for line in recover_stale_reservations(orphan_timeout=args.orphan_timeout):
+            print(line)
     restrictions = [parse_restriction(args.restriction)]
     if args.paramset:
         restrictions.append([{"paramset": p} for p in args.paramset])
@@ -99,6 +104,12 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_db(args) -> int:
+    from .roles import run_db_command
+
+    return run_db_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tectum",
@@ -130,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reserve-jobs", action="store_true",
                    help="use DataJoint's job reservation so several workers can run at once")
     p.add_argument("--processes", type=int, default=1, help="worker processes on this machine (default 1)")
+    p.add_argument("--orphan-timeout", type=float, default=None, metavar="SECONDS",
+                   help="with --reserve-jobs: also re-queue reservations older than this from other machines "
+                   "(reservations of dead workers on this machine are always recovered)")
     p.set_defaults(func=cmd_populate)
 
     p = sub.add_parser("report", help="write figures and an index.html per recording and parameter set")
@@ -145,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("restriction", nargs="?", default="", help="limit to keys, e.g. 'paramset=default'")
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("db", help="lab roles and users on a shared server (admin, analyst, viewer)")
+    from .roles import add_db_arguments
+
+    add_db_arguments(p)
+    p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("demo", help="synthetic recordings -> manifest -> ingest -> populate -> report")
     p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
