@@ -17,7 +17,8 @@ import pipeline
 from pipeline.clustering import cluster_rois
 
 from . import acquisition, reference
-from .config import INSERT_CHUNK_ROWS, STORE, schema_prefix
+from .bulk import fetch_columns, insert_columns
+from .config import STORE, schema_prefix
 
 schema = dj.Schema(schema_prefix() + "analysis")
 
@@ -30,37 +31,14 @@ def _where(key) -> str:
     return f"recording {key['fish']}/{key['recording']} (paramset {key['paramset']})"
 
 
-def _insert_rows(table, columns: dict[str, np.ndarray], constants: dict) -> None:
-    """Insert one row per element of the column arrays, in packet-sized chunks.
-
-    Columns are converted to plain Python scalars column by column (fast), and
-    NaN becomes NULL.
-    """
-    n = len(next(iter(columns.values()))) if columns else 0
-    if n == 0:
-        return
-    converted = {}
-    for name, values in columns.items():
-        arr = np.asarray(values)
-        if arr.dtype.kind == "f":
-            obj = arr.astype(object)
-            obj[~np.isfinite(arr)] = None
-            converted[name] = obj.tolist()
-        else:
-            converted[name] = arr.tolist()
-    names = list(converted)
-    rows = [dict(constants, **dict(zip(names, vals))) for vals in zip(*(converted[c] for c in names))]
-    table.insert(rows, chunk_size=INSERT_CHUNK_ROWS)
-
-
 def _recording_arrays(key):
     """Traces, neuropil, kind and roi ids of the recording named by ``key``."""
     rec_key = {"fish": key["fish"], "recording": key["recording"]}
     kind, traces_ref, neuropil_ref = (acquisition.RoiTraces & rec_key).fetch1("trace_kind", "traces", "neuropil")
     traces = np.asarray(traces_ref.load())
     neuropil = np.asarray(neuropil_ref.load()) if neuropil_ref is not None else None
-    source_ids = (acquisition.RoiTraces.Roi & rec_key).to_arrays("source_id", order_by="roi")
-    return kind, traces, neuropil, np.asarray(source_ids)
+    (source_ids,) = fetch_columns(acquisition.RoiTraces.Roi & rec_key, "source_id", order_by="roi")
+    return kind, traces, neuropil, source_ids
 
 
 def _events(key) -> pd.DataFrame:
@@ -242,7 +220,7 @@ class Fit(dj.Computed):
             )
         )
         rois = np.arange(n)
-        _insert_rows(
+        insert_columns(
             self.Roi,
             dict(
                 roi=rois,
@@ -257,7 +235,7 @@ class Fit(dj.Computed):
             key,
         )
         n_reg = len(names)
-        _insert_rows(
+        insert_columns(
             self.Coefficient,
             dict(
                 roi=np.repeat(rois, n_reg),
@@ -272,7 +250,7 @@ class Fit(dj.Computed):
     def load_coefficients(key, attr="coef"):
         """``(names, matrix n_rois x n_reg)`` of coefficients (or ``attr='t_value'``)."""
         names, _, _ = Regressors.load(key)
-        roi, reg, val = (Fit.Coefficient & key).to_arrays("roi", "regressor", attr)
+        roi, reg, val = fetch_columns(Fit.Coefficient & key, "roi", "regressor", attr)
         col = {name: i for i, name in enumerate(names)}
         out = np.full((int(roi.max()) + 1 if len(roi) else 0, len(names)), np.nan)
         out[roi.astype(int), [col[r] for r in reg]] = np.asarray(val, dtype=float)
@@ -303,11 +281,12 @@ class Classification(dj.Computed):
     def make(self, key):
         class_by = reference.ParamSet.stage_params(key["paramset"])["fit"][1].get("class_by", "coef")
         names, scores = Fit.load_coefficients(key, "coef" if class_by == "coef" else "t_value")
-        selected = (Fit.Roi & key).to_arrays("selected", order_by="roi").astype(bool)
+        (selected,) = fetch_columns(Fit.Roi & key, "selected", order_by="roi")
+        selected = selected.astype(bool)
         idx, score, margin = pipeline.assign_classes(np.nan_to_num(scores, nan=-np.inf), selected, method=class_by)
         keep = np.flatnonzero(idx >= 0)
         self.insert1(dict(key, class_by=class_by, n_classified=len(keep)))
-        _insert_rows(
+        insert_columns(
             self.Roi,
             dict(
                 roi=keep,
@@ -352,7 +331,7 @@ class ResponseAmplitude(dj.Computed):
             raise AnalysisError(f"{_where(key)}: {err}") from err
         self.insert1(dict(key, window_frames=window, method=method))
         n, n_reg = amp.shape
-        _insert_rows(
+        insert_columns(
             self.Roi,
             dict(
                 roi=np.repeat(np.arange(n), n_reg),
@@ -398,8 +377,7 @@ class Clustering(dj.Computed):
     def make(self, key):
         method, params = reference.ParamSet.stage_params(key["paramset"])["clustering"]
         dff = DeltaF.load(key)
-        r2, selected = (Fit.Roi & key).to_arrays("r2", "selected", order_by="roi")
-        r2 = np.asarray(r2, dtype=float)
+        r2, selected = fetch_columns(Fit.Roi & key, "r2", "selected", order_by="roi")
         priority = np.nan_to_num(r2, nan=-np.inf)
         selected = selected.astype(bool)
         self.insert1(dict(key, method=method))
@@ -430,7 +408,7 @@ class Clustering(dj.Computed):
                     leaf_order=leaf_rois.astype(np.int64),
                 )
             )
-            _insert_rows(
+            insert_columns(
                 self.Member,
                 dict(roi=clustered, cluster=result.labels, leaf_rank=rank),
                 dict(key, roi_set=roi_set),
@@ -460,7 +438,7 @@ class ClassSummary(dj.Computed):
     def make(self, key):
         n_rois, n_selected = (Fit & key).fetch1("n_rois", "n_selected")
         names, _, _ = Regressors.load(key)
-        classes = (Classification.Roi & key).to_arrays("roi_class")
+        (classes,) = fetch_columns(Classification.Roi & key, "roi_class")
         self.insert1(dict(key, n_rois=n_rois, n_selected=n_selected))
         counts = {name: int(np.sum(classes == name)) for name in names}
         self.Count.insert(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import acquisition, reference
-from .config import INSERT_CHUNK_ROWS
+from .bulk import insert_columns
 
 
 class IngestError(ValueError):
@@ -251,13 +251,9 @@ def insert_recording(
         )
         acquisition.RoiTraces.insert1(dict(key, trace_kind=trace_kind, traces=traces, neuropil=neuropil))
         pos = positions if positions is not None else np.full((n_rois, 3), np.nan)
-        pos_obj = pos.astype(object)
-        pos_obj[~np.isfinite(pos)] = None
-        acquisition.RoiTraces.Roi.insert(
-            (
-                dict(key, roi=i, source_id=sid, x=p[0], y=p[1], z=p[2])
-                for i, (sid, p) in enumerate(zip(roi_ids.tolist(), pos_obj.tolist()))
-            ),
-            chunk_size=INSERT_CHUNK_ROWS,
+        insert_columns(
+            acquisition.RoiTraces.Roi,
+            dict(roi=np.arange(n_rois), source_id=roi_ids, x=pos[:, 0], y=pos[:, 1], z=pos[:, 2]),
+            key,
         )
     return key
