@@ -118,7 +118,8 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
     traces = as_2d_array(traces, "traces")
     n_rois, n_frames = traces.shape
     if roi_ids is not None:
-        roi_ids = list(roi_ids)
+        # plain Python values, so messages read "ROI 7", not "ROI np.int64(7)"
+        roi_ids = [v.item() if isinstance(v, np.generic) else v for v in roi_ids]
         if len(roi_ids) != n_rois:
             raise ValueError(
                 f"roi_ids has {len(roi_ids)} entries but traces has "

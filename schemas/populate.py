@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from .analysis import COMPUTED_TABLES
@@ -29,6 +30,7 @@ def populate_all(
     display_progress: bool = False,
     keep_going: bool = True,
     tables=COMPUTED_TABLES,
+    poll_s: float = 0.5,
 ) -> list[TableReport]:
     """Populate the computed tables in order and report per table.
 
@@ -47,29 +49,46 @@ def populate_all(
     keep_going : bool
         Record a failing key and go on with the others (default). With False
         the first error is raised.
+    tables : sequence of table classes
+        Which computed tables, in dependency order (default: all).
+    poll_s : float
+        With ``reserve_jobs``, how long to wait before looking again for keys
+        that other workers' results make available.
 
     Returns
     -------
     list of TableReport
     """
-    reports = []
-    for table_cls in tables:
-        table = table_cls()
-        result = table.populate(
-            *restrictions,
-            reserve_jobs=reserve_jobs,
-            processes=processes,
-            display_progress=display_progress,
-            suppress_errors=keep_going,
-        )
-        remaining, total = table.progress(*restrictions, display=False)
-        reports.append(
-            TableReport(
-                table=table_cls.__name__,
-                done=int(result.get("success_count", 0)),
-                errors=list(result.get("error_list", [])),
-                remaining=int(remaining),
-                total=int(total),
+    reports = {cls.__name__: TableReport(table=cls.__name__, done=0) for cls in tables}
+    while True:
+        made = 0
+        for table_cls in tables:
+            result = table_cls().populate(
+                *restrictions,
+                reserve_jobs=reserve_jobs,
+                processes=processes,
+                display_progress=display_progress,
+                suppress_errors=keep_going,
             )
-        )
-    return reports
+            report = reports[table_cls.__name__]
+            report.done += int(result.get("success_count", 0))
+            report.errors.extend(result.get("error_list", []))
+            made += int(result.get("success_count", 0))
+        # Alone, one pass in dependency order does everything. With several
+        # workers, keys whose upstream another worker is still computing are
+        # skipped in this pass: go round again while others hold reservations,
+        # so no worker sits idle while work can still appear.
+        if not reserve_jobs or (made == 0 and not _others_working(tables)):
+            break
+        if made == 0:
+            time.sleep(poll_s)
+    for table_cls in tables:
+        remaining, total = table_cls().progress(*restrictions, display=False)
+        reports[table_cls.__name__].remaining = int(remaining)
+        reports[table_cls.__name__].total = int(total)
+    return list(reports.values())
+
+
+def _others_working(tables) -> bool:
+    """Whether any job of these tables is reserved (by another worker)."""
+    return any(table_cls().jobs.progress()["reserved"] for table_cls in tables)

@@ -1,8 +1,195 @@
-"""Job-table housekeeping for several ``tectum populate --reserve-jobs`` workers."""
+"""Job-table housekeeping for several ``tectum populate --reserve-jobs`` workers.
+
+With ``--reserve-jobs`` every computed table uses DataJoint's job table
+(``table.jobs``): a worker sets a key's job row to ``'reserved'`` (recording
+``host``, ``pid`` and ``connection_id``), runs ``make()`` in one transaction
+and then marks the row ``'success'`` (or deletes it) or ``'error'``. A worker
+that dies in between (SIGKILL, the OOM killer, a reboot) never does the last
+step: its transaction is rolled back by the server, but the row stays
+``'reserved'`` and DataJoint's ``refresh()`` never re-queues it, so the key
+would never be computed. :func:`recover_stale_reservations` (run by
+``tectum populate --reserve-jobs`` before populating) puts such keys back in
+the queue:
+
+* a reservation made on **this host** (DataJoint records ``platform.node()``)
+  by a process that no longer exists (or is a zombie) is stale;
+* with ``orphan_timeout``, a reservation older than that many seconds is
+  stale whatever host made it (DataJoint's notion of an orphaned job) — for
+  workers on other machines that died; choose it longer than any ``make()``;
+* a job that failed with a lost database connection (the server restarted,
+  the connection was killed) is re-queued too: the failure says nothing about
+  the data, and a rerun should simply compute it.
+
+What is deliberately *not* used: whether the reserving ``connection_id`` is
+still open on the server. DataJoint 2.3.5 does not update
+``Connection.connection_id`` after a silent reconnect, so a live worker can
+hold reservations under a connection id that is gone; MySQL shows other
+accounts' sessions only with the PROCESS privilege; and the query differs per
+backend (``information_schema.PROCESSLIST`` / ``pg_stat_activity``). A dead
+id would therefore not prove a dead worker.
+
+Re-queueing deletes the job row only while it is still the same stale
+reservation (same status, host, pid, connection id), then inserts it as
+``'pending'`` with its old priority if the key still needs computing, so two
+workers recovering at once, or a worker reserving the key in between, cannot
+lose or duplicate a job. Everything goes through DataJoint's table API; the
+only SQL is the age condition, written with DataJoint's backend adapter, so it
+works on MySQL/MariaDB and PostgreSQL alike.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import platform
+from dataclasses import dataclass
 
-def recover_stale_reservations(orphan_timeout: float | None = None) -> list[str]:
-    """Re-queue reservations left by workers that died; return what was done, one line each."""
-    return []
+#: markers of an error message left by a lost database connection
+LOST_CONNECTION_MARKERS = (
+    "LostConnectionError",
+    "Lost connection to MySQL server",
+    "MySQL server has gone away",
+    "server closed the connection unexpectedly",
+    "terminating connection due to administrator command",
+    "connection already closed",
+)
+
+
+def this_host() -> str:
+    """The host name as DataJoint records it in a job's ``host`` column (``platform.node()``)."""
+    return platform.node()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host and is not a zombie.
+
+    A pid that cannot be judged (0, negative) counts as alive, so nothing is
+    recovered on a guess; so does a process of another user (``PermissionError``).
+    """
+    try:
+        pid = int(pid)
+    except (TypeError, ValueError):
+        return True
+    if pid <= 0:
+        return True  # os.kill(0, ...) would address our own process group
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child not yet reaped by its parent still answers signal 0
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): signal 0 is all we know
+
+
+@dataclass
+class StaleJob:
+    """A job row that should go back to the queue, and why."""
+
+    table: str
+    key: dict
+    row: dict
+    reason: str
+
+    def line(self) -> str:
+        key = ", ".join(f"{k}={v}" for k, v in self.key.items())
+        return f"re-queued {self.table} [{key}]: {self.reason}"
+
+
+def _job_key(jobs, row: dict) -> dict:
+    return {k: row[k] for k in jobs.primary_key}
+
+
+def _orphan_condition(jobs, orphan_timeout: float) -> str:
+    seconds = max(1, int(math.ceil(float(orphan_timeout))))
+    return f"reserved_time < CURRENT_TIMESTAMP - {jobs.adapter.interval_expr(seconds, 'second')}"
+
+
+def find_stale_jobs(table, orphan_timeout: float | None = None, *, lost_connections: bool = True) -> list[StaleJob]:
+    """The job rows of one computed table that :func:`recover_stale_reservations` would re-queue.
+
+    Read-only. ``table`` is a computed table class or instance.
+    """
+    jobs = table.jobs
+    name = table.__name__ if isinstance(table, type) else type(table).__name__
+    columns = ("host", "pid", "connection_id", "reserved_time", "priority", "status")
+    stale = []
+    reserved = jobs.reserved.proj(*columns).to_dicts()
+    if reserved:
+        old = set()
+        if orphan_timeout is not None and orphan_timeout > 0:
+            old = {
+                tuple(sorted(k.items()))
+                for k in (jobs.reserved & _orphan_condition(jobs, orphan_timeout)).keys()
+            }
+        host = this_host()
+        me = os.getpid()
+        for row in reserved:
+            key = _job_key(jobs, row)
+            if row["host"] == host and (row["pid"] == me or not pid_alive(row["pid"])):
+                # our own pid: this process reserves nothing before it populates, so the
+                # row is from an earlier process that had the same pid (containers: pid 1)
+                reason = f"worker pid {row['pid']} on {row['host']} is no longer running"
+            elif tuple(sorted(key.items())) in old:
+                reason = (
+                    f"reserved by pid {row['pid']} on {row['host'] or '?'} at {row['reserved_time']}, "
+                    f"more than {orphan_timeout:g} s ago"
+                )
+            else:
+                continue
+            stale.append(StaleJob(name, key, row, reason))
+    if lost_connections:
+        for row in jobs.errors.proj("error_message", "priority", "status").to_dicts():
+            message = row["error_message"] or ""
+            if any(marker in message for marker in LOST_CONNECTION_MARKERS):
+                stale.append(StaleJob(name, _job_key(jobs, row), row, f"failed on a lost database connection ({message.split(':')[0]})"))
+    return stale
+
+
+def _requeue(table, stale: StaleJob) -> bool:
+    """Delete the stale row if it is unchanged; queue the key again if it still needs computing."""
+    jobs = table.jobs
+    row = stale.row
+    if row["status"] == "reserved":
+        condition = dict(stale.key, status="reserved", host=row["host"], pid=row["pid"],
+                         connection_id=row["connection_id"])
+    else:
+        condition = dict(stale.key, status=row["status"])
+    if not (jobs & condition).delete_quick(get_count=True):
+        return False  # someone else got there first
+    if (table.key_source & stale.key) and not (table & stale.key):
+        from datajoint.errors import DuplicateError
+
+        try:
+            jobs.insert1(dict(stale.key, status="pending", priority=row["priority"]))
+        except DuplicateError:
+            pass  # another worker's refresh queued it meanwhile
+    return True
+
+
+def recover_stale_reservations(orphan_timeout: float | None = None, tables=None) -> list[str]:
+    """Re-queue reservations left by workers that died; return what was done, one line each.
+
+    Parameters
+    ----------
+    orphan_timeout : float, optional
+        Also re-queue reservations older than this many seconds, from any host.
+        Without it only reservations of dead processes on this host are recovered.
+    tables : sequence of computed tables, optional
+        Default: every table of :data:`schemas.analysis.COMPUTED_TABLES`.
+
+    Call it while this process is not populating (``tectum populate`` does, before it starts).
+    """
+    if tables is None:
+        from schemas.analysis import COMPUTED_TABLES as tables
+    lines = []
+    for table_cls in tables:
+        table = table_cls() if isinstance(table_cls, type) else table_cls
+        for stale in find_stale_jobs(table, orphan_timeout):
+            if _requeue(table, stale):
+                lines.append(stale.line())
+    return lines
