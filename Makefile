@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 OUT    ?= demo_out
+# the suite runs once per backend; `make test TEST_BACKENDS=mysql` for MySQL/MariaDB only
+TEST_BACKENDS ?= mysql postgresql
+PG_USER ?= postgres
 
 export DJ_HOST ?= 127.0.0.1
 export DJ_USER ?= root
@@ -24,7 +27,14 @@ demo: install
 	$(BIN)/tectum demo --out $(OUT)
 
 test: install
-	$(BIN)/python -m pytest -q
+	@set -e; for backend in $(TEST_BACKENDS); do \
+	  echo "== test suite on $$backend"; \
+	  if [ "$$backend" = postgresql ]; then \
+	    DJ_BACKEND=postgresql DJ_USER=$(PG_USER) DJ_PORT=5432 $(BIN)/python -m pytest -q; \
+	  else \
+	    DJ_BACKEND=mysql $(BIN)/python -m pytest -q; \
+	  fi; \
+	done
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -283,7 +283,7 @@ class Classification(dj.Computed):
         names, scores = Fit.load_coefficients(key, "coef" if class_by == "coef" else "t_value")
         (selected,) = fetch_columns(Fit.Roi & key, "selected", order_by="roi")
         selected = selected.astype(bool)
-        idx, score, margin = pipeline.assign_classes(np.nan_to_num(scores, nan=-np.inf), selected, method=class_by)
+        idx, score, margin = pipeline.assign_classes(scores, selected, method=class_by)
         keep = np.flatnonzero(idx >= 0)
         self.insert1(dict(key, class_by=class_by, n_classified=len(keep)))
         insert_columns(

@@ -175,7 +175,10 @@ def insert_recording(
     if not math.isfinite(frame_period_s) or frame_period_s <= 0:
         raise IngestError(f"{where}: frame period must be a positive number of seconds, not {frame_period_s}")
 
-    traces = np.asarray(traces)
+    try:
+        traces = np.asarray(traces)
+    except (TypeError, ValueError):  # numpy refuses ragged nested lists
+        raise IngestError(f"{where}: traces are not a ROIs x frames matrix (rows of different lengths?)") from None
     if traces.ndim != 2 or traces.dtype.kind not in "iuf":
         raise IngestError(f"{where}: traces must be a numeric ROIs x frames matrix, got shape {traces.shape} {traces.dtype}")
     n_rois, n_frames = traces.shape
@@ -204,6 +207,13 @@ def insert_recording(
         if positions.shape[1] == 2:
             positions = np.column_stack([positions, np.full(n_rois, np.nan)])
     events = _check_events(events, n_frames, frame_period_s, where)
+    # at most one regressor per distinct stimulus; the fit needs n_frames > n_regressors + 1
+    n_stimuli = int(events["stimulus"].nunique())
+    if n_frames < n_stimuli + 2:
+        raise IngestError(
+            f"{where}: the traces have {n_frames} frame(s); the regression on up to {n_stimuli} stimulus "
+            f"regressor(s) needs more frames than regressors + 1 (at least {n_stimuli + 2})"
+        )
 
     key = {"fish": fish, "recording": recording}
     if acquisition.Recording & key:

@@ -31,6 +31,8 @@ def populate_all(
     keep_going: bool = True,
     tables=COMPUTED_TABLES,
     poll_s: float = 0.5,
+    idle_timeout_s: float = 600.0,
+    on_idle=None,
 ) -> list[TableReport]:
     """Populate the computed tables in order and report per table.
 
@@ -54,12 +56,18 @@ def populate_all(
     poll_s : float
         With ``reserve_jobs``, how long to wait before looking again for keys
         that other workers' results make available.
+    idle_timeout_s : float
+        With ``reserve_jobs``, stop waiting for other workers' reservations
+        (of keys within the restrictions) after this long without progress.
+    on_idle : callable, optional
+        Called before each wait, e.g. to re-queue reservations of dead workers.
 
     Returns
     -------
     list of TableReport
     """
     reports = {cls.__name__: TableReport(table=cls.__name__, done=0) for cls in tables}
+    idle_since = None
     while True:
         made = 0
         for table_cls in tables:
@@ -76,12 +84,19 @@ def populate_all(
             made += int(result.get("success_count", 0))
         # Alone, one pass in dependency order does everything. With several
         # workers, keys whose upstream another worker is still computing are
-        # skipped in this pass: go round again while others hold reservations,
-        # so no worker sits idle while work can still appear.
-        if not reserve_jobs or (made == 0 and not _others_working(tables)):
+        # skipped in this pass: go round again while others hold reservations
+        # within our restrictions, so no worker idles while work can appear.
+        if not reserve_jobs:
             break
-        if made == 0:
-            time.sleep(poll_s)
+        if made:
+            idle_since = None
+            continue
+        idle_since = idle_since or time.monotonic()
+        if time.monotonic() - idle_since > idle_timeout_s or not _others_working(tables, restrictions):
+            break
+        if on_idle is not None:
+            on_idle()
+        time.sleep(poll_s)
     for table_cls in tables:
         remaining, total = table_cls().progress(*restrictions, display=False)
         reports[table_cls.__name__].remaining = int(remaining)
@@ -89,6 +104,16 @@ def populate_all(
     return list(reports.values())
 
 
-def _others_working(tables) -> bool:
-    """Whether any job of these tables is reserved (by another worker)."""
-    return any(table_cls().jobs.progress()["reserved"] for table_cls in tables)
+def _others_working(tables, restrictions) -> bool:
+    """Whether another worker holds a reservation of a key within ``restrictions``."""
+    for table_cls in tables:
+        table = table_cls()
+        reserved = table.jobs.reserved.keys()  # few: one per busy worker
+        if not reserved:
+            continue
+        todo = table.key_source
+        for restriction in restrictions:
+            todo = todo & restriction
+        if any(todo & key for key in reserved):
+            return True
+    return False

@@ -37,25 +37,41 @@ def cmd_ingest(args) -> int:
     return 0 if report.ok else 1
 
 
+def _recover(orphan_timeout) -> None:
+    """Re-queue reservations of workers that died (see tectum.workers)."""
+    from .workers import recover_stale_reservations
+
+    for line in recover_stale_reservations(orphan_timeout=orphan_timeout):
+        print(line)
+
+
 def cmd_populate(args) -> int:
     from .restriction import parse_restriction
 
     schemas = _connect()
     if args.reserve_jobs:
-        from .workers import recover_stale_reservations
-
-        for line in recover_stale_reservations(orphan_timeout=args.orphan_timeout):
-            print(line)
+        _recover(args.orphan_timeout)
     restrictions = [parse_restriction(args.restriction)]
     if args.paramset:
         restrictions.append([{"paramset": p} for p in args.paramset])
-    reports = schemas.populate_all(
-        *restrictions,
-        reserve_jobs=args.reserve_jobs,
-        processes=args.processes,
-        display_progress=not args.quiet,
-        keep_going=True,
-    )
+    try:
+        reports = schemas.populate_all(
+            *restrictions,
+            reserve_jobs=args.reserve_jobs,
+            processes=args.processes,
+            display_progress=not args.quiet,
+            keep_going=True,
+            on_idle=(lambda: _recover(args.orphan_timeout)) if args.reserve_jobs else None,
+        )
+    except Exception as err:
+        from .workers import is_lost_connection
+
+        if is_lost_connection(err):
+            raise TectumError(
+                f"lost the connection to the database server ({type(err).__name__}: {err}); the computation in "
+                "progress was rolled back, run the command again to finish"
+            ) from err
+        raise
     failed = 0
     for report in reports:
         print(report.line())

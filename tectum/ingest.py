@@ -52,6 +52,7 @@ def ingest_manifest(path, *, replace: bool = False, progress: bool = True, keep_
     from .manifest import load_manifest, read_entry
 
     known_sensors = list(schemas.reference.Sensor().to_arrays("sensor"))
+    known_stimuli = list(schemas.reference.StimulusType().to_arrays("stimulus"))
     raw_entries = load_manifest(path)
     report = IngestReport()
     bar = tqdm(raw_entries, desc="ingest", unit="recording", disable=not progress)
@@ -62,7 +63,7 @@ def ingest_manifest(path, *, replace: bool = False, progress: bool = True, keep_
             if not replace and "fish" in raw and "recording" in raw and (schemas.acquisition.Recording & key):
                 report.skipped.append(f"{entry}: already ingested; nothing changed (use --replace to re-insert)")
                 continue
-            rec = read_entry(raw, known_sensors=known_sensors)
+            rec = read_entry(raw, known_sensors=known_sensors, known_stimuli=known_stimuli)
             schemas.insert_recording(
                 fish=rec.fish,
                 recording=rec.recording,

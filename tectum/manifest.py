@@ -451,7 +451,12 @@ def _frame_period(value: Any, entry: str, source: str) -> float:
     return period
 
 
-def read_entry(raw: Mapping, *, known_sensors: Collection[str] | None = None) -> RecordingInput:
+def read_entry(
+    raw: Mapping,
+    *,
+    known_sensors: Collection[str] | None = None,
+    known_stimuli: Collection[str] | None = None,
+) -> RecordingInput:
     """Read the files of one manifest entry and check them against each other.
 
     Parameters
@@ -462,6 +467,9 @@ def read_entry(raw: Mapping, *, known_sensors: Collection[str] | None = None) ->
     known_sensors : collection of str, optional
         Sensor names the database knows; ``sensor`` must match one of them
         ignoring case and is replaced by its canonical spelling.
+    known_stimuli : collection of str, optional
+        Stimulus names the database knows; every event's stimulus must be
+        one of them (the error names the events or protocol file).
 
     Returns
     -------
@@ -475,7 +483,8 @@ def read_entry(raw: Mapping, *, known_sensors: Collection[str] | None = None) ->
         sensor, bad ``traces_kind``, a frame period <= 0, no ROIs or frames,
         duplicate ROI ids, neuropil/positions not matching the traces, a
         frame-count mismatch with the Femtonics metadata or the protocol, an
-        event starting outside the recording.
+        event starting outside the recording, an unknown stimulus, fewer
+        frames than the regression needs (distinct stimuli + 2).
     """
     raw = dict(raw)
     entry = raw.get("_entry") or _entry_name("manifest", None, raw)
@@ -554,6 +563,24 @@ def read_entry(raw: Mapping, *, known_sensors: Collection[str] | None = None) ->
             continue
         raise InputError(f"event '{stimulus}' at {_fmt(onset)} s {problem}",
                          entry=entry, path=stim_written, role=stim_role)
+    if known_stimuli is not None:
+        known = set(known_stimuli)
+        unknown = [name for name in dict.fromkeys(events["stimulus"]) if name not in known]
+        if unknown:
+            raise InputError(
+                f"unknown stimulus {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known_stimuli))} "
+                "(add new ones to reference.StimulusType)",
+                entry=entry, path=stim_written, role=stim_role,
+            )
+    # at most one regressor per distinct stimulus; the fit needs n_frames > n_regressors + 1
+    n_stimuli = int(events["stimulus"].nunique())
+    if n_frames < n_stimuli + 2:
+        raise InputError(
+            f"only {n_frames} frame(s): the regression on up to {n_stimuli} stimulus regressor(s) needs "
+            f"more frames than regressors + 1 (at least {n_stimuli + 2})",
+            entry=entry, path=raw["traces"], role="traces folder" if _resolve(base, raw["traces"]).is_dir()
+            else "traces file",
+        )
 
     return RecordingInput(
         entry=entry,

@@ -7,6 +7,8 @@ def status_lines() -> list[str]:
     """Human-readable status of the database, one line per item."""
     from schemas import acquisition, analysis, reference
 
+    from .workers import find_stale_jobs
+
     lines = [
         f"schemas: {reference.schema.database}, {acquisition.schema.database}, {analysis.schema.database}",
         f"ingested: {len(acquisition.Fish())} fish, {len(acquisition.Recording())} recordings, "
@@ -20,7 +22,10 @@ def status_lines() -> list[str]:
         jobs = table.jobs.progress()
         extra = ""
         if jobs["total"]:
-            extra = f"; jobs: {jobs['reserved']} running, {jobs['error']} failed, {jobs['pending']} queued"
+            stale = len(find_stale_jobs(table, lost_connections=False)) if jobs["reserved"] else 0
+            extra = f"; jobs: {jobs['reserved'] - stale} running, {jobs['error']} failed, {jobs['pending']} queued"
+            if stale:
+                extra += f", {stale} left by a dead worker (populate --reserve-jobs re-queues them)"
         lines.append(f"{table_cls.__name__:<18} {total - remaining}/{total} populated, {remaining} pending{extra}")
         if jobs["error"]:
             for row in table.jobs.errors.to_dicts():

@@ -32,9 +32,18 @@ Re-queueing deletes the job row only while it is still the same stale
 reservation (same status, host, pid, connection id), then inserts it as
 ``'pending'`` with its old priority if the key still needs computing, so two
 workers recovering at once, or a worker reserving the key in between, cannot
-lose or duplicate a job. Everything goes through DataJoint's table API; the
-only SQL is the age condition, written with DataJoint's backend adapter, so it
-works on MySQL/MariaDB and PostgreSQL alike.
+lose or duplicate a job. (DataJoint's own ``jobs.refresh(orphan_timeout=...)``
+deletes by key alone, which could delete a reservation a live worker made a
+moment earlier, and it also queues every key of the unrestricted key source;
+hence the conditional delete here.) Everything goes through DataJoint's table
+API; the only SQL is the age condition, written with DataJoint's backend
+adapter, so it works on MySQL/MariaDB and PostgreSQL alike.
+
+Limits: the same-host rule assumes host names are unique among the machines
+sharing the database (two machines both called ``localhost`` would judge each
+other's pids); a dead worker's pid reused by an unrelated process makes its
+reservation look alive (nothing is recovered wrongly, ``orphan_timeout`` still
+catches it).
 """
 
 from __future__ import annotations
@@ -53,6 +62,25 @@ LOST_CONNECTION_MARKERS = (
     "terminating connection due to administrator command",
     "connection already closed",
 )
+
+
+def is_lost_connection(err: BaseException) -> bool:
+    """Whether ``err`` (or an exception it was raised from) is a lost database connection.
+
+    DataJoint raises :class:`datajoint.errors.LostConnectionError` on MySQL; on PostgreSQL a
+    terminated session surfaces as psycopg2's ``OperationalError``/``InterfaceError``.
+    """
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if type(err).__name__ == "LostConnectionError":
+            return True
+        if type(err).__name__ in ("OperationalError", "InterfaceError") and any(
+            marker in str(err) for marker in LOST_CONNECTION_MARKERS
+        ):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def this_host() -> str:

@@ -385,10 +385,6 @@ def _check_round_trip(name):
     return check
 
 
-def _check_replaced(db, key, paramset_errors):
-    return "ok"
-
-
 NON_ASCII = "Fisch-Ä-日本"
 QUOTED = "F1'; DROP TABLE fish; --"
 LONG_CJK = "日" * 64
@@ -406,7 +402,7 @@ CASES = [
          expect="populate_error", match=r"F1/R1.*ROI 2\b.*baseline"),
     Case("protocol_longer_than_traces", "rejected: frame-count mismatch naming the protocol file",
          via_manifest(_protocol_longer), _protocol_longer,
-         match=r"frame-count mismatch.*protocol runs for 150", cli_names=("protocol.p",),
+         match=r"frame-count mismatch.*protocol runs for 149.9 s", cli_names=("protocol.p",),
          python_names=("protocol.p",)),
     Case("femtonics_d3size_mismatch", "rejected: D3Size differs from the traces' frame count",
          via_manifest(lambda f: _femtonics(f, 120)), lambda f: _femtonics(f, 120),
@@ -540,7 +536,9 @@ def table(db, dotted: str):
     return obj
 
 
-def _record(case, interface, result, detail):
+def _record(case, interface, result, detail, folder=None):
+    if folder is not None:
+        detail = detail.replace(f"{folder}/", "")
     SUMMARY.append({"case": case.id, "interface": interface, "result": result, "detail": " ".join(detail.split())})
 
 
@@ -602,7 +600,7 @@ def test_bad_input(case: Case, interface: str, existing, tmp_path, capsys):
         assert re.search(case.match, line), line
         assert row_counts(db) == before
         _record(case, interface, "rejected" if case.expect == "reject" else "unchanged",
-                line if interface == "python" else f"exit {rc}: {line}")
+                line if interface == "python" else f"exit {rc}: {line}", folder)
         if case.expect == "unchanged":  # replace re-inserts and drops the old results
             if interface == "python":
                 db.insert_recording(**api_kwargs(), replace=True)
@@ -616,7 +614,7 @@ def test_bad_input(case: Case, interface: str, existing, tmp_path, capsys):
         assert rc == 0, text
         assert re.search(case.match, text) and "0 inserted" in text, text
         assert row_counts(db) == before
-        _record(case, interface, "unchanged", f"exit {rc}: " + text.strip().splitlines()[-1])
+        _record(case, interface, "unchanged", f"exit {rc}: " + " / ".join(text.strip().splitlines()), folder)
         assert cli("ingest", "--replace", str(case.cli(folder))) == 0
         assert not (db.analysis.Fit & case.key)
         return
@@ -659,10 +657,13 @@ def summary(request):
     for row in SUMMARY:
         lines.append(f"{row['case']:<28} {row['interface']:<7} {row['result']:<15} {row['detail'][:150]}")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_sep("-", "bad-input matrix")
-        for line in lines:
-            reporter.write_line(line)
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # teardown output is captured otherwise
+            reporter.write_line("")
+            reporter.write_sep("-", "bad-input matrix")
+            for line in lines:
+                reporter.write_line(line)
     import os
 
     target = os.environ.get("TECTUM_BAD_INPUT_SUMMARY")
