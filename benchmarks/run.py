@@ -210,8 +210,27 @@ def bench_wholebrain(workdir: Path):
 
 
 # ---------------------------------------------------------------- figure 4
+def _server_cpu_s() -> float | None:
+    """CPU seconds used so far by a database server process on this machine, if there is one."""
+    for name in ("mariadbd", "mysqld", "postgres"):
+        pids = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()
+        if pids:
+            total = 0
+            for pid in pids:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+                except (OSError, IndexError, ValueError):
+                    pass
+            return total / os.sysconf("SC_CLK_TCK")
+    return None
+
+
 def _workers(n, restriction):
+    """Run n populate workers at once; return (wall s, workers' CPU s, server CPU s)."""
     env = dict(os.environ, **SINGLE_THREAD)
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server0 = _server_cpu_s()
     cmd = [sys.executable, "-m", "tectum.cli", "-q", "populate", restriction, "--paramset", "default", "--reserve-jobs"]
     t0 = time.perf_counter()
     procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -220,7 +239,11 @@ def _workers(n, restriction):
     elapsed = time.perf_counter() - t0
     if any(p.returncode for p in procs):
         raise RuntimeError("a worker failed:\n" + "\n".join(outputs))
-    return elapsed
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server1 = _server_cpu_s()
+    workers_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    server_cpu = server1 - server0 if server0 is not None and server1 is not None else float("nan")
+    return elapsed, workers_cpu, server_cpu
 
 
 def bench_scaleout(workdir: Path, n_recordings=8, n_rois=4_000, n_frames=1_500):
@@ -232,22 +255,25 @@ def bench_scaleout(workdir: Path, n_recordings=8, n_rois=4_000, n_frames=1_500):
         schemas.insert_recording(fish="bench-scale", recording=f"R{i}", region="tectum", sensor=rec.sensor,
                                  frame_period_s=rec.frame_period_s, traces=rec.traces, events=rec.events)
     restriction = "fish=bench-scale"
-    t1 = _workers(1, restriction)
+    t1, cpu1, srv1 = _workers(1, restriction)
     # forget the results and the finished jobs, then again with two workers
     for table in (schemas.analysis.DeltaF, schemas.analysis.Regressors):
         (table & {"fish": "bench-scale"}).delete(prompt=False)
     for table in schemas.analysis.COMPUTED_TABLES:
         (table().jobs & {"fish": "bench-scale"}).delete_quick()
-    t2 = _workers(2, restriction)
+    t2, cpu2, srv2 = _workers(2, restriction)
     n_fit = len(schemas.analysis.ClassSummary & {"fish": "bench-scale", "paramset": "default"})
     speedup = t1 / t2
     _print_figure(
         "4. scale-out", f"{n_recordings} recordings ({n_rois:,} ROIs x {n_frames:,} frames), all tables: one "
         f"`tectum populate --reserve-jobs` worker {t1:.1f} s; two workers started at once {t2:.1f} s",
         speedup, "x throughput", ">= 1.6", speedup >= 1.6 and n_fit == n_recordings,
-        f"each worker limited to one BLAS thread in both runs; {n_fit}/{n_recordings} recordings complete",
+        f"each worker limited to one BLAS thread in both runs; {n_fit}/{n_recordings} recordings complete; "
+        f"CPU time, workers + database server: one worker {cpu1:.1f} + {srv1:.1f} s, two workers {cpu2:.1f} + "
+        f"{srv2:.1f} s, on {os.cpu_count()} cores (the server shares them)",
     )
-    return {"one_worker_s": t1, "two_workers_s": t2, "speedup": speedup}
+    return {"one_worker_s": t1, "two_workers_s": t2, "speedup": speedup, "cpu_one": [cpu1, srv1],
+            "cpu_two": [cpu2, srv2]}
 
 
 # ---------------------------------------------------------------- figure 5

@@ -20,7 +20,7 @@ try:  # same results as scipy, faster for large n
 except ImportError:  # pragma: no cover - fastcluster is an optional extra
     _fastcluster = None
 
-__all__ = ["ClusterResult", "zscore_rows", "correlation_distance",
+__all__ = ["condensed_subset", "ClusterResult", "zscore_rows", "correlation_distance",
            "cluster_rois", "LINKAGE_METHODS"]
 
 # Methods valid for an arbitrary dissimilarity; "ward", "centroid" and
@@ -140,9 +140,37 @@ def correlation_distance(x):
     return out
 
 
+def condensed_subset(distance, n, rows):
+    """Condensed distances among ``rows`` from the condensed distances of all ``n`` rows.
+
+    Parameters
+    ----------
+    distance : ndarray of shape (n * (n - 1) // 2,)
+        Condensed pairwise distances (``pdist`` order) of ``n`` rows.
+    n : int
+        Number of rows ``distance`` covers.
+    rows : array-like of int
+        Sorted, unique row indices.
+
+    Returns
+    -------
+    ndarray of shape (m * (m - 1) // 2,)
+        The condensed distances among ``rows``, in ``pdist`` order.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    m = rows.size
+    if distance.shape != (n * (n - 1) // 2,):
+        raise ValueError(f"distance has {distance.size} entries, not n(n-1)/2 for n={n}")
+    i, j = np.triu_indices(m, k=1)
+    a, b = rows[i], rows[j]
+    # pdist index of the pair (a, b), a < b
+    return distance[n * a - a * (a + 1) // 2 + (b - a - 1)]
+
+
 def cluster_rois(traces, *, method="average", n_clusters=None,
                  distance_threshold=None, optimal_ordering=True,
-                 max_rois=None, priority=None, candidates=None):
+                 max_rois=None, priority=None, candidates=None,
+                 distance=None):
     """Agglomerative clustering of ROI traces on correlation distance.
 
     Parameters
@@ -173,6 +201,11 @@ def cluster_rois(traces, *, method="average", n_clusters=None,
         Restrict clustering to these input rows (indices or a boolean mask),
         e.g. the selected ROIs; the cap applies among them. ``rows`` of the
         result are always indices into ``traces``.
+    distance : ndarray, optional
+        The condensed correlation distances of *all* rows of ``traces``
+        (:func:`correlation_distance`), when the caller already has them:
+        the clustered rows' distances are taken from it instead of being
+        computed again (e.g. the selected ROIs after all ROIs).
 
     Returns
     -------
@@ -210,8 +243,10 @@ def cluster_rois(traces, *, method="average", n_clusters=None,
         return ClusterResult(np.empty((0, 4)), np.zeros(1, dtype=np.int64),
                              np.ones(1, dtype=np.int64), rows, capped, False)
 
-    x = traces if n == n_total else traces[rows]
-    dist = correlation_distance(x)
+    if distance is not None:
+        dist = distance if n == n_total else condensed_subset(distance, n_total, rows)
+    else:
+        dist = correlation_distance(traces if n == n_total else traces[rows])
     if _fastcluster is not None:
         z = _fastcluster.linkage(dist, method=method)
     else:  # pragma: no cover

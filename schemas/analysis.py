@@ -14,7 +14,7 @@ import pandas as pd
 import datajoint as dj
 
 import pipeline
-from pipeline.clustering import cluster_rois
+from pipeline.clustering import cluster_rois, correlation_distance
 
 from . import acquisition, reference
 from .bulk import fetch_columns, insert_columns
@@ -381,6 +381,9 @@ class Clustering(dj.Computed):
         priority = np.nan_to_num(r2, nan=-np.inf)
         selected = selected.astype(bool)
         self.insert1(dict(key, method=method))
+        max_rois = params.get("max_rois")
+        # when every ROI is clustered, the selected ROIs' distances are a subset of those
+        distance = correlation_distance(dff) if max_rois is None or len(dff) <= max_rois else None
         for roi_set, candidates in (("all", None), ("selected", np.flatnonzero(selected))):
             result = cluster_rois(
                 dff,
@@ -388,9 +391,10 @@ class Clustering(dj.Computed):
                 n_clusters=params.get("n_clusters"),
                 distance_threshold=params.get("distance_threshold"),
                 optimal_ordering=params.get("optimal_ordering", True),
-                max_rois=params.get("max_rois"),
+                max_rois=max_rois,
                 priority=priority,
                 candidates=candidates,
+                distance=distance,
             )
             clustered = result.rows  # indices into dff, i.e. roi ids
             leaf_rois = clustered[result.leaf_order]

@@ -131,3 +131,20 @@ def test_cluster_validation(x):
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         cluster_rois(bad)
+
+
+def test_precomputed_distance_gives_the_same_tree():
+    """Clustering a subset from the full distance vector equals clustering it afresh."""
+    from pipeline.clustering import condensed_subset
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(60, 80))
+    rows = np.sort(rng.choice(60, size=25, replace=False))
+    full = correlation_distance(x)
+    np.testing.assert_allclose(condensed_subset(full, 60, rows), pdist(x[rows], "correlation"), atol=1e-12)
+    fresh = cluster_rois(x, candidates=rows, n_clusters=4)
+    reused = cluster_rois(x, candidates=rows, n_clusters=4, distance=full)
+    np.testing.assert_allclose(reused.linkage, fresh.linkage, atol=1e-12)
+    np.testing.assert_array_equal(reused.leaf_order, fresh.leaf_order)
+    np.testing.assert_array_equal(reused.labels, fresh.labels)
+    np.testing.assert_array_equal(reused.rows, rows)
