@@ -23,55 +23,20 @@ Stimulus events always come back as a DataFrame with the columns
 
 The readers live in one module per format (:mod:`.traces`,
 :mod:`.suite2p`, :mod:`.events`, :mod:`.protocol`, :mod:`.femtonics`) with
-shared helpers in :mod:`._common`; every name is re-exported here, so
-``from tectum.readers import read_traces_npy`` and
-``tectum.readers.read_traces_npy`` work as before the split.
+shared helpers in :mod:`._common`; the public readers are re-exported here
+(``from tectum.readers import read_traces_npy``).
 """
 
-from ._common import (  # noqa: F401
-    PathArg,
-    _check_finite,
-    _is_missing,
-    _load_npy,
-    _numeric_matrix,
-    _plain,
-    _require_file,
-    _sniff_delimiter,
-    to_jsonable,
-)
-from .events import EVENT_COLUMNS, _events_frame, _numeric_column, read_events_table  # noqa: F401
-from .femtonics import (  # noqa: F401
-    _KEY_VALUE,
-    _NUMBER_UNIT,
-    _TIME_UNITS_MS,
-    _int_value,
-    _lookup,
-    _number,
-    _parse_key_values,
-    read_femtonics_metadata,
-)
-from .protocol import (  # noqa: F401
-    PREY_DIRECTIONS,
-    _presentations,
-    _prey_direction,
-    _protocol_time,
-    read_protocol_pickle,
-)
-from .suite2p import _OPS_KEYS, _find_plane_dir, _load_ops, _positions_from_stat, read_suite2p  # noqa: F401
-from .traces import (  # noqa: F401
-    _ROI_LABEL_HEADERS,
-    _integer_labels,
-    _is_number,
-    _looks_like_header,
-    _parse_traces_table,
-    _split_lines,
-    read_positions_npy,
-    read_traces_csv,
-    read_traces_npy,
-)
+from ._common import to_jsonable
+from .events import EVENT_COLUMNS, read_events_table
+from .femtonics import read_femtonics_metadata
+from .protocol import PREY_DIRECTIONS, read_protocol_pickle
+from .suite2p import read_suite2p
+from .traces import read_positions_npy, read_traces_csv, read_traces_npy
 
 __all__ = [
     "EVENT_COLUMNS",
+    "PREY_DIRECTIONS",
     "read_traces_npy",
     "read_traces_csv",
     "read_positions_npy",

@@ -26,27 +26,12 @@ given by the caller (the report uses the Agg canvas, a notebook may pass
 The package holds one module per job: :mod:`.data` (loading from the
 database), :mod:`.figures` (the ``draw_*`` functions), :mod:`.pages` (the
 pages), :mod:`.writer` (:func:`write_report`), :mod:`.names` (directory
-names) and :mod:`.style` (resolution and colours). Every name is re-exported
-here, so ``from tectum.report import write_report`` works as before the split.
+names) and :mod:`.style` (resolution and colours). The public names are
+re-exported here (``from tectum.report import write_report``).
 """
 
-from .data import (  # noqa: F401
-    RecordingData,
-    ReportError,
-    TreeData,
-    _float_array,
-    load_recording_data,
-    load_tree,
-    report_keys,
-)
-from .figures import (  # noqa: F401
-    _draw_regressors,
-    _message,
-    _onset_events,
-    _plain_text,
-    _recursion_limit,
-    _save,
-    _scaled,
+from .data import RecordingData, ReportError, TreeData, load_recording_data, load_tree, report_keys
+from .figures import (
     dendrogram_leaf_rois,
     draw_class_counts,
     draw_class_traces,
@@ -54,19 +39,23 @@ from .figures import (  # noqa: F401
     draw_example_traces,
     draw_r2_histogram,
 )
-from .pages import _CSS, _count, _e, _fmt, _href, _index_page, _page, _params_html, _recording_page  # noqa: F401
-from .names import _RESERVED_NAMES, _Namer, safe_name  # noqa: F401
-from .style import (  # noqa: F401
-    CLASS_COLORS,
-    CLUSTER_COLORS,
-    DPI,
-    HEATMAP_CMAP,
-    HEATMAP_VMAX,
-    HEATMAP_VMIN,
-    MAX_CLASS_TRACES,
-    N_EXAMPLES,
-    PALETTE,
-    UNCLASSIFIED_COLOR,
-    class_colors,
-)
-from .writer import logger, write_recording_report, write_report  # noqa: F401
+from .names import _Namer, safe_name  # noqa: F401  (_Namer: used by the tests)
+from .writer import write_recording_report, write_report
+
+__all__ = [
+    "RecordingData",
+    "ReportError",
+    "TreeData",
+    "dendrogram_leaf_rois",
+    "draw_class_counts",
+    "draw_class_traces",
+    "draw_clustermap",
+    "draw_example_traces",
+    "draw_r2_histogram",
+    "load_recording_data",
+    "load_tree",
+    "report_keys",
+    "safe_name",
+    "write_recording_report",
+    "write_report",
+]
