@@ -158,6 +158,12 @@ class Regressors(dj.Computed):
         )
         return list(names), np.vstack(conv), [np.asarray(o, dtype=int) for o in onsets]
 
+    @staticmethod
+    def names(key) -> list[str]:
+        """The regressor names of one key, in design-matrix order (no blobs fetched)."""
+        (names,) = fetch_columns(Regressors.Regressor & key, "regressor", order_by="regressor_index")
+        return list(names)
+
 
 @schema
 class Fit(dj.Computed):
@@ -249,7 +255,7 @@ class Fit(dj.Computed):
     @staticmethod
     def load_coefficients(key, attr="coef"):
         """``(names, matrix n_rois x n_reg)`` of coefficients (or ``attr='t_value'``)."""
-        names, _, _ = Regressors.load(key)
+        names = Regressors.names(key)
         roi, reg, val = fetch_columns(Fit.Coefficient & key, "roi", "regressor", attr)
         col = {name: i for i, name in enumerate(names)}
         out = np.full((int(roi.max()) + 1 if len(roi) else 0, len(names)), np.nan)
@@ -441,7 +447,7 @@ class ClassSummary(dj.Computed):
 
     def make(self, key):
         n_rois, n_selected = (Fit & key).fetch1("n_rois", "n_selected")
-        names, _, _ = Regressors.load(key)
+        names = Regressors.names(key)
         (classes,) = fetch_columns(Classification.Roi & key, "roi_class")
         self.insert1(dict(key, n_rois=n_rois, n_selected=n_selected))
         counts = {name: int(np.sum(classes == name)) for name in names}

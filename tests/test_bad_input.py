@@ -250,14 +250,19 @@ def _csv_with_duplicate_labels(folder):
     return files.manifest
 
 
-def _non_numeric_csv(folder):
+def _csv_with_cell(folder, line: int, column: int, text: str):
+    """A CSV-traces recording whose cell (line, column) of traces.csv reads ``text``."""
     files = write_recording(folder, fmt="csv")
     lines = (folder / "traces.csv").read_text().splitlines()
-    cells = lines[3].split(",")
-    cells[7] = "n/a?"
-    lines[3] = ",".join(cells)
+    cells = lines[line].split(",")
+    cells[column] = text
+    lines[line] = ",".join(cells)
     (folder / "traces.csv").write_text("\n".join(lines) + "\n")
     return files.manifest
+
+
+def _non_numeric_csv(folder):
+    return _csv_with_cell(folder, 3, 7, "n/a?")
 
 
 def _ragged_csv(folder):
@@ -269,13 +274,7 @@ def _ragged_csv(folder):
 
 
 def _inf_csv(folder):
-    files = write_recording(folder, fmt="csv")
-    lines = (folder / "traces.csv").read_text().splitlines()
-    cells = lines[5].split(",")
-    cells[5] = "inf"
-    lines[5] = ",".join(cells)
-    (folder / "traces.csv").write_text("\n".join(lines) + "\n")
-    return files.manifest
+    return _csv_with_cell(folder, 5, 5, "inf")
 
 
 def _truncated_npy(folder):

@@ -23,9 +23,8 @@ from test_workers import (  # noqa: F401  (no_jobs: an autouse fixture, shared)
     drop_recordings,
     made_counts,
     no_jobs,
-    reset_clustering,
     run_tectum,
-    start_logged_worker,
+    start_clustering_worker,
     tectum_cmd,
     wait_for_log,
     wait_for_reservation,
@@ -90,11 +89,7 @@ def test_connection_killed_mid_make(db, big_key, tmp_path):
     rolled back, the worker says so in one line and exits 1, and a rerun completes."""
     an = db.analysis
     key = big_key
-    reset_clustering(db, key)
-    before = row_counts(db)
-    restriction = f"fish={key['fish']}"
-    log = tmp_path / "worker.log"
-    worker = start_logged_worker(log, restriction, "--paramset", "default", "--reserve-jobs")
+    worker, log, before = start_clustering_worker(db, key, tmp_path)
     try:
         job = wait_for_reservation(worker, an.Clustering, key)
         wait_for_log(worker, log, MID_CLUSTERING)
@@ -131,7 +126,7 @@ def test_connection_killed_mid_make(db, big_key, tmp_path):
     status = run_tectum("status")
     assert re.search(r"^Clustering .*(1 failed|1 left by a dead worker)", status.stdout, re.M), status.stdout
 
-    rerun = run_tectum("populate", restriction, "--paramset", "default", "--reserve-jobs")
+    rerun = run_tectum("populate", f"fish={key['fish']}", "--paramset", "default", "--reserve-jobs")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert f"re-queued Clustering [fish={key['fish']}, recording=R1, paramset=default]" in rerun.stdout
     assert made_counts(rerun.stdout)["Clustering"] == 1

@@ -161,6 +161,18 @@ def reset_clustering(db, key: dict) -> None:
         (table.jobs & key).delete()
 
 
+def start_clustering_worker(db, key: dict, tmp_path: Path):
+    """Forget the key's Clustering and start a logged ``--reserve-jobs`` worker on it.
+
+    Returns the worker, its log file and the row counts of every table before it started.
+    """
+    reset_clustering(db, key)
+    before = row_counts(db)
+    log = tmp_path / "worker.log"
+    worker = start_logged_worker(log, f"fish={key['fish']}", "--paramset", "default", "--reserve-jobs")
+    return worker, log, before
+
+
 def clear_job_tables(db) -> None:
     for table_cls in db.analysis.COMPUTED_TABLES:
         table_cls.jobs.delete()
@@ -350,11 +362,7 @@ def test_sigkilled_worker_leaves_no_rows_and_is_recovered(db, big_key, tmp_path)
 
     an = db.analysis
     key = big_key
-    reset_clustering(db, key)
-    before = row_counts(db)
-    restriction = f"fish={key['fish']}"
-    log = tmp_path / "worker.log"
-    worker = start_logged_worker(log, restriction, "--paramset", "default", "--reserve-jobs")
+    worker, log, before = start_clustering_worker(db, key, tmp_path)
     try:
         job = wait_for_reservation(worker, an.Clustering, key)
         assert (job["host"], job["pid"]) == (platform.node(), worker.pid)
@@ -380,7 +388,7 @@ def test_sigkilled_worker_leaves_no_rows_and_is_recovered(db, big_key, tmp_path)
     status = run_tectum("status")
     assert re.search(r"^Clustering .*1 left by a dead worker", status.stdout, re.M), status.stdout
 
-    rerun = run_tectum("populate", restriction, "--paramset", "default", "--reserve-jobs")
+    rerun = run_tectum("populate", f"fish={key['fish']}", "--paramset", "default", "--reserve-jobs")
     recovered_in = time.monotonic() - killed_at
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert (f"re-queued Clustering [fish={key['fish']}, recording=R1, paramset=default]: "
