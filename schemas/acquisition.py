@@ -2,6 +2,10 @@
 
 Insert through :func:`schemas.ingest.insert_recording`, which validates
 everything first and writes one recording in a single transaction.
+Every recording carries a ``version``: a hash of everything the analysis
+reads (traces, neuropil, frame period, sensor, stimulus presentations and
+groups). Computed rows copy it, and a ``make()`` re-checks it before it
+inserts, so results are never saved from inputs that were replaced meanwhile.
 """
 
 from __future__ import annotations
@@ -9,9 +13,9 @@ from __future__ import annotations
 import datajoint as dj
 
 from . import reference
-from .config import STORE, schema_prefix
+from .config import STORE
 
-schema = dj.Schema(schema_prefix() + "acquisition")
+schema = dj.Schema()
 
 
 @schema
@@ -42,6 +46,8 @@ class Recording(dj.Manual):
     n_rois: int32
     recorded_at=null: datetime
     imaging_metadata=null: json        # free-form acquisition metadata
+    stimulus_groups=null: json         # regressor -> stimuli it pools, from the manifest (null: one per stimulus)
+    version: char(32)                  # MD5 of everything the analysis reads; changes when the recording is replaced
     index (experiment)
     index (region)
     """

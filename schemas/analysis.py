@@ -1,51 +1,205 @@
-"""Computed tables: the analysis of every recording under every parameter set.
+"""Computed tables: the analysis of every recording under the parameter sets assigned to it.
 
-Each ``make()`` handles one recording-level key ``(fish, recording, paramset)``:
-it fetches, computes with :mod:`pipeline`, and inserts the master row and its
-per-ROI part rows; ``populate()`` runs it inside one transaction, so a failure
-leaves no partial rows.
+:class:`AnalysisTask` says which parameter set analyses which recording
+(DataJoint Elements call this a processing task): the shipped sets are
+assigned at ingest where they fit the recording, others with
+:meth:`AnalysisTask.assign` (``tectum paramset assign``). Only assigned pairs
+are computed.
+
+Each ``make()`` handles one recording-level key ``(fish, recording,
+paramset)``: it fetches, computes with :mod:`pipeline.stages` (the same
+functions :func:`pipeline.analyse_recording` composes in memory), and inserts
+the master row and its per-ROI part rows; ``populate()`` runs it inside one
+transaction, so a failure leaves no partial rows.
+
+Every master row records what it was computed from: the recording's
+``version`` (a hash of the inputs), the parameter set's ``params_hash`` and
+the ``pipeline_version``. Before inserting, ``make()`` reads the recording's
+version again with a shared lock; if the recording was replaced meanwhile it
+raises :class:`InputsChanged` and nothing is saved (a replace waits for the
+lock, so it cannot slip in between).
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 import numpy as np
 import pandas as pd
 
 import datajoint as dj
 
-import pipeline
-from pipeline.clustering import cluster_rois, correlation_distance
+from pipeline import stages
 
 from . import acquisition, reference
 from .bulk import fetch_columns, insert_columns
-from .config import STORE, schema_prefix
+from .config import STORE
 
-schema = dj.Schema(schema_prefix() + "analysis")
+schema = dj.Schema()
+
+#: columns every computed master table carries: what the row was computed from
+PROVENANCE = """
+    recording_version: char(32)        # acquisition.Recording.version of the inputs used
+    params_hash: char(32)              # reference.ParamSet.params_hash of the parameters used
+    pipeline_version: varchar(32)      # tectum-pipeline release that computed the row
+"""
 
 
 class AnalysisError(RuntimeError):
     """A recording could not be analysed; the message names it and the parameter set."""
 
 
+class InputsChanged(AnalysisError):
+    """The recording was replaced or deleted while a result was being computed from it."""
+
+
+def pipeline_version() -> str:
+    from tectum import __version__
+
+    return __version__
+
+
 def _where(key) -> str:
     return f"recording {key['fish']}/{key['recording']} (paramset {key['paramset']})"
 
 
+def _rec_key(key) -> dict:
+    return {"fish": key["fish"], "recording": key["recording"]}
+
+
+def current_version(key, *, lock: bool = False) -> str | None:
+    """The recording's ``version`` now; with ``lock``, a shared row lock held until the transaction ends."""
+    table = acquisition.Recording()
+    conn = table.connection
+    q = conn.adapter.quote_identifier
+    sql = (
+        f"SELECT {q('version')} FROM {table.full_table_name} "
+        f"WHERE {q('fish')} = %s AND {q('recording')} = %s"
+    )
+    if lock:
+        sql += " FOR SHARE" if conn.adapter.backend == "postgresql" else " LOCK IN SHARE MODE"
+    row = conn.query(sql, args=(key["fish"], key["recording"])).fetchone()
+    return None if row is None else row[0]
+
+
+def _test_pause(table: str) -> None:
+    """Test hook: wait inside ``make()`` while the file named by ``TECTUM_TEST_PAUSE_<TABLE>`` exists."""
+    flag = os.environ.get(f"TECTUM_TEST_PAUSE_{table.upper()}")
+    if not flag:
+        return
+    open(flag + ".reached", "w").close()
+    deadline = time.monotonic() + 120
+    while os.path.exists(flag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+class _Provenance:
+    """What every computed table's ``make()`` shares: provenance and the input check."""
+
+    def _provenance(self, key, version: str) -> dict:
+        params_hash = (reference.ParamSet & {"paramset": key["paramset"]}).fetch1("params_hash")
+        return dict(recording_version=version, params_hash=params_hash, pipeline_version=pipeline_version())
+
+    @staticmethod
+    def _upstream_version(table, key) -> str:
+        return (table & key).fetch1("recording_version")
+
+    def _confirm_inputs(self, key, version: str) -> None:
+        """Raise :class:`InputsChanged` unless the recording still has ``version`` (and lock it)."""
+        _test_pause(type(self).__name__)
+        now = current_version(key, lock=True)
+        if now != version:
+            state = "deleted" if now is None else "replaced"
+            raise InputsChanged(
+                f"{_where(key)} was {state} while {type(self).__name__} was being computed; "
+                "nothing was saved and the key is computed again from the new inputs"
+            )
+
+
+@schema
+class AnalysisTask(dj.Manual):
+    definition = """
+    # a parameter set assigned to a recording: populate computes exactly these pairs
+    -> acquisition.Recording
+    -> reference.ParamSet
+    ---
+    assigned_at=CURRENT_TIMESTAMP: datetime
+    """
+
+    @classmethod
+    def assign(cls, paramset: str, restriction=None, *, dry_run: bool = False) -> tuple[list[dict], list[str]]:
+        """Assign ``paramset`` to the recordings matching ``restriction`` that it can analyse.
+
+        Returns ``(assigned keys, skipped)`` where ``skipped`` explains, one
+        line per recording, why a matching recording was not assigned (already
+        assigned, or the parameter set does not fit its protocol or sensor).
+        """
+        if not (reference.ParamSet & {"paramset": paramset}):
+            known = ", ".join(sorted(reference.ParamSet().to_arrays("paramset")))
+            raise ValueError(f"unknown parameter set {paramset!r}; known: {known}")
+        recordings = acquisition.Recording & (restriction if restriction is not None else {})
+        stage_params = reference.ParamSet.stage_params(paramset)
+        assigned, skipped, rows = [], [], []
+        for rec in recordings.proj("sensor").to_dicts(order_by=("fish", "recording")):
+            key = {"fish": rec["fish"], "recording": rec["recording"]}
+            name = f"{key['fish']}/{key['recording']}"
+            if cls & dict(key, paramset=paramset):
+                skipped.append(f"{name}: already assigned")
+                continue
+            ok, reason = fits(stage_params, key, rec["sensor"])
+            if not ok:
+                skipped.append(f"{name}: {reason}")
+                continue
+            rows.append(dict(key, paramset=paramset))
+            assigned.append(dict(key, paramset=paramset))
+        if rows and not dry_run:
+            cls.insert(rows)
+        return assigned, skipped
+
+    @classmethod
+    def assign_new_recording(cls, key: dict, sensor: str, stimuli) -> list[str]:
+        """Assign every auto-assigned parameter set that fits a new recording (inside its ingest transaction)."""
+        names = []
+        sensor_spec = reference.Sensor.spec(sensor)
+        for name in (reference.ParamSet & {"auto_assign": 1}).to_arrays("paramset"):
+            ok, _ = reference.ParamSet.applicable(name, stimuli, sensor_spec)
+            if ok:
+                cls.insert1(dict(key, paramset=name))
+                names.append(name)
+        return names
+
+
+def fits(stage_params, key, sensor: str) -> tuple[bool, str]:
+    """Whether a parameter set's stages fit a recording's stimuli and sensor (and why not)."""
+    from pipeline import params as pipeline_params
+
+    stimuli = sorted(set((acquisition.Presentation & key).to_arrays("stimulus")))
+    return pipeline_params.applicable(stage_params, stimuli, reference.Sensor.spec(sensor))
+
+
 def _recording_arrays(key):
     """Traces, neuropil, kind and roi ids of the recording named by ``key``."""
-    rec_key = {"fish": key["fish"], "recording": key["recording"]}
+    rec_key = _rec_key(key)
     kind, traces_ref, neuropil_ref = (acquisition.RoiTraces & rec_key).fetch1("trace_kind", "traces", "neuropil")
-    traces = np.asarray(traces_ref.load())
-    neuropil = np.asarray(neuropil_ref.load()) if neuropil_ref is not None else None
+    try:
+        traces = np.asarray(traces_ref.load())
+        neuropil = np.asarray(neuropil_ref.load()) if neuropil_ref is not None else None
+    except (FileNotFoundError, OSError) as err:
+        # the object of a recording replaced meanwhile is gone
+        raise InputsChanged(f"{_where(key)}: the traces' object is missing ({err})") from err
     (source_ids,) = fetch_columns(acquisition.RoiTraces.Roi & rec_key, "source_id", order_by="roi")
     return kind, traces, neuropil, source_ids
 
 
-def _events(key) -> pd.DataFrame:
-    rec_key = {"fish": key["fish"], "recording": key["recording"]}
-    rows = (acquisition.Presentation & rec_key).to_dicts(order_by="presentation")
+def events_table(key) -> pd.DataFrame:
+    """The recording's presentations: presentation, stimulus, onset_s, duration_s (in presentation order)."""
+    rows = (acquisition.Presentation & _rec_key(key)).proj("stimulus", "onset_s", "duration_s").to_dicts(
+        order_by="presentation"
+    )
     return pd.DataFrame(
         {
+            "presentation": [r["presentation"] for r in rows],
             "stimulus": [r["stimulus"] for r in rows],
             "onset_s": [r["onset_s"] for r in rows],
             "duration_s": [r["duration_s"] for r in rows],
@@ -53,144 +207,245 @@ def _events(key) -> pd.DataFrame:
     )
 
 
+def _stage(key, stage):
+    return reference.ParamSet.stage_params(key["paramset"])[stage]
+
+
 @schema
-class DeltaF(dj.Computed):
-    definition = """
-    # dF/F of every ROI of a recording
-    -> acquisition.RoiTraces
-    -> reference.ParamSet
+class DeltaF(_Provenance, dj.Computed):
+    definition = (
+        """
+    # dF/F of every ROI of a recording; ROIs that cannot be normalised are excluded (NaN rows)
+    -> AnalysisTask
     ---
     method: varchar(32)
-    dff: <npy@{store}>                 # float32, ROIs x frames
+    dff: <npy@{store}>                 # float32, ROIs x frames; NaN rows for excluded ROIs
+    n_excluded: int32                  # ROIs excluded (see DeltaF.Excluded)
     """.format(store=STORE)
+        + PROVENANCE
+    )
 
-    def make(self, key):
-        method, params = reference.ParamSet.stage_params(key["paramset"])["dff"]
-        kind, traces, neuropil, source_ids = _recording_arrays(key)
-        frame_period = (acquisition.Recording & key).fetch1("frame_period_s")
-        if kind == "dff":
-            method = "none"  # stored traces are already dF/F
-        try:
-            dff = pipeline.compute_dff(
-                traces,
-                method,
-                frame_period_s=frame_period,
-                percentile=params.get("percentile", 8.0),
-                window_s=params.get("window_s", 60.0),
-                neuropil=neuropil,
-                neuropil_factor=params.get("neuropil_factor", 0.7),
-                roi_ids=source_ids,
-            )
-        except ValueError as err:
-            raise AnalysisError(f"{_where(key)}: {err}") from err
-        self.insert1(dict(key, method=method, dff=dff.astype(np.float32)))
-
-    @staticmethod
-    def load(key) -> np.ndarray:
-        """The dF/F matrix of one ``(fish, recording, paramset)`` key."""
-        return np.asarray((DeltaF & key).fetch1("dff").load())
-
-
-@schema
-class Regressors(dj.Computed):
-    definition = """
-    # stimulus regressors convolved with the sensor kernel
-    -> acquisition.Recording
-    -> reference.ParamSet
-    ---
-    kernel_name: varchar(64)
-    kernel: <blob>                     # sampled at the frame times
-    """
-
-    class Regressor(dj.Part):
+    class Excluded(dj.Part):
         definition = """
+        # a ROI left out of the analysis, and why
         -> master
-        regressor: varchar(32)         # e.g. prey, looming, dimming
+        -> acquisition.RoiTraces.Roi
         ---
-        regressor_index: int16         # column in the design matrix
-        n_presentations: int32
-        onset_frames: <blob>           # int, frame of each presentation onset
-        raw: <blob>                    # 0/1 stimulus train
-        convolved: <blob>              # the regressor used in the fit
+        reason: varchar(64)            # e.g. baseline <= 0, non-finite baseline
         """
 
     @property
     def key_source(self):
-        return (acquisition.Recording & acquisition.Presentation) * reference.ParamSet
+        return AnalysisTask & acquisition.RoiTraces
 
     def make(self, key):
-        method, params = reference.ParamSet.stage_params(key["paramset"])["regressors"]
-        sensor, frame_period, n_frames = (acquisition.Recording & key).fetch1("sensor", "frame_period_s", "n_frames")
+        method, params = _stage(key, "dff")
+        version = current_version(key)
+        kind, traces, neuropil, source_ids = _recording_arrays(key)
+        frame_period = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s")
         try:
-            if params.get("kernel", "sensor") == "seed2020":
-                kernel = pipeline.seed2020_kernel(sensor, frame_period, n_frames)
-                kernel_name = f"seed2020 {sensor}"
-            else:
-                delay = params.get("delay_s", pipeline.SENSOR_KERNEL_DELAY_S)
-                kernel = pipeline.sensor_kernel(sensor, frame_period, delay_s=delay)
-                kernel_name = f"{sensor} literature, {delay:g} s delay"
-            regs = pipeline.build_regressors(
-                _events(key), n_frames, frame_period, kernel, groups=params.get("groups"), mode=method
+            result = stages.dff_stage(
+                traces, method, params, frame_period_s=frame_period, trace_kind=kind, neuropil=neuropil,
+                roi_ids=source_ids,
             )
         except ValueError as err:
             raise AnalysisError(f"{_where(key)}: {err}") from err
-        self.insert1(dict(key, kernel_name=kernel_name, kernel=kernel))
+        excluded = np.array([r is not None for r in result.excluded], dtype=bool)
+        self._confirm_inputs(key, version)
+        self.insert1(
+            dict(
+                key,
+                method="none" if kind == "dff" else method,
+                dff=result.dff.astype(np.float32),
+                n_excluded=int(excluded.sum()),
+                **self._provenance(key, version),
+            )
+        )
+        rows = np.flatnonzero(excluded)
+        if len(rows):
+            insert_columns(
+                self.Excluded,
+                dict(roi=rows, reason=np.array([result.excluded[i][:64] for i in rows], dtype=object)),
+                key,
+            )
+
+    @staticmethod
+    def load(key) -> np.ndarray:
+        """The dF/F matrix of one ``(fish, recording, paramset)`` key (float64, NaN rows excluded ROIs)."""
+        ref = (DeltaF & key).fetch1("dff")
+        try:
+            return np.asarray(ref.load(), dtype=np.float64)
+        except (FileNotFoundError, OSError) as err:
+            raise InputsChanged(f"{_where(key)}: the dF/F object is missing ({err})") from err
+
+
+@schema
+class Regressors(_Provenance, dj.Computed):
+    definition = (
+        """
+    # the response model: stimulus trains and the kernel they are convolved with (chosen per recording)
+    -> DeltaF
+    ---
+    kernel_name: varchar(255)          # e.g. "fitted exponential, tau 2.25 s, delay 0.5 s"
+    kernel=null: <blob>                # sampled at the frame times; null for kernel-free (FIR) models
+    kernel_info: json                  # tau_decay_s, tau_rise_s, delay_s; for a fitted kernel the objective over the grid
+    n_regressors: int16
+    design: <npy@{store}>              # float64, frames x design columns, as fitted
+    raw: <npy@{store}>                 # float64, regressors x frames: the 0/1 stimulus trains
+    convolved: <npy@{store}>           # float64, regressors x frames: each regressor's predicted response
+    """.format(store=STORE)
+        + PROVENANCE
+    )
+
+    class Regressor(dj.Part):
+        definition = """
+        -> master
+        regressor: varchar(64)         # a stimulus, or a group of stimuli
+        ---
+        regressor_index: int16         # row in raw/convolved
+        stimuli: json                  # the stimulus names pooled into it
+        n_presentations: int32
+        first_column: int16            # its design columns: first_column .. first_column + n_columns - 1
+        n_columns: int16               # 1, or the lags of a kernel-free (FIR) model
+        onset_frames: <blob>           # int, frame of each presentation onset
+        presentations: <blob>          # int, the acquisition.Presentation numbers it uses
+        """
+
+    @property
+    def key_source(self):
+        return DeltaF & acquisition.Presentation
+
+    def make(self, key):
+        method, params = _stage(key, "regressors")
+        version = self._upstream_version(DeltaF, key)
+        sensor, frame_period, groups = (acquisition.Recording & _rec_key(key)).fetch1(
+            "sensor", "frame_period_s", "stimulus_groups"
+        )
+        if "groups" in params and params["groups"] is None and groups:
+            params = dict(params, groups=groups)  # the recording's own groups, from its manifest
+        events = events_table(key)
+        dff = DeltaF.load(key)
+        try:
+            regs = stages.regressor_stage(
+                events, dff, method, params, frame_period_s=frame_period, sensor=reference.Sensor.spec(sensor)
+            )
+        except ValueError as err:
+            raise AnalysisError(f"{_where(key)}: {err}") from err
+        self._confirm_inputs(key, version)
+        self.insert1(
+            dict(
+                key,
+                kernel_name=str(regs.kernel_name)[:255],
+                kernel=None if regs.kernel is None else np.asarray(regs.kernel, dtype=np.float64),
+                kernel_info=_jsonable(regs.kernel_info),
+                n_regressors=len(regs.names),
+                design=np.ascontiguousarray(regs.design, dtype=np.float64),
+                raw=np.ascontiguousarray(regs.raw, dtype=np.float64),
+                convolved=np.ascontiguousarray(regs.convolved, dtype=np.float64),
+                **self._provenance(key, version),
+            )
+        )
+        numbers = events["presentation"].to_numpy()
         self.Regressor.insert(
             [
                 dict(
                     key,
                     regressor=name,
                     regressor_index=i,
-                    n_presentations=len(regs.onset_frames[i]),
+                    stimuli=list(regs.stimuli[name]),
+                    n_presentations=len(regs.presentation_index[i]),
+                    first_column=int(np.min(regs.columns[i])),
+                    n_columns=len(regs.columns[i]),
                     onset_frames=np.asarray(regs.onset_frames[i], dtype=np.int64),
-                    raw=regs.raw[i],
-                    convolved=regs.convolved[i],
+                    presentations=numbers[np.asarray(regs.presentation_index[i], dtype=int)].astype(np.int64),
                 )
                 for i, name in enumerate(regs.names)
             ]
         )
 
     @staticmethod
-    def load(key):
-        """``(names, convolved (n_reg x n_frames), onset_frames list)`` of one key."""
-        names, conv, onsets = (Regressors.Regressor & key).to_arrays(
-            "regressor", "convolved", "onset_frames", order_by="regressor_index"
+    def load(key) -> stages.RegressorResult:
+        """The regressors of one key as the :class:`pipeline.stages.RegressorResult` they were computed as."""
+        row = (Regressors & key).fetch1()
+        parts = (Regressors.Regressor & key).to_dicts(order_by="regressor_index")
+        events = events_table(key)
+        position = {p: i for i, p in enumerate(events["presentation"].to_numpy())}
+        try:
+            design, raw, convolved = (np.asarray(row[a].load(), dtype=np.float64) for a in ("design", "raw", "convolved"))
+        except (FileNotFoundError, OSError) as err:
+            raise InputsChanged(f"{_where(key)}: a regressor object is missing ({err})") from err
+        info = row["kernel_info"]
+        return stages.RegressorResult(
+            names=[p["regressor"] for p in parts],
+            stimuli={p["regressor"]: list(p["stimuli"]) for p in parts},
+            design=design,
+            columns=[np.arange(p["first_column"], p["first_column"] + p["n_columns"]) for p in parts],
+            raw=raw,
+            convolved=convolved,
+            onset_frames=[np.asarray(p["onset_frames"], dtype=np.int64) for p in parts],
+            kernel=None if row["kernel"] is None else np.asarray(row["kernel"], dtype=np.float64),
+            kernel_name=row["kernel_name"],
+            kernel_info=info if isinstance(info, dict) else {},
+            presentation_index=[
+                np.array([position[int(n)] for n in np.atleast_1d(p["presentations"])], dtype=np.int64) for p in parts
+            ],
         )
-        return list(names), np.vstack(conv), [np.asarray(o, dtype=int) for o in onsets]
 
     @staticmethod
     def names(key) -> list[str]:
-        """The regressor names of one key, in design-matrix order (no blobs fetched)."""
+        """The regressor names of one key, in design order (no arrays fetched)."""
         (names,) = fetch_columns(Regressors.Regressor & key, "regressor", order_by="regressor_index")
         return list(names)
 
 
+def _jsonable(obj):
+    """NumPy values inside a dict to plain Python for a json column (non-finite floats -> None)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 @schema
-class Fit(dj.Computed):
-    definition = """
-    # multiple linear regression of every ROI on the regressors, and selection
-    -> DeltaF
+class Fit(_Provenance, dj.Computed):
+    definition = (
+        """
+    # multiple linear regression of every ROI on the regressors, significance and selection
     -> Regressors
     ---
     n_rois: int32
     n_selected: int32
-    df_resid: int32                    # residual degrees of freedom
-    r2_threshold: float64
+    n_excluded: int32
+    df_resid: int32                    # residual degrees of freedom of the OLS fit
+    significance: varchar(16)          # shift (circular-shift permutation null) | parametric (F-test)
     fdr_alpha=null: float64            # Benjamini-Hochberg level, null when not used
+    r2_threshold=null: float64         # r2 floor, null when not used
     """
+        + PROVENANCE
+    )
 
     class Roi(dj.Part):
         definition = """
         -> master
         -> acquisition.RoiTraces.Roi
         ---
-        r2=null: float64               # null for a zero-variance trace
+        r2=null: float64               # null for an excluded or zero-variance trace
         adj_r2=null: float64
-        intercept: float64
+        intercept=null: float64
         f_stat=null: float64
-        p_value=null: float64          # F-test of the whole model
-        q_value=null: float64          # Benjamini-Hochberg
+        p_parametric=null: float64     # F-test p-value, which assumes white noise (anti-conservative on calcium traces)
+        p_permutation=null: float64    # circular-shift permutation p-value (null when significance is parametric)
+        n_shifts: int32                # circular shifts in the null distribution (0: none)
+        q_value=null: float64          # Benjamini-Hochberg q of the p-value used for selection
         selected: bool                 # stimulus-locked
+        excluded=null: varchar(64)     # why the ROI was left out (see DeltaF.Excluded), null if analysed
         index (selected)
         """
 
@@ -199,30 +454,37 @@ class Fit(dj.Computed):
         -> Fit.Roi
         -> Regressors.Regressor
         ---
-        coef: float64
-        t_value=null: float64
+        coef=null: float64             # response amplitude in the regressor's units
+        t_value=null: float64          # parametric t
+        coef_z=null: float64           # coefficient standardised against its circular-shift null
+        coef_p=null: float64           # p-value of the coefficient used by the class rule
         """
 
     def make(self, key):
-        params = reference.ParamSet.stage_params(key["paramset"])["fit"][1]
+        params = _stage(key, "fit")[1]
+        version = self._upstream_version(Regressors, key)
+        frame_period = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s")
         dff = DeltaF.load(key)
-        names, conv, _ = Regressors.load(key)
+        regs = Regressors.load(key)
+        (excluded,) = fetch_columns(DeltaF.Excluded & key, "roi")
+        reasons = dict(zip(*fetch_columns(DeltaF.Excluded & key, "roi", "reason")))
         try:
-            ols = pipeline.fit_ols(conv.T, dff)
+            res = stages.fit_stage(dff, regs, params, frame_period_s=frame_period)
         except ValueError as err:
             raise AnalysisError(f"{_where(key)}: {err}") from err
-        selected, q = pipeline.select_rois(
-            ols.r2, ols.p_value, r2_threshold=params["r2_threshold"], fdr_alpha=params.get("fdr_alpha")
-        )
         n = dff.shape[0]
+        self._confirm_inputs(key, version)
         self.insert1(
             dict(
                 key,
                 n_rois=n,
-                n_selected=int(selected.sum()),
-                df_resid=int(ols.df_resid),
-                r2_threshold=params["r2_threshold"],
+                n_selected=int(np.sum(res.selected)),
+                n_excluded=len(excluded),
+                df_resid=int(res.df_resid),
+                significance=str(params.get("significance", "parametric")),
                 fdr_alpha=params.get("fdr_alpha"),
+                r2_threshold=params.get("r2_threshold"),
+                **self._provenance(key, version),
             )
         )
         rois = np.arange(n)
@@ -230,93 +492,120 @@ class Fit(dj.Computed):
             self.Roi,
             dict(
                 roi=rois,
-                r2=ols.r2,
-                adj_r2=ols.adj_r2,
-                intercept=ols.intercept,
-                f_stat=ols.f_stat,
-                p_value=ols.p_value,
-                q_value=q,
-                selected=selected,
+                r2=res.r2,
+                adj_r2=res.adj_r2,
+                intercept=res.intercept,
+                f_stat=res.f_stat,
+                p_parametric=res.p_parametric,
+                p_permutation=res.p_permutation,
+                n_shifts=np.asarray(res.n_shifts, dtype=np.int64),
+                q_value=res.q_value,
+                selected=np.asarray(res.selected, dtype=bool),
+                excluded=np.array([reasons.get(i) for i in range(n)], dtype=object),
             ),
             key,
         )
-        n_reg = len(names)
+        n_reg = len(regs.names)
         insert_columns(
             self.Coefficient,
             dict(
                 roi=np.repeat(rois, n_reg),
-                regressor=np.tile(np.asarray(names, dtype=object), n),
-                coef=ols.coef.ravel(),
-                t_value=ols.t_values.ravel(),
+                regressor=np.tile(np.asarray(regs.names, dtype=object), n),
+                coef=np.asarray(res.coef).ravel(),
+                t_value=np.asarray(res.t_value).ravel(),
+                coef_z=np.asarray(res.coef_z).ravel(),
+                coef_p=np.asarray(res.coef_p).ravel(),
             ),
             key,
         )
 
     @staticmethod
-    def load_coefficients(key, attr="coef"):
-        """``(names, matrix n_rois x n_reg)`` of coefficients (or ``attr='t_value'``)."""
+    def load_coefficients(key, attrs=("coef", "t_value", "coef_z", "coef_p")):
+        """``(names, {attr: matrix n_rois x n_reg})`` of the stored per-coefficient columns."""
         names = Regressors.names(key)
-        roi, reg, val = fetch_columns(Fit.Coefficient & key, "roi", "regressor", attr)
+        roi, reg, *values = fetch_columns(Fit.Coefficient & key, "roi", "regressor", *attrs)
         col = {name: i for i, name in enumerate(names)}
-        out = np.full((int(roi.max()) + 1 if len(roi) else 0, len(names)), np.nan)
-        out[roi.astype(int), [col[r] for r in reg]] = np.asarray(val, dtype=float)
+        n = int(roi.max()) + 1 if len(roi) else 0
+        cols = np.array([col[r] for r in reg], dtype=int)
+        out = {}
+        for attr, val in zip(attrs, values):
+            mat = np.full((n, len(names)), np.nan)
+            mat[roi.astype(int), cols] = np.asarray(val, dtype=float)
+            out[attr] = mat
         return names, out
 
 
 @schema
-class Classification(dj.Computed):
-    definition = """
-    # response class of every selected ROI: the regressor with the largest score
+class Classification(_Provenance, dj.Computed):
+    definition = (
+        """
+    # response class of every selected ROI: a stimulus (regressor), inhibited, mixed or unclassified
     -> Fit
     ---
-    class_by: enum('coef', 't')        # largest coefficient (the notebook) or t-statistic
-    n_classified: int32
+    class_rule: varchar(32)            # how classes were assigned (see pipeline.params)
+    n_classified: int32                # selected ROIs with a class (all classes, unclassified included)
     """
+        + PROVENANCE
+    )
 
     class Roi(dj.Part):
         definition = """
         -> master
         -> Fit.Roi
         ---
-        roi_class: varchar(32)         # the winning regressor
-        score: float64                 # its coefficient or t-statistic
+        roi_class: varchar(64)         # a regressor, or inhibited | mixed | unclassified
+        score=null: float64            # the winning regressor's score
         margin=null: float64           # winner minus runner-up
         index (roi_class)
         """
 
     def make(self, key):
-        class_by = reference.ParamSet.stage_params(key["paramset"])["fit"][1].get("class_by", "coef")
-        names, scores = Fit.load_coefficients(key, "coef" if class_by == "coef" else "t_value")
+        params = _stage(key, "fit")[1]
+        version = self._upstream_version(Fit, key)
+        names, mats = Fit.load_coefficients(key)
         (selected,) = fetch_columns(Fit.Roi & key, "selected", order_by="roi")
         selected = selected.astype(bool)
-        idx, score, margin = pipeline.assign_classes(scores, selected, method=class_by)
-        keep = np.flatnonzero(idx >= 0)
-        self.insert1(dict(key, class_by=class_by, n_classified=len(keep)))
+        labels, score, margin = stages.classify(
+            mats["coef"], mats["t_value"], mats["coef_z"], mats["coef_p"], selected, names, params
+        )
+        keep = np.flatnonzero(selected & np.array([bool(lab) for lab in labels], dtype=bool))
+        self._confirm_inputs(key, version)
+        self.insert1(
+            dict(
+                key,
+                class_rule=str(params.get("class_rule", ""))[:32],
+                n_classified=len(keep),
+                **self._provenance(key, version),
+            )
+        )
         insert_columns(
             self.Roi,
             dict(
                 roi=keep,
-                roi_class=np.asarray(names, dtype=object)[idx[keep]],
-                score=score[keep],
-                margin=margin[keep],
+                roi_class=np.asarray(labels, dtype=object)[keep],
+                score=np.asarray(score, dtype=float)[keep],
+                margin=np.asarray(margin, dtype=float)[keep],
             ),
             key,
         )
 
 
 @schema
-class ResponseAmplitude(dj.Computed):
-    definition = """
-    # mean dF/F in a window after each onset, averaged over the presentations
-    -> DeltaF
+class ResponseAmplitude(_Provenance, dj.Computed):
+    definition = (
+        """
+    # stimulus-evoked response: mean dF/F after each onset minus the mean before it
     -> Regressors
     ---
-    window_frames: int16
-    method: varchar(16)                # correct | seed2020 (the notebook's averaging)
+    method: varchar(16)                # baseline (after minus before) | seed2020 (the notebook's averaging)
+    window_info: json                  # response and baseline windows in s and frames
     """
+        + PROVENANCE
+    )
 
     class Roi(dj.Part):
         definition = """
+        # averaged over the regressor's presentations
         -> master
         -> acquisition.RoiTraces.Roi
         -> Regressors.Regressor
@@ -324,38 +613,70 @@ class ResponseAmplitude(dj.Computed):
         amplitude=null: float64
         """
 
+    class Trial(dj.Part):
+        definition = """
+        # one ROI's response to one presentation, for trial-to-trial reliability
+        -> master
+        -> acquisition.RoiTraces.Roi
+        -> acquisition.Presentation
+        ---
+        regressor: varchar(64)         # the regressor the presentation belongs to
+        amplitude=null: float64
+        """
+
     def make(self, key):
-        params = reference.ParamSet.stage_params(key["paramset"])["fit"][1]
-        window = int(params.get("response_window_frames", 5))
-        method = params.get("amplitude_method", "correct")
+        params = _stage(key, "fit")[1]
+        version = self._upstream_version(Regressors, key)
+        frame_period = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s")
         dff = DeltaF.load(key)
-        names, _, onsets = Regressors.load(key)
-        func = pipeline.seed2020_response_amplitudes if method == "seed2020" else pipeline.response_amplitudes
+        regs = Regressors.load(key)
+        events = events_table(key)
         try:
-            amp = func(dff, onsets, window)
+            amp = stages.amplitude_stage(dff, regs, events, params, frame_period_s=frame_period)
         except ValueError as err:
             raise AnalysisError(f"{_where(key)}: {err}") from err
-        self.insert1(dict(key, window_frames=window, method=method))
-        n, n_reg = amp.shape
+        self._confirm_inputs(key, version)
+        self.insert1(
+            dict(
+                key,
+                method=str(params.get("amplitude_method", "baseline"))[:16],
+                window_info=_jsonable(amp.info),
+                **self._provenance(key, version),
+            )
+        )
+        n, n_reg = amp.mean.shape
+        names = np.asarray(regs.names, dtype=object)
         insert_columns(
             self.Roi,
-            dict(
-                roi=np.repeat(np.arange(n), n_reg),
-                regressor=np.tile(np.asarray(names, dtype=object), n),
-                amplitude=amp.ravel(),
-            ),
+            dict(roi=np.repeat(np.arange(n), n_reg), regressor=np.tile(names, n), amplitude=amp.mean.ravel()),
             key,
         )
+        n_trials = amp.trials.shape[1]
+        if n_trials:
+            numbers = events["presentation"].to_numpy()[np.asarray(amp.trial_presentation, dtype=int)]
+            insert_columns(
+                self.Trial,
+                dict(
+                    roi=np.repeat(np.arange(n), n_trials),
+                    presentation=np.tile(numbers.astype(np.int64), n),
+                    regressor=np.tile(names[np.asarray(amp.trial_regressor, dtype=int)], n),
+                    amplitude=amp.trials.ravel(),
+                ),
+                key,
+            )
 
 
 @schema
-class Clustering(dj.Computed):
-    definition = """
+class Clustering(_Provenance, dj.Computed):
+    definition = (
+        """
     # hierarchical clustering of z-scored dF/F, correlation distance
     -> Fit
     ---
     method: varchar(16)                # linkage method
     """
+        + PROVENANCE
+    )
 
     class Tree(dj.Part):
         definition = """
@@ -381,27 +702,15 @@ class Clustering(dj.Computed):
         """
 
     def make(self, key):
-        method, params = reference.ParamSet.stage_params(key["paramset"])["clustering"]
+        method, params = _stage(key, "clustering")
+        version = self._upstream_version(Fit, key)
         dff = DeltaF.load(key)
         r2, selected = fetch_columns(Fit.Roi & key, "r2", "selected", order_by="roi")
-        priority = np.nan_to_num(r2, nan=-np.inf)
-        selected = selected.astype(bool)
-        self.insert1(dict(key, method=method))
-        max_rois = params.get("max_rois")
-        # when every ROI is clustered, the selected ROIs' distances are a subset of those
-        distance = correlation_distance(dff) if max_rois is None or len(dff) <= max_rois else None
-        for roi_set, candidates in (("all", None), ("selected", np.flatnonzero(selected))):
-            result = cluster_rois(
-                dff,
-                method=method,
-                n_clusters=params.get("n_clusters"),
-                distance_threshold=params.get("distance_threshold"),
-                optimal_ordering=params.get("optimal_ordering", True),
-                max_rois=max_rois,
-                priority=priority,
-                candidates=candidates,
-                distance=distance,
-            )
+        trees = stages.clustering_stage(dff, r2, selected.astype(bool), method, params)
+        self._confirm_inputs(key, version)
+        self.insert1(dict(key, method=method, **self._provenance(key, version)))
+        for roi_set in ("all", "selected"):
+            result = trees[roi_set]
             clustered = result.rows  # indices into dff, i.e. roi ids
             leaf_rois = clustered[result.leaf_order]
             rank = np.empty(len(clustered), dtype=np.int64)
@@ -426,19 +735,22 @@ class Clustering(dj.Computed):
 
 
 @schema
-class ClassSummary(dj.Computed):
-    definition = """
+class ClassSummary(_Provenance, dj.Computed):
+    definition = (
+        """
     # per-recording counts of each response class
     -> Classification
     ---
     n_rois: int32
     n_selected: int32
     """
+        + PROVENANCE
+    )
 
     class Count(dj.Part):
         definition = """
         -> master
-        roi_class: varchar(32)
+        roi_class: varchar(64)         # every regressor, then inhibited, mixed, unclassified
         ---
         n_rois: int32
         fraction_of_selected=null: float64
@@ -446,10 +758,12 @@ class ClassSummary(dj.Computed):
         """
 
     def make(self, key):
+        version = self._upstream_version(Classification, key)
         n_rois, n_selected = (Fit & key).fetch1("n_rois", "n_selected")
-        names = Regressors.names(key)
+        names = Regressors.names(key) + list(reference.RESERVED_CLASS_NAMES)
         (classes,) = fetch_columns(Classification.Roi & key, "roi_class")
-        self.insert1(dict(key, n_rois=n_rois, n_selected=n_selected))
+        self._confirm_inputs(key, version)
+        self.insert1(dict(key, n_rois=n_rois, n_selected=n_selected, **self._provenance(key, version)))
         counts = {name: int(np.sum(classes == name)) for name in names}
         self.Count.insert(
             [

@@ -7,14 +7,17 @@ happen in one transaction, so bad input leaves the database exactly as it was.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import acquisition, reference
+from . import acquisition, analysis, reference
 from .bulk import insert_columns
+from .names import check_identifier
 
 
 class IngestError(ValueError):
@@ -30,11 +33,15 @@ def _check_name(what: str, value: Any, where: str, *, required: bool) -> str:
         if required:
             raise IngestError(f"{where}: '{what}' is required")
         return ""
+    if what in ("fish", "recording"):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            value = str(value)
+        try:
+            return check_identifier(what, value, max_len=_MAX_LEN[what], where=where)
+        except ValueError as err:
+            raise IngestError(str(err)) from None
     value = str(value)
     limit = _MAX_LEN[what]
-    if what in ("fish", "recording") and ("\\" in value or any(ord(c) < 32 for c in value)):
-        # backslashes break key matching on PostgreSQL; control characters break files and SQL tools
-        raise IngestError(f"{where}: '{what}' {value!r} contains a backslash or a control character")
     if len(value) > limit:
         raise IngestError(f"{where}: '{what}' is {len(value)} characters long; at most {limit} fit")
     return value
@@ -119,6 +126,7 @@ def insert_recording(
     metadata: Mapping | None = None,
     replace: bool = False,
     where: str | None = None,
+    stimulus_groups: Mapping | None = None,
 ) -> dict:
     """Validate and insert one recording in a single transaction.
 
@@ -143,10 +151,15 @@ def insert_recording(
     neuropil : ndarray of shape (n_rois, n_frames), optional
         Neuropil traces for neuropil subtraction.
     replace : bool
-        Delete an existing recording of the same name (and everything computed
-        from it) before inserting. Without it an existing recording is an error.
+        Replace an existing recording of the same name (and everything computed
+        from it), in the same transaction as the insert: if anything fails the
+        old recording stays exactly as it was. Without it an existing
+        recording is an error.
     where : str, optional
         How to name this recording in errors (e.g. the manifest entry).
+    stimulus_groups : dict of str to list of str, optional
+        Regressor name -> the stimuli it pools (e.g. both prey directions),
+        used by parameter sets that do not define their own groups.
 
     Returns
     -------
@@ -215,14 +228,18 @@ def insert_recording(
             f"regressor(s) needs more frames than regressors + 1 (at least {n_stimuli + 2})"
         )
 
-    key = {"fish": fish, "recording": recording}
-    if acquisition.Recording & key:
-        if not replace:
-            raise IngestError(f"{where}: recording {fish}/{recording} is already ingested (use replace to re-insert)")
-        (acquisition.Recording & key).delete(prompt=False)
+    stimuli = sorted(set(events["stimulus"].astype(str)))
+    groups = _check_groups(stimulus_groups, stimuli, where)
+    version = recording_version(traces, neuropil, frame_period_s, sensor, events, groups)
 
+    key = {"fish": fish, "recording": recording}
     conn = acquisition.Recording.connection
     with conn.transaction:
+        # the old version goes in the same transaction as the new one arrives: any failure keeps it
+        if acquisition.Recording & key:
+            if not replace:
+                raise IngestError(f"{where}: recording {fish}/{recording} is already ingested (use replace to re-insert)")
+            (acquisition.Recording & key).delete(prompt=False, transaction=False)
         existing = (acquisition.Fish & {"fish": fish}).to_dicts()
         if not existing:
             acquisition.Fish.insert1(
@@ -243,6 +260,8 @@ def insert_recording(
                 n_rois=n_rois,
                 recorded_at=recorded_at,
                 imaging_metadata=_jsonable(dict(metadata or {})),
+                stimulus_groups=groups,
+                version=version,
             )
         )
         params = events["params"] if "params" in events.columns else [None] * len(events)
@@ -266,4 +285,52 @@ def insert_recording(
             dict(roi=np.arange(n_rois), source_id=roi_ids, x=pos[:, 0], y=pos[:, 1], z=pos[:, 2]),
             key,
         )
+        analysis.AnalysisTask.assign_new_recording(key, sensor, stimuli)
     return key
+
+
+def recording_version(traces, neuropil, frame_period_s, sensor, events, groups) -> str:
+    """Hash of everything the analysis reads from a recording (its ``version``)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((traces.shape, str(traces.dtype), float(frame_period_s), sensor)).encode())
+    digest.update(memoryview(np.ascontiguousarray(traces)).cast("B"))
+    if neuropil is not None:
+        digest.update(b"neuropil")
+        digest.update(memoryview(np.ascontiguousarray(neuropil)).cast("B"))
+    protocol = [
+        [str(ev.stimulus), float(ev.onset_s), float(ev.duration_s)] for ev in events.itertuples(index=False)
+    ]
+    digest.update(json.dumps([protocol, groups], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _check_groups(groups, stimuli, where: str):
+    """Validate a recording's regressor groups: regressor name -> stimuli it pools (or None)."""
+    if groups is None:
+        return None
+    if not isinstance(groups, Mapping) or not groups:
+        raise IngestError(f"{where}: stimulus groups must be a table of regressor name -> list of stimuli, got {groups!r}")
+    out, seen = {}, {}
+    for name, members in groups.items():
+        try:
+            name = check_identifier("group", str(name), max_len=64, where=where)
+        except ValueError as err:
+            raise IngestError(str(err)) from None
+        if name in reference.RESERVED_CLASS_NAMES:
+            raise IngestError(f"{where}: group name {name!r} is reserved for a response class")
+        if isinstance(members, str):
+            members = [members]
+        if not isinstance(members, (list, tuple)) or not members or not all(isinstance(m, str) for m in members):
+            raise IngestError(f"{where}: group {name!r} must list one or more stimulus names, got {members!r}")
+        for m in members:
+            if m in seen:
+                raise IngestError(f"{where}: stimulus {m!r} is in two groups ({seen[m]!r} and {name!r})")
+            seen[m] = name
+        absent = [m for m in members if m not in stimuli]
+        if len(absent) == len(members):
+            raise IngestError(
+                f"{where}: group {name!r} names stimuli {members!r}, none of which this recording presents "
+                f"(it presents {', '.join(stimuli)})"
+            )
+        out[name] = list(members)
+    return out

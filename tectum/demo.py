@@ -12,6 +12,8 @@ def run_demo(out_dir="demo_out", *, n_recordings: int = 3, n_rois: int = 300, se
     """
     import schemas
 
+    schemas.activate()
+
     from .demo_data import write_demo_dataset
     from .ingest import ingest_manifest
     from .report import write_report

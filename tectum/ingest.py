@@ -49,6 +49,8 @@ def ingest_manifest(path, *, replace: bool = False, progress: bool = True, keep_
     import schemas
     from schemas.ingest import IngestError
 
+    schemas.activate()
+
     from .manifest import load_manifest, read_entry
 
     known_sensors = list(schemas.reference.Sensor().to_arrays("sensor"))

@@ -24,7 +24,10 @@ def results_table(restriction=None) -> pd.DataFrame:
     restriction : DataJoint restriction, optional
         E.g. ``{"paramset": "default"}`` or ``"fish LIKE 'F%'"``.
     """
+    import schemas
     from schemas import acquisition, analysis
+
+    schemas.activate()
 
     restriction = restriction if restriction is not None else {}
     fits = analysis.Fit.Roi & restriction

@@ -633,7 +633,9 @@ def _print(lines) -> None:
 
 
 def _cmd_create_roles(args) -> int:
-    import schemas  # noqa: F401  -- declares the project's schemas if missing, so they can be covered
+    import schemas
+
+    schemas.activate()  # declares the project's schemas if missing, so they can be covered
 
     _print(create_roles())
     print(f"db: roles {', '.join(role_names().values())} ready")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 def status_lines() -> list[str]:
     """Human-readable status of the database, one line per item."""
+    import schemas
     from schemas import acquisition, analysis, reference
+
+    schemas.activate()
 
     from .workers import find_stale_jobs
 

@@ -36,6 +36,7 @@ def db(store_dir):
     warnings.filterwarnings("ignore", message=".*MariaDB is not officially supported.*")
     import schemas
 
+    schemas.activate()
     yield schemas
     for module in (schemas.analysis, schemas.acquisition, schemas.reference):
         module.schema.drop(prompt=False)

@@ -187,8 +187,10 @@ def report_keys(restriction=None, paramsets=None):
     ``restriction`` may name attributes of ``Fit`` and also ``genotype``,
     ``region``, ``experiment`` and ``sensor``.
     """
+    import schemas
     from schemas import acquisition, analysis, reference
 
+    schemas.activate()
     if isinstance(paramsets, str):
         paramsets = [paramsets]
     base = (analysis.Fit * acquisition.Recording.proj("region", "experiment", "sensor")

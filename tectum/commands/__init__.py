@@ -1,0 +1,13 @@
+"""The ``tectum`` subcommands: one module each, with ``register(subparsers)``.
+
+:func:`tectum.cli.build_parser` registers them in the order of
+:data:`COMMANDS`; a module's ``register`` adds its parser and sets
+``func`` to the function that runs it (returning the exit code).
+"""
+
+from __future__ import annotations
+
+from . import db, demo, export, ingest, populate, report, status
+
+#: subcommand modules, in the order ``tectum --help`` lists them
+COMMANDS = (ingest, populate, status, report, export, db, demo)
