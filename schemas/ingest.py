@@ -310,6 +310,8 @@ def _check_groups(groups, stimuli, where: str):
         return None
     if not isinstance(groups, Mapping) or not groups:
         raise IngestError(f"{where}: stimulus groups must be a table of regressor name -> list of stimuli, got {groups!r}")
+    # a group whose stimuli this recording does not present is simply absent from its design
+    known = set(reference.StimulusType().to_arrays("stimulus"))
     out, seen = {}, {}
     for name, members in groups.items():
         try:
@@ -326,11 +328,11 @@ def _check_groups(groups, stimuli, where: str):
             if m in seen:
                 raise IngestError(f"{where}: stimulus {m!r} is in two groups ({seen[m]!r} and {name!r})")
             seen[m] = name
-        absent = [m for m in members if m not in stimuli]
-        if len(absent) == len(members):
+        unknown = [m for m in members if m not in known]
+        if unknown:
             raise IngestError(
-                f"{where}: group {name!r} names stimuli {members!r}, none of which this recording presents "
-                f"(it presents {', '.join(stimuli)})"
+                f"{where}: group {name!r} names unknown stimulus {', '.join(map(repr, unknown))} "
+                "(declare it first, or fix the spelling)"
             )
         out[name] = list(members)
     return out

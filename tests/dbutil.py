@@ -25,6 +25,7 @@ def synthetic_kwargs(rec, fish="F1", recording="R1", **extra) -> dict:
         events=rec.events,
         positions=rec.positions,
         genotype="wild type",
+        stimulus_groups=rec.groups,
     )
     kwargs.update(extra)
     return kwargs

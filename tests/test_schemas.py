@@ -19,12 +19,14 @@ def small_recording():
 
 
 def test_shipped_parameter_sets(db):
+    from pipeline import params
+
     ref = db.reference
     assert set(ref.ParamSet().to_arrays("paramset")) >= {"default", "seed2020"}
-    stages = ref.ParamSet.stage_params("seed2020")
-    assert stages["dff"][0] == "seed2020"
-    assert stages["regressors"][1]["kernel"] == "seed2020"
-    assert stages["fit"][1]["fdr_alpha"] is None
+    # stored complete, exactly as the in-memory path resolves them
+    assert ref.ParamSet.stage_params("seed2020") == {k: tuple(v) for k, v in params.SEED2020_PARAMSET.items()}
+    assert ref.ParamSet.stage_params("default") == {k: tuple(v) for k, v in params.DEFAULT_PARAMSET.items()}
+    assert ref.ParamSet.stage_params("seed2020")["dff"][0] == "seed2020"
     assert set(ref.Sensor().to_arrays("sensor")) >= {"GCaMP6s", "GCaMP6f", "GCaMP6m", "jGCaMP7f", "jGCaMP8s", "jGCaMP8m", "jGCaMP8f"}
 
 
@@ -73,11 +75,18 @@ def test_insert_populate_and_query(db, small_recording):
     # the stored fit is the pipeline's fit of the stored dF/F
     dkey = dict(key, paramset="default")
     dff = an.DeltaF.load(dkey)
-    names, conv, _ = an.Regressors.load(dkey)
-    ols = pipeline.fit_ols(conv.T, dff)
+    regs = an.Regressors.load(dkey)
+    names = regs.names
+    ols = pipeline.fit_ols(regs.design, dff)
     r2 = (an.Fit.Roi & dkey).to_arrays("r2", order_by="roi").astype(float)
     np.testing.assert_allclose(r2, ols.r2, rtol=1e-9, atol=1e-12)
     assert len(an.Fit.Coefficient & dkey) == rec.traces.shape[0] * len(names)
+    # every computed row says what it was computed from
+    version = (db.acquisition.Recording & key).fetch1("version")
+    params_hash = (db.reference.ParamSet & {"paramset": "default"}).fetch1("params_hash")
+    for table in an.COMPUTED_TABLES:
+        prov = (table & dkey).fetch1("recording_version", "params_hash", "pipeline_version")
+        assert prov[:2] == (version, params_hash), table.__name__
     # class counts add up to the classified ROIs
     counts = (an.ClassSummary.Count & dkey).to_arrays("n_rois")
     assert counts.sum() == (an.Classification & dkey).fetch1("n_classified")
@@ -123,19 +132,35 @@ def test_delete_cascades_to_results(db, small_recording):
         assert not (table & key), table.__name__
 
 
-def test_failing_make_leaves_no_partial_rows(db, small_recording):
-    """A raw trace whose baseline is <= 0 fails DeltaF for that recording only."""
-    good = db.insert_recording(**synthetic_kwargs(small_recording, recording="good"))
+def test_bad_roi_is_excluded_not_fatal(db, small_recording):
+    """A raw trace whose baseline is <= 0 is excluded and flagged; the other ROIs are analysed."""
     traces = small_recording.traces.copy()
     traces[7] = -5.0  # a baseline <= 0
+    key = db.insert_recording(**synthetic_kwargs(small_recording, recording="one_bad", traces=traces))
+    reports = db.populate_all({"paramset": "default"})
+    assert all(not r.errors for r in reports), [r.errors for r in reports]
+    dkey = dict(key, paramset="default")
+    assert (db.analysis.DeltaF.Excluded & dkey).to_dicts() == [dict(dkey, roi=7, reason="baseline <= 0")]
+    row = (db.analysis.Fit.Roi & dkey & {"roi": 7}).fetch1()
+    assert row["excluded"] == "baseline <= 0" and not row["selected"]
+    assert (db.analysis.Fit & dkey).fetch1("n_excluded") == 1
+    assert (db.analysis.Fit & dkey).fetch1("n_selected") > 0
+    assert not (db.analysis.Clustering.Member & dkey & {"roi": 7})
+
+
+def test_failing_make_leaves_no_partial_rows(db, small_recording):
+    """A recording whose every ROI has a baseline <= 0 fails DeltaF for that recording only."""
+    good = db.insert_recording(**synthetic_kwargs(small_recording, recording="good"))
+    traces = -np.abs(small_recording.traces)
     bad = db.insert_recording(**synthetic_kwargs(small_recording, recording="bad", traces=traces))
     reports = db.populate_all({"paramset": "default"})
     errors = [e for r in reports for e in r.errors]
     assert len(errors) == 1
     message = str(errors[0])
-    assert "bad" in message and "7" in message
+    assert "bad" in message and "baseline" in message
     assert db.analysis.Fit & good
-    for table in (db.analysis.DeltaF, db.analysis.Fit, db.analysis.Fit.Roi, db.analysis.Clustering):
+    for table in (db.analysis.DeltaF, db.analysis.DeltaF.Excluded, db.analysis.Fit, db.analysis.Fit.Roi,
+                  db.analysis.Clustering):
         assert not (table & bad), table.__name__
 
 
@@ -191,6 +216,69 @@ def test_reingest_requires_replace(db, small_recording):
     db.insert_recording(**synthetic_kwargs(small_recording), replace=True)
     assert not (db.analysis.Fit & key)  # results of the old data are gone
     assert len(db.acquisition.RoiTraces.Roi & key) == small_recording.traces.shape[0]
+
+
+def test_failed_replace_keeps_the_old_recording(db, small_recording):
+    """A replace that fails (here: a genotype conflict found inside the transaction) changes nothing."""
+    key = db.insert_recording(**synthetic_kwargs(small_recording))
+    db.populate_all({"paramset": "default"})
+    before = row_counts(db)
+    with pytest.raises(db.IngestError, match="genotype"):
+        db.insert_recording(**synthetic_kwargs(small_recording, genotype="other line"), replace=True)
+    assert row_counts(db) == before
+    assert db.analysis.Fit & key
+
+
+def test_names_differing_by_case_or_accent_are_different(db, small_recording):
+    for fish in ("F1", "f1", "Müller", "Muller"):
+        db.insert_recording(**synthetic_kwargs(small_recording, fish=fish))
+    assert sorted(db.acquisition.Recording().to_arrays("fish")) == sorted(["F1", "f1", "Müller", "Muller"])
+    with pytest.raises(db.IngestError, match="white space"):
+        db.insert_recording(**synthetic_kwargs(small_recording, fish="F1 "))
+
+
+def test_paramsets_are_assigned_where_they_fit(db, small_recording):
+    """seed2020 needs the notebook's protocol; default analyses any protocol."""
+    rec = small_recording
+    full = db.insert_recording(**synthetic_kwargs(rec, recording="full"))
+    events = rec.events[rec.events["stimulus"].isin(["looming", "dimming"])]
+    partial = db.insert_recording(**synthetic_kwargs(rec, recording="no_prey", events=events))
+    tasks = db.analysis.AnalysisTask()
+    assert set((tasks & full).to_arrays("paramset")) == {"default", "seed2020"}
+    assert set((tasks & partial).to_arrays("paramset")) == {"default"}
+    reports = db.populate_all()
+    assert all(not r.errors for r in reports), [r.errors for r in reports]
+    assert set(db.analysis.Regressors.names(dict(partial, paramset="default"))) == {"looming", "dimming"}
+    # assigning explicitly says why it does not fit
+    assigned, skipped = db.analysis.AnalysisTask.assign("seed2020", partial)
+    assert not assigned and "prey" in skipped[0]
+
+
+def test_custom_sensor_and_kernel_change_the_stored_kernel(db, small_recording):
+    ref = db.reference
+    ref.Sensor.add("H2B-GCaMP6s", tau_decay_s=3.5, reference="lab measurement, nuclear GCaMP6s")
+    key = db.insert_recording(**synthetic_kwargs(small_recording, sensor="H2B-GCaMP6s"))
+    ref.ParamSet.create("sensor_kernel", "literature kernel", regressors=("sensor", {}))
+    ref.ParamSet.create("tau1", "fixed 1 s kernel", regressors=("exponential", {"tau_decay_s": 1.0}))
+    for name in ("sensor_kernel", "tau1"):
+        assigned, _ = db.analysis.AnalysisTask.assign(name, key)
+        assert assigned
+    reports = db.populate_all({"paramset": "sensor_kernel"}, )
+    reports += db.populate_all({"paramset": "tau1"})
+    assert all(not r.errors for r in reports), [r.errors for r in reports]
+    sensor_kernel = (db.analysis.Regressors & key & {"paramset": "sensor_kernel"}).fetch1("kernel")
+    tau1 = (db.analysis.Regressors & key & {"paramset": "tau1"}).fetch1("kernel")
+    assert "H2B-GCaMP6s" in (db.analysis.Regressors & key & {"paramset": "sensor_kernel"}).fetch1("kernel_name")
+    assert len(sensor_kernel) > len(tau1)  # a 3.5 s decay lasts longer than a 1 s one
+    assert not np.allclose(sensor_kernel[: len(tau1)], tau1)
+
+
+def test_misspelt_parameter_is_refused(db):
+    from pipeline.params import ParamError
+
+    with pytest.raises(ParamError, match="percentile"):
+        db.reference.ParamSet.create("typo", "typo", dff=("percentile", {"percentil": 10}))
+    assert not (db.reference.ParamSet & {"paramset": "typo"})
 
 
 def test_large_recording_fits_default_packet_size(db):
