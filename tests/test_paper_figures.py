@@ -391,7 +391,12 @@ def test_r2_vs_q_boundary_colours_and_undefined(tmp_path):
     assert "2 ROIs with undefined r² or q not drawn" in _texts(fig)
     assert "4 of 7 ROIs selected (q ≤ 0.05 and r² > 0.05)" in ax.get_title()
     _render(fig, tmp_path / "r2q.png")
-    fig = plot_r2_vs_q(r2, q, [""] * 7, q_threshold=0.05)
+    # q down to 0 would squash the boundary: the axis turns logarithmic above 2, with plain tick labels
+    assert info["x_scale"] == "symlog" and ax.get_xscale() == "symlog"
+    labels_x = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels_x[:4] == ["0", "1", "2", "5"] and not any("$" in t for t in labels_x)
+    fig = plot_r2_vs_q(r2, np.where(np.arange(7) == 4, 1e-9, q), [""] * 7, q_threshold=0.05)
+    assert fig.tectum_info["x_scale"] == "linear" and fig.tectum_info["n_q_clipped"] == 0
     assert fig.tectum_info["r2_line"] is None and "0 of 7 ROIs selected (q ≤ 0.05)" in fig.axes[0].get_title()
     _render(fig, tmp_path / "r2q_none.png")
 

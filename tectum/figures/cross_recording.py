@@ -163,18 +163,20 @@ def plot_class_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_
             ax.scatter(gi + offsets, sel["fraction"], s=36, color=color, edgecolors="black", linewidths=0.5,
                        zorder=3)
             mean = float(sel["fraction"].mean())
-            ax.plot([gi - 0.3, gi + 0.3], [mean, mean], color="black", lw=2.0, zorder=4)
+            ax.plot([gi - 0.3, gi + 0.3], [mean, mean], color="black", lw=2.0, zorder=2)
         ax.set_xticks(range(len(all_groups)))
         ax.set_xticklabels(tick_labels, fontsize=8)
         ax.set_xlim(-0.6, len(all_groups) - 0.4)
-        ax.set_ylim(0, min(1.0, top * 1.15) if top < 0.87 else 1.0)
+        y_top = min(1.0, top * 1.15) if top < 0.87 else 1.0
+        ax.set_ylim(-0.03 * y_top, y_top + 0.03 * y_top)  # room for the dots at 0 and 1
         ax.set_title(cls, fontsize=10, color="black")
         ax.axhline(0, color="0.8", lw=0.6, zorder=0)
         if idx % n_cols == 0:
             ax.set_ylabel(fraction_label, fontsize=9)
     for idx in range(len(all_classes), n_rows * n_cols):
         axes[idx // n_cols, idx % n_cols].set_axis_off()
-    lines = [head, "dot: one fish (mean over its recordings); bar: mean over fish"]
+    lines = [head, "dot: one fish (mean over its recordings); bar: mean over fish; "
+             f"under each {group_by}: its fish and recordings"]
     extra = []
     if notes["n_filled"]:
         extra.append(f"{notes['n_filled']} recording × class pair(s) without a row counted as 0")

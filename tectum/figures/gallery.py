@@ -36,7 +36,7 @@ __all__ = ["CLASS_FRACTIONS_SQL", "class_fractions_sql", "shift_null_r2", "write
 CLASS_FRACTIONS_SQL = """\
 SELECT c.fish, c.recording, f.genotype, c.roi_class,
        c.fraction_of_selected AS fraction
-FROM {prefix}analysis.class_summary__count AS c
+FROM {prefix}analysis.__class_summary__count AS c
 JOIN {prefix}acquisition.fish AS f ON f.fish = c.fish
 WHERE c.paramset = '{paramset}'
 ORDER BY c.fish, c.recording, c.roi_class"""

@@ -188,8 +188,8 @@ def plot_kernel(kernel, frame_period_s, kernel_info=None, *, response=None, dura
     ax.set_xlabel("time from onset (s)")
     ax.set_ylabel("scaled to a peak of 1")
     # the regressor puts kernel sample k on frame (onset frame + k), and the onset falls within its frame
-    ax.text(0.0, -0.2, "kernel sample k drawn at k × frame period: the regressor starts it at the start of the "
-            "frame holding the onset", transform=ax.transAxes, fontsize=7.5, color="0.35", va="top")
+    ax.text(0.0, -0.2, "kernel sample k at k × frame period after the start of the frame holding the onset, "
+            "as in the regressor", transform=ax.transAxes, fontsize=7.5, color="0.35", va="top")
     if grid is not None:
         ax.set_title("kernel and mean response", fontsize=10)
     ax.legend(fontsize=8, loc="upper right", frameon=True, framealpha=0.85, edgecolor="none")

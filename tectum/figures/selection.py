@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from ..report.style import NOT_SELECTED_COLOR, class_color
 from ._base import NOT_SELECTED, as_float_vector, class_labels, finish, fmt_count, new_figure, order_classes, plain_text
@@ -12,6 +13,9 @@ __all__ = ["plot_r2_vs_q"]
 
 #: q values below this are drawn at it (−log10 of the smallest normal double, ~307.7)
 Q_FLOOR = float(np.finfo(float).tiny)
+#: the x axis turns logarithmic above SYMLOG_LINTHRESH when some −log10 q exceeds SYMLOG_ABOVE
+SYMLOG_ABOVE = 30.0
+SYMLOG_LINTHRESH = 2.0
 
 
 @plain_text
@@ -69,6 +73,16 @@ def plot_r2_vs_q(r2, q_value, roi_class, *, q_threshold=None, r2_floor=None, reg
         counts[cls] = int(m.sum())
         ax.scatter(x[m], r2[m], s=14, color=class_color(cls), edgecolors="black", linewidths=0.3,
                    label=f"{cls} ({counts[cls]})", zorder=3)
+    x_max = float(x[ok].max()) if ok.any() else 0.0
+    symlog = x_max > SYMLOG_ABOVE
+    if symlog:  # a few very small q would squash the boundary region into the left edge
+        ax.set_xscale("symlog", linthresh=SYMLOG_LINTHRESH, linscale=1.0)
+        ax.set_xlim(0.0, x_max * 1.3)
+        # plain tick labels: the log formatters write mathtext, which is off here
+        ticks = [t for t in (0, 1, 2, 5, 10, 20, 50, 100, 200, 500) if t <= x_max * 1.3]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
     q_line = r2_line = None
     if q_threshold is not None:
         q_line = float(-np.log10(float(q_threshold)))
@@ -82,7 +96,7 @@ def plot_r2_vs_q(r2, q_value, roi_class, *, q_threshold=None, r2_floor=None, reg
         y0 = r2_line if r2_line is not None else ax.get_ylim()[0]
         xlim, ylim = ax.get_xlim(), ax.get_ylim()
         ax.fill_between([x0, max(xlim[1], x0)], y0, max(ylim[1], y0), color="crimson", alpha=0.05, lw=0,
-                        zorder=0)
+                        zorder=0, label="selection region")
         ax.set_xlim(xlim)
         ax.set_ylim(ylim)
     n_undef = int((~ok).sum())
@@ -90,7 +104,10 @@ def plot_r2_vs_q(r2, q_value, roi_class, *, q_threshold=None, r2_floor=None, reg
         ax.plot([], [], " ", label=f"{fmt_count(n_undef, 'ROI')} with undefined r² or q not drawn")
     if clipped.any():
         ax.plot([], [], " ", label=f"{int(clipped.sum())} with q = 0 drawn at q = {Q_FLOOR:.1e}")
-    ax.set_xlabel("−log10 q (Benjamini-Hochberg adjusted p of the F-test)")
+    xlabel = "−log10 q (Benjamini-Hochberg adjusted p of the F-test)"
+    if symlog:
+        xlabel += f"\nlinear up to {SYMLOG_LINTHRESH:g}, logarithmic above"
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("r² (variance of ΔF/F explained by the regressors)")
     rule = []
     if q_threshold is not None:
@@ -101,6 +118,7 @@ def plot_r2_vs_q(r2, q_value, roi_class, *, q_threshold=None, r2_floor=None, reg
     sub = f"{n_sel} of {fmt_count(n, 'ROI')} selected" + (f" ({' and '.join(rule)})" if rule else
                                                           " (no selection boundary given)")
     ax.set_title(f"{title or 'Selection of stimulus-locked ROIs'}\n{sub}", fontsize=10.5)
-    ax.legend(fontsize=8, frameon=True, framealpha=0.85, edgecolor="none", loc="lower right")
+    ax.legend(fontsize=8, frameon=True, framealpha=0.85, edgecolor="none", loc="best")
     return finish(fig, {"n_drawn": int(ok.sum()), "n_undefined": n_undef, "n_q_clipped": int(clipped.sum()),
-                        "counts": counts, "q_line": q_line, "r2_line": r2_line})
+                        "counts": counts, "q_line": q_line, "r2_line": r2_line,
+                        "x_scale": "symlog" if symlog else "linear"})
