@@ -339,6 +339,12 @@ def test_tuning_heatmap_sorts_by_class_then_amplitude(tmp_path):
     assert [to_hex(c) for c in strip.get_cmap().colors] == [class_color(c) for c in info["class_counts"]]
     assert "8 selected ROIs" in fig._suptitle.get_text()
     _render(fig, tmp_path / "tuning.png")
+    # drawn on a figure of the caller's (e.g. plt.figure(), no constrained layout) as well
+    from matplotlib.figure import Figure
+
+    own = Figure(figsize=(6, 5))
+    assert plot_tuning_heatmap(amp, labels, columns=names, fig=own) is own and own.tectum_info["rows"][0] == 1
+    _render(own, tmp_path / "tuning_own.png")
 
 
 def test_tuning_heatmap_from_per_presentation_rows(rec, tmp_path):
@@ -598,3 +604,14 @@ def _render_check(path: Path) -> None:
     assert path.read_bytes()[:8] == PNG_MAGIC, path
     img = mpimg.imread(path)
     assert img[..., :3].std() > 0.01, f"{path} is blank"
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    """The README's example of the paper figures runs as written."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Figures for a paper", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    for name in ("class_responses.png", "tuning.png"):
+        _render_check(tmp_path / name)

@@ -143,7 +143,7 @@ def plot_class_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_
     points = per_fish[per_fish["class"].isin(all_classes) & per_fish["group"].isin(all_groups)]
     n_cols = min(len(all_classes), 4)
     n_rows = -(-len(all_classes) // n_cols)
-    fig = new_figure(fig, (1.0 + max(2.4, 0.9 * len(all_groups) + 1.0) * n_cols, 1.4 + 3.4 * n_rows))
+    fig = new_figure(fig, (max(8.0, 1.0 + max(2.4, 0.9 * len(all_groups) + 1.0) * n_cols), 1.4 + 3.4 * n_rows))
     axes = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False)
     recs = df.assign(_g=[NO_GROUP if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
                          for v in df[group_by]])
@@ -175,7 +175,7 @@ def plot_class_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_
             ax.set_ylabel(fraction_label, fontsize=9)
     for idx in range(len(all_classes), n_rows * n_cols):
         axes[idx // n_cols, idx % n_cols].set_axis_off()
-    lines = [head, "dot: one fish (mean over its recordings); bar: mean over fish; "
+    lines = [head, "dot: one fish (mean over its recordings); bar: mean over fish",
              f"under each {group_by}: its fish and recordings"]
     extra = []
     if notes["n_filled"]:
