@@ -124,9 +124,9 @@ def check_window(window, name: str) -> tuple:
 
 def as_float_vector(values, name: str, n: int | None = None) -> np.ndarray:
     """``values`` as a 1-D float array (None -> NaN), of length ``n`` if given."""
-    arr = np.asarray(values, dtype=object if np.asarray(values).dtype == object else None)
-    if arr.dtype == object:
-        arr = np.array([np.nan if v is None else float(v) for v in arr.ravel()], dtype=float).reshape(arr.shape)
+    arr = np.asarray(values)
+    if arr.dtype == object:  # database NULLs arrive as None
+        arr = np.array([np.nan if v is None else float(v) for v in arr.ravel()]).reshape(arr.shape)
     arr = np.asarray(arr, dtype=float)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
