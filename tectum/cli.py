@@ -14,6 +14,7 @@ import traceback
 import warnings
 
 from . import __version__
+from .access import explain_refusal, require_write_access
 from .errors import TectumError
 
 
@@ -49,6 +50,7 @@ def cmd_populate(args) -> int:
     from .restriction import parse_restriction
 
     schemas = _connect()
+    require_write_access(schemas.analysis.COMPUTED_TABLES)  # a viewer is refused before computing anything
     if args.reserve_jobs:
         _recover(args.orphan_timeout)
     restrictions = [parse_restriction(args.restriction)]
@@ -205,8 +207,8 @@ def main(argv=None) -> int:
         if args.debug:
             traceback.print_exc()
         kind = "" if isinstance(err, (TectumError, ValueError)) else f"{type(err).__name__}: "
-        message = " ".join(str(err).split())
-        print(f"tectum {args.command}: error: {kind}{message}", file=sys.stderr)
+        message = explain_refusal(err, args.command) or kind + " ".join(str(err).split())
+        print(f"tectum {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 
