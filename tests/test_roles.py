@@ -63,9 +63,9 @@ class Lab:
         """A schema of this test, named outside the prefix."""
         return f"zz{self.tag}_outside"
 
-    def tectum(self, role: str, *args) -> subprocess.CompletedProcess:
-        """``tectum -q ARGS`` run as the user holding ``role``, in a subprocess."""
-        name, password = self.users[role]
+    def tectum(self, role: str, *args, user: tuple | None = None) -> subprocess.CompletedProcess:
+        """``tectum -q ARGS`` run as the user holding ``role`` (or ``user=(name, password)``), in a subprocess."""
+        name, password = user or self.users[role]
         env = dict(os.environ, DJ_USER=name, DJ_PASS=password, PYTHONUNBUFFERED="1")
         return subprocess.run([sys.executable, "-m", "tectum.cli", "-q", *args], cwd=ROOT, env=env, text=True,
                               capture_output=True, timeout=600)
@@ -313,16 +313,43 @@ def test_missing_job_table_is_explained(lab, db):
     from datajoint.jobs import Job
 
     job = Job(db.analysis.ClassSummary())
+    key = {"fish": FISH, "paramset": "default"}
     lab.root(f"DROP TABLE {job.full_table_name}")
+    (db.analysis.ClassSummary & key).delete(prompt=False)
     try:
         line = _error_line(lab.tectum("analyst", "populate", f"fish={FISH}", "--reserve-jobs"), "populate")
         assert job.table_name in line and "only the database administrator may create it" in line
         assert "tectum db create-roles" in line
         line = _error_line(lab.tectum("viewer", "status"), "status")
         assert job.table_name in line and "tectum db create-roles" in line
+        # an admin may create it too, and analysts then use it
+        done = lab.tectum("admin", "status")
+        assert done.returncode == 0 and job.is_declared, done.stderr[-3000:]
+        done = lab.tectum("analyst", "populate", f"fish={FISH}", "--paramset", "default", "--reserve-jobs")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert len(db.analysis.ClassSummary & key) == 1
     finally:
         assert cli("db", "create-roles") == 0
-    assert job.is_declared
+    if lab.postgres:  # what the admin created belongs to the admin role
+        owner = lab.server.rows("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
+                                (job.full_table_name,))[0][0]
+        assert owner == f"{lab.prefix}admin"
+
+
+def test_user_without_role_is_told_to_get_one(lab, db):
+    from tectum import roles
+
+    name, password = f"tt{lab.tag}_nobody", secrets.token_urlsafe(18)
+    if lab.postgres:
+        lab.server.run(f"CREATE ROLE {lab.q(name)} LOGIN PASSWORD %s", (password,))
+    else:
+        lab.server.run("CREATE USER %s@'%%' IDENTIFIED BY %s", (name, password))
+    try:
+        line = _error_line(lab.tectum(None, "status", user=(name, password)), "status")
+        assert f"schema {db.reference.schema.database} is not there for this database user" in line
+        assert "tectum db add-user NAME --role viewer or analyst" in line
+    finally:
+        roles.drop_user(name)
 
 
 def test_viewer_commands_say_what_the_role_allows(lab, db, tmp_path):
