@@ -472,6 +472,7 @@ def test_create_roles_resets_the_old_definition(lab, db, capsys):
         outside = lab.q(lab.outside, "t")
         lab.root(f"CREATE SCHEMA IF NOT EXISTS {lab.q(lab.outside)}")
         lab.root(f"CREATE TABLE IF NOT EXISTS {outside} (id INT PRIMARY KEY)")
+        lab.root(f"GRANT CREATE ON SCHEMA {lab.q(lab.outside)} TO PUBLIC")  # create-roles warns about this
         for sql in (f"GRANT {roles['analyst']} TO {roles['admin']}",
                     f"GRANT CREATE ON DATABASE {lab.q(lab.server.pg_database())} TO {roles['admin']}",
                     f"ALTER DEFAULT PRIVILEGES FOR ROLE {roles['admin']} GRANT USAGE ON SCHEMAS TO {roles['viewer']}",
@@ -493,6 +494,8 @@ def test_create_roles_resets_the_old_definition(lab, db, capsys):
         conn.close()
     if lab.postgres:
         assert f"REVOKE {roles['analyst']} FROM {roles['admin']}" in out
+        for role in ("analyst", "viewer"):
+            assert f"-- warning: {lab.prefix}{role} may create tables in schema(s) {lab.outside} " in out
         conn = lab.login("admin")
         try:
             denied(conn, f"CREATE SCHEMA {lab.q(lab.prefix + 'x')}")
