@@ -4,6 +4,11 @@
 the report, :func:`load_recording_data` fetches one of them into a
 :class:`RecordingData` (with its clusterings as :class:`TreeData`, see
 :func:`load_tree`). :class:`ReportError` is raised for an unusable request.
+
+Only table and column names are relied on, not the numbers of a particular
+version of the stages: optional inputs (response amplitudes, positions, a
+kernel, the shift-null p-values, a fitted kernel's objective grid) may be
+missing or NULL and are then ``None``/NaN here; the figures say so.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from ..errors import TectumError
-from .style import class_colors
+from .style import NEUTRAL_CLASS_COLORS, class_colors
 
 class ReportError(TectumError, ValueError):
     """The report cannot be written (e.g. an unknown parameter set); the CLI prints it as one line."""
@@ -62,6 +68,25 @@ class RecordingData:
     onset_frames: list            # int array per regressor
     counts: list                  # (class, n, fraction of selected or None, fraction of all)
     trees: dict = field(default_factory=dict)
+    # --- inputs of the paper figures; None where the database has none (or an older layout)
+    presentations: pd.DataFrame | None = None   # presentation, stimulus, onset_s, duration_s, regressor
+    regressor_stimuli: dict = field(default_factory=dict)  # regressor -> stimuli pooled into it
+    significance: str = ""        # Fit.significance: 'shift' or 'parametric'
+    q_value: np.ndarray | None = None        # per roi, NaN where undefined
+    p_parametric: np.ndarray | None = None
+    p_permutation: np.ndarray | None = None  # NaN where NULL (parametric significance)
+    n_shifts: np.ndarray | None = None       # shifts of each ROI's stored null (0: none)
+    fit_params: dict = field(default_factory=dict)  # the parameter set's fit stage parameters
+    amplitude: np.ndarray | None = None      # ROIs x regressors, ResponseAmplitude.Roi.mean_amplitude
+    amplitude_method: str = ""
+    window_info: dict = field(default_factory=dict)
+    trial_amplitudes: pd.DataFrame | None = None  # roi, presentation, stimulus, regressor, amplitude
+    positions: np.ndarray | None = None      # ROIs x 3 (x, y, z), NaN where not ingested
+    kernel: np.ndarray | None = None         # Regressors.kernel (None: kernel-free model)
+    kernel_info: dict = field(default_factory=dict)
+    design: np.ndarray | None = None         # Regressors.design, frames x columns
+    n_excluded: int = 0                      # DeltaF.n_excluded
+    linkage_method: str = "average"          # Clustering.linkage_method
 
     @property
     def title(self) -> str:
@@ -75,6 +100,21 @@ class RecordingData:
     @property
     def colors(self) -> dict:
         return class_colors(self.regressor_names)
+
+    @property
+    def classes(self) -> list:
+        """Classes of this recording in figure order: the regressors, then any other class found
+        (e.g. ``inhibited``, ``mixed``, ``unclassified``) in the order of :data:`~tectum.report.style.NEUTRAL_CLASS_COLORS`."""
+        found = {str(c) for c in self.roi_class if c}
+        counted = {c for c, n, *_ in self.counts if n}
+        extra = sorted((found | counted) - set(self.regressor_names), key=_class_sort_key)
+        return [*self.regressor_names, *extra]
+
+
+def _class_sort_key(name: str):
+    neutral = [c.lower() for c in NEUTRAL_CLASS_COLORS]
+    low = name.lower()
+    return (1, neutral.index(low), name) if low in neutral else (0, 0, name)
 
 
 def _float_array(values) -> np.ndarray:
@@ -109,47 +149,123 @@ def load_tree(key, roi_set: str, n_candidates: int) -> TreeData | None:
     )
 
 
+def _none_if_nan(value):
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+
+
+def _per_roi(n: int, roi, values, fill=np.nan, dtype=float) -> np.ndarray:
+    out = np.full(n, fill, dtype=dtype)
+    out[np.asarray(roi, dtype=np.int64)] = values
+    return out
+
+
+def _presentations(key, regs) -> pd.DataFrame:
+    """The recording's presentations with the regressor each belongs to ('' for none)."""
+    from schemas import acquisition
+
+    number, stimulus, onset, duration = (acquisition.Presentation & _rec_key(key)).to_arrays(
+        "presentation", "stimulus", "onset_s", "duration_s", order_by="presentation")
+    table = pd.DataFrame({"presentation": np.asarray(number, dtype=np.int64),
+                          "stimulus": [str(s) for s in stimulus],
+                          "onset_s": np.asarray(onset, dtype=float),
+                          "duration_s": np.asarray(duration, dtype=float),
+                          "regressor": ""})
+    # the regressor of a presentation is the one whose stored rows use it (Regressors.Regressor.presentations)
+    for name, rows in zip(regs.names, regs.presentation_index):
+        table.loc[np.asarray(rows, dtype=np.int64), "regressor"] = name
+    return table
+
+
+def _rec_key(key) -> dict:
+    return {"fish": key["fish"], "recording": key["recording"]}
+
+
+def _amplitudes(key, n: int, names: list):
+    """``(ROIs x regressors mean_amplitude, amplitude_method, window_info)`` or ``(None, '', {})``."""
+    from schemas import analysis
+    from schemas.bulk import fetch_columns
+
+    rows = (analysis.ResponseAmplitude & key).to_dicts()
+    if not rows:
+        return None, "", {}
+    roi, reg, amp = fetch_columns(analysis.ResponseAmplitude.Roi & key, "roi", "regressor", "mean_amplitude")
+    matrix = np.full((n, len(names)), np.nan)
+    col = {name: i for i, name in enumerate(names)}
+    if len(roi):
+        matrix[np.asarray(roi, dtype=np.int64), np.array([col[str(r)] for r in reg], dtype=np.int64)] = \
+            np.asarray(amp, dtype=float)
+    info = rows[0].get("window_info")
+    return matrix, str(rows[0].get("amplitude_method") or ""), info if isinstance(info, dict) else {}
+
+
+def load_trial_amplitudes(key, presentations: pd.DataFrame) -> pd.DataFrame:
+    """``ResponseAmplitude.Trial`` of one key: roi, presentation, stimulus, regressor, amplitude (NaN for NULL)."""
+    from schemas import analysis
+    from schemas.bulk import fetch_columns
+
+    roi, number, reg, amp = fetch_columns(analysis.ResponseAmplitude.Trial & key, "roi", "presentation",
+                                          "regressor", "amplitude")
+    stim = dict(zip(presentations["presentation"].tolist(), presentations["stimulus"].tolist()))
+    number = np.asarray(number, dtype=np.int64)
+    return pd.DataFrame({"roi": np.asarray(roi, dtype=np.int64), "presentation": number,
+                         "stimulus": [stim[int(p)] for p in number], "regressor": [str(r) for r in reg],
+                         "amplitude": np.asarray(amp, dtype=float)})
+
+
 def load_recording_data(key) -> RecordingData:
     """Fetch everything the report shows for one ``(fish, recording, paramset)`` key."""
     from schemas import acquisition, analysis, reference
+    from schemas.bulk import fetch_columns
 
     key = {k: key[k] for k in ("fish", "recording", "paramset")}
     genotype = (acquisition.Fish & key).fetch1("genotype")
     region, sensor, frame_period, n_frames = (acquisition.Recording & key).fetch1(
         "region", "sensor", "frame_period_s", "n_frames")
     description = (reference.ParamSet & key).fetch1("description")
-    n_rois, n_selected, r2_threshold, fdr_alpha = (analysis.Fit & key).fetch1(
-        "n_rois", "n_selected", "r2_threshold", "fdr_alpha")
-    kernel_name = (analysis.Regressors & key).fetch1("kernel_name")
-    regs = analysis.Regressors.load(key)
-    names, convolved, onsets = regs.names, regs.convolved, regs.onset_frames
-    dff = analysis.DeltaF.load(key)
-    roi, r2, selected, intercept = (analysis.Fit.Roi & key).to_arrays("roi", "r2", "selected", "intercept", order_by="roi")
+    stage_params = reference.ParamSet.stage_params(key["paramset"])
+    n_rois, n_selected, r2_threshold, fdr_alpha, significance = (analysis.Fit & key).fetch1(
+        "n_rois", "n_selected", "r2_threshold", "fdr_alpha", "significance")
+    regs = analysis.Regressors.load(key)  # a pipeline.stages.RegressorResult
+    kernel, kernel_info = regs.kernel, regs.kernel_info
+    names = list(regs.names)
+    dff = np.asarray(analysis.DeltaF.load(key), dtype=float)
+    n_excluded = int((analysis.DeltaF & key).fetch1("n_excluded"))
     n = dff.shape[0]
-    r2_all = np.full(n, np.nan)
-    r2_all[np.asarray(roi, dtype=int)] = _float_array(r2)
-    sel = np.zeros(n, dtype=bool)
-    sel[np.asarray(roi, dtype=int)] = np.asarray(selected, dtype=bool)
-    icpt = np.zeros(n)
-    icpt[np.asarray(roi, dtype=int)] = _float_array(intercept)
+
+    roi, r2, selected, intercept, q, p_par, p_perm, n_shifts = fetch_columns(
+        analysis.Fit.Roi & key, "roi", "r2", "selected", "intercept", "q_value", "p_parametric", "p_permutation",
+        "n_shifts", order_by="roi")
     _, mats = analysis.Fit.load_coefficients(key, ("coef",))
     coef = mats["coef"]
     coef_all = np.full((n, len(names)), np.nan)
     coef_all[: coef.shape[0]] = coef
     roi_class = np.full(n, "", dtype=object)
-    croi, cname = (analysis.Classification.Roi & key).to_arrays("roi", "roi_class")
-    roi_class[np.asarray(croi, dtype=int)] = np.asarray(cname, dtype=object)
+    croi, cname = fetch_columns(analysis.Classification.Roi & key, "roi", "roi_class")
+    roi_class[np.asarray(croi, dtype=np.int64)] = np.asarray(cname, dtype=object)
 
     count_rows = (analysis.ClassSummary.Count & key).to_dicts()
     if count_rows:
         found = {r["roi_class"]: r for r in count_rows}
-        counts = [(c, int(found[c]["n_in_class"]), found[c]["fraction_of_selected"], float(found[c]["fraction_of_all"]))
-                  for c in [*names, *sorted(set(found) - set(names))] if c in found]
+        order = [*names, *sorted(set(found) - set(names), key=_class_sort_key)]
+        counts = [(c, int(found[c]["n_in_class"]), _none_if_nan(found[c]["fraction_of_selected"]),
+                   float(found[c]["fraction_of_all"])) for c in order if c in found]
     else:  # ClassSummary not populated yet: count the classification directly
+        present = sorted({str(c) for c in roi_class if c} - set(names), key=_class_sort_key)
         counts = []
-        for c in names:
+        for c in [*names, *present]:
             k = int(np.sum(roi_class == c))
             counts.append((c, k, k / n_selected if n_selected else None, k / n_rois if n_rois else 0.0))
+
+    presentations = _presentations(key, regs)
+    amplitude, amplitude_method, window_info = _amplitudes(key, n, names)
+    trial_amplitudes = None
+    if amplitude is not None and any(len(set(v)) > 1 for v in regs.stimuli.values()):
+        # a regressor pools several stimuli: the per-stimulus tuning needs the per-presentation values
+        trial_amplitudes = load_trial_amplitudes(key, presentations)
+    rid, x, y, z = fetch_columns(acquisition.RoiTraces.Roi & _rec_key(key), "roi", "x", "y", "z", order_by="roi")
+    positions = np.full((n, 3), np.nan)
+    if len(rid):
+        positions[np.asarray(rid, dtype=np.int64)] = np.column_stack([np.asarray(v, dtype=float) for v in (x, y, z)])
 
     data = RecordingData(
         key=key,
@@ -159,24 +275,43 @@ def load_recording_data(key) -> RecordingData:
         frame_period_s=float(frame_period),
         n_frames=int(n_frames),
         paramset_description=str(description),
-        stage_params=reference.ParamSet.stage_params(key["paramset"]),
-        kernel_name=str(kernel_name),
+        stage_params=stage_params,
+        kernel_name=str(regs.kernel_name),
         n_rois=int(n_rois),
         n_selected=int(n_selected),
-        r2_threshold=None if r2_threshold is None or np.isnan(r2_threshold) else float(r2_threshold),
-        fdr_alpha=None if fdr_alpha is None or np.isnan(fdr_alpha) else float(fdr_alpha),
-        dff=np.asarray(dff, dtype=float),
-        r2=r2_all,
-        selected=sel,
+        r2_threshold=_none_if_nan(r2_threshold),
+        fdr_alpha=_none_if_nan(fdr_alpha),
+        dff=dff,
+        r2=_per_roi(n, roi, _float_array(r2)),
+        selected=_per_roi(n, roi, np.asarray(selected, dtype=bool), fill=False, dtype=bool),
         roi_class=roi_class,
-        intercept=icpt,
+        intercept=_per_roi(n, roi, np.nan_to_num(_float_array(intercept)), fill=0.0),
         coef=coef_all,
-        regressor_names=list(names),
-        convolved=np.atleast_2d(np.asarray(convolved, dtype=float)),
-        onset_frames=[np.asarray(o, dtype=int).ravel() for o in onsets],
+        regressor_names=names,
+        convolved=np.atleast_2d(np.asarray(regs.convolved, dtype=float)),
+        onset_frames=[np.asarray(o, dtype=int).ravel() for o in regs.onset_frames],
         counts=counts,
+        presentations=presentations,
+        regressor_stimuli={name: list(regs.stimuli.get(name, [])) for name in names},
+        significance=str(significance or ""),
+        q_value=_per_roi(n, roi, _float_array(q)),
+        p_parametric=_per_roi(n, roi, _float_array(p_par)),
+        p_permutation=_per_roi(n, roi, _float_array(p_perm)),
+        n_shifts=_per_roi(n, roi, np.nan_to_num(_float_array(n_shifts)).astype(np.int64), fill=0, dtype=np.int64),
+        fit_params=dict(stage_params.get("fit", (None, {}))[1] or {}),
+        amplitude=amplitude,
+        amplitude_method=amplitude_method,
+        window_info=window_info,
+        trial_amplitudes=trial_amplitudes,
+        positions=positions,
+        kernel=None if kernel is None else np.asarray(kernel, dtype=float).ravel(),
+        kernel_info=kernel_info if isinstance(kernel_info, dict) else {},
+        design=np.asarray(regs.design, dtype=float),
+        n_excluded=n_excluded,
     )
-    for roi_set, n_cand in (("all", n), ("selected", int(sel.sum()))):
+    for row in (analysis.Clustering & key).proj("linkage_method").to_dicts():
+        data.linkage_method = str(row["linkage_method"])
+    for roi_set, n_cand in (("all", int(np.isfinite(dff).all(axis=1).sum())), ("selected", int(data.selected.sum()))):
         tree = load_tree(key, roi_set, n_cand)
         if tree is not None:
             data.trees[roi_set] = tree

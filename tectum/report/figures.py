@@ -82,11 +82,22 @@ def _onset_events(data: RecordingData):
     return sorted(events)
 
 
+def selection_rule(data: RecordingData) -> str:
+    """The selection rule in words, e.g. ``r2 > 0.05 and BH q ≤ 0.05`` (either part may be absent)."""
+    parts = []
+    if data.r2_threshold is not None:
+        parts.append(f"r2 > {data.r2_threshold:g}")
+    if data.fdr_alpha is not None:
+        test = {"shift": "circular-shift", "parametric": "F-test"}.get(data.significance, data.significance)
+        parts.append(f"BH q \u2264 {data.fdr_alpha:g}" + (f" ({test} p)" if test else ""))
+    return " and ".join(parts) if parts else "no threshold stored"
+
+
 @_plain_text
 def draw_r2_histogram(fig: Figure, data: RecordingData) -> dict:
-    """Histogram of r2 over all ROIs (selected ROIs stacked in colour), the threshold dashed.
+    """Histogram of r2 over all ROIs (selected ROIs stacked in colour), the r2 threshold dashed if there is one.
 
-    Returns ``{"n_nan": ROIs without r2, "n_selected": ...}``.
+    Returns ``{"n_nan": ROIs without r2, "n_selected": ..., "threshold": the line's r2 or None}``.
     """
     r2 = data.r2
     finite = np.isfinite(r2)
@@ -98,17 +109,17 @@ def draw_r2_histogram(fig: Figure, data: RecordingData) -> dict:
     sel = r2[finite & data.selected]
     ax.hist([not_sel, sel], bins=bins, stacked=True, color=["#9e9e9e", "tab:blue"],
             label=[f"not selected ({len(not_sel)})", f"selected ({len(sel)})"])
-    rule = f"r2 > {data.r2_threshold:g}"
-    if data.fdr_alpha is not None:
-        rule += f" and BH q \u2264 {data.fdr_alpha:g}"
-    ax.axvline(data.r2_threshold, color="crimson", ls="--", lw=1.5, label=f"threshold r2 = {data.r2_threshold:g}")
+    if data.r2_threshold is not None:
+        ax.axvline(data.r2_threshold, color="crimson", ls="--", lw=1.5,
+                   label=f"r2 threshold = {data.r2_threshold:g}")
     ax.set_xlabel("r2 (variance of dF/F explained by the regressors)")
     ax.set_ylabel("ROIs")
-    ax.set_title(f"{data.title}\nr2 of {int(finite.sum())} ROIs: {data.n_selected} selected ({rule})", fontsize=11)
+    ax.set_title(f"{data.title}\nr2 of {int(finite.sum())} ROIs: {data.n_selected} selected "
+                 f"({selection_rule(data)})", fontsize=11)
     if n_nan:
-        ax.plot([], [], " ", label=f"{n_nan} ROI(s) with undefined r2\n(zero-variance trace) not shown")
+        ax.plot([], [], " ", label=f"{n_nan} ROI(s) with undefined r2\n(excluded or zero variance) not shown")
     ax.legend(frameon=False)
-    return {"n_nan": n_nan, "n_selected": data.n_selected}
+    return {"n_nan": n_nan, "n_selected": data.n_selected, "threshold": data.r2_threshold}
 
 
 @_plain_text
@@ -121,19 +132,20 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
     lines mark every stimulus onset.
 
     Returns ``{"rows": roi ids top to bottom, "dendrogram": roi ids of the
-    dendrogram's leaves top to bottom}`` (both None when nothing was drawn).
+    dendrogram's leaves top to bottom, "onsets": [(time_s, regressor), ...]
+    marked}`` (rows and dendrogram None when nothing was drawn).
     """
     label = "all ROIs" if roi_set == "all" else "selected ROIs"
     tree = data.trees.get(roi_set)
     if tree is None:
         _message(fig, f"{data.title}: {label}", "not clustered")
-        return {"rows": None, "dendrogram": None}
+        return {"rows": None, "dendrogram": None, "onsets": []}
     if tree.n_rois < 2:
         text = "no ROIs selected" if tree.n_rois == 0 else "only 1 ROI selected:\nnothing to cluster"
         if roi_set == "all":
             text = "fewer than 2 ROIs: nothing to cluster"
         _message(fig, f"{data.title}: {label}", text)
-        return {"rows": None, "dendrogram": None}
+        return {"rows": None, "dendrogram": None, "onsets": []}
 
     rows = tree.leaf_order
     n = len(rows)
@@ -162,10 +174,15 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
     cmap_clu = ListedColormap(CLUSTER_COLORS)
     ax_clu.imshow(((tree.cluster - 1) % len(CLUSTER_COLORS))[:, None], aspect="auto", cmap=cmap_clu,
                   vmin=0, vmax=len(CLUSTER_COLORS) - 1, interpolation="nearest", extent=(0, 1, n, 0))
+    # the cluster number on every block tall enough to hold it (colours cycle after len(CLUSTER_COLORS))
+    edges = np.flatnonzero(np.diff(tree.cluster)) + 1
+    for start, stop in zip(np.r_[0, edges], np.r_[edges, n]):
+        if (stop - start) / n >= 0.025:
+            ax_clu.text(0.5, (start + stop) / 2, str(int(tree.cluster[start])), ha="center", va="center",
+                        fontsize=7, color="black")
     # class strip: the regressors' classes, then any other class found (e.g. 'mixed'), in the shared colours
     colors = data.colors
-    strip_classes = list(data.regressor_names)
-    strip_classes += sorted({str(c) for c in data.roi_class[rows] if c and c not in colors})
+    strip_classes = data.classes
     palette = [NOT_SELECTED_COLOR, *[class_color(c) for c in strip_classes]]
     index = {c: i + 1 for i, c in enumerate(strip_classes)}
     cls_idx = np.array([index.get(c, 0) for c in data.roi_class[rows]])
@@ -195,7 +212,8 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
     title = f"{data.title}: {label} ({n} ROIs, {tree.n_clusters} clusters)"
     if tree.capped:
         title += f"\ncapped: only the {tree.n_rois} of {tree.n_candidates} ROIs with the highest r2 were clustered"
-    title += "\nrows: ROIs in the order of the average-linkage tree (correlation distance); dashed lines: stimulus onsets"
+    title += (f"\nrows: ROIs in the order of the {data.linkage_method}-linkage tree (correlation distance); "
+              "dashed lines: stimulus onsets")
     fig.suptitle(title, fontsize=10.5)
     handles = [Patch(color=class_color(c), label=c) for c in strip_classes]
     handles.append(Patch(color=NOT_SELECTED_COLOR, label="not classified"))
@@ -206,7 +224,8 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
         warnings.warn(f"{data.title} ({roi_set}): the stored leaf order differs from the dendrogram "
                       "of the stored linkage", RuntimeWarning, stacklevel=2)
         fig.text(0.5, 0.06, "WARNING: stored leaf order differs from the dendrogram", color="red", ha="center")
-    return {"rows": np.asarray(rows).copy(), "dendrogram": dend_rois}
+    return {"rows": np.asarray(rows).copy(), "dendrogram": dend_rois,
+            "onsets": [(float(t), name) for t, name in events]}
 
 
 def _scaled(reg: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -227,6 +246,9 @@ def _draw_regressors(ax, data: RecordingData, lo: float, hi: float) -> None:
 @_plain_text
 def draw_class_traces(fig: Figure, data: RecordingData, roi_class: str) -> dict:
     """Traces of the ROIs of one class (grey), their mean (black) and the scaled regressors.
+
+    ``roi_class`` is a regressor or any other class (``inhibited``, ``mixed``,
+    ``unclassified``).
 
     Every trace is shown minus its median, so ROIs with different baselines
     overlap. Up to :data:`MAX_CLASS_TRACES` ROIs of highest r2 are drawn; the
@@ -309,7 +331,8 @@ def draw_class_counts(fig: Figure, data: RecordingData) -> dict:
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names)
     ax.set_ylabel("selected ROIs")
-    ax.set_xlabel("class (regressor with the largest coefficient)")
+    ax.set_xlabel(f"class (rule: {data.stage_params.get('fit', (None, {}))[1].get('class_rule', 'see parameters')})"
+                  if data.stage_params.get("fit") else "class")
     ax.set_ylim(0, max(values + [1]) * 1.15)
     ax.set_title(f"{data.title}\n{data.n_selected} of {data.n_rois} ROIs selected; percent of selected",
                  fontsize=11)

@@ -21,10 +21,11 @@ HEATMAP_VMIN, HEATMAP_VMAX = -1.0, 3.0
 MAX_CLASS_TRACES = 50
 #: example traces: this many selected ROIs of highest r2
 N_EXAMPLES = 5
-#: flat-cluster colours of the cluster strip (cycled; matplotlib's tab20)
-CLUSTER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                  "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
-                  "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5")
+#: flat-cluster colours of the cluster strip (cycled; each block also carries its cluster number).
+#: Chosen to stay clear of every class colour: at least 27 CIELAB units (Delta E 1976) from the
+#: fixed stimulus colours, the neutral classes, NOT_SELECTED_COLOR and the whole STIMULUS_PALETTE
+#: (checked by tests/test_report.py), so a cluster is never read as a class.
+CLUSTER_COLORS = ("#e1b4ff", "#ffb487", "#96e187", "#2d78d2", "#78875a", "#0f8787", "#a57896", "#2de1ff")
 
 #: fixed colours of the known stimuli (keys lower case): the published notebook's prey
 #: orange, looming fuchsia and dimming turquoise; the two prey directions a darker and
