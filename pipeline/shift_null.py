@@ -51,7 +51,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import stats
 
-from ._validation import check_positive_int
+from ._validation import check_positive_int, single_threaded_blas
 
 __all__ = ["ShiftNullResult", "admissible_shifts", "shift_null",
            "roi_null_distribution", "orthonormal_design"]
@@ -116,7 +116,8 @@ def orthonormal_design(design):
     if x.ndim == 1:
         x = x[:, None]
     x_mean = x.mean(axis=0)
-    q, r = np.linalg.qr(x - x_mean)
+    with single_threaded_blas():
+        q, r = np.linalg.qr(x - x_mean)
     return q, r, x_mean
 
 

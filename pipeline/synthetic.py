@@ -62,6 +62,11 @@ ROLES = ("mixed", "inhibited", "spontaneous")
 DEFAULT_FRACTIONS = {"tuned": 0.45, "mixed": 0.1, "inhibited": 0.08,
                      "spontaneous": 0.37}
 
+#: Spontaneous transients: burst duration (s) and peak relative to the ROI's
+#: evoked peak dF/F; slow fluctuation sd relative to the shot noise.
+SPONT_DURATION_S = (0.5, 2.5)
+SPONT_AMPLITUDE = (0.4, 1.2)
+SLOW_SD = (0.4, 0.8)
 _N_VARIANTS = 6
 _SUBSAMPLES = 4
 _WANDER_COMPONENTS = 4
@@ -337,11 +342,13 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
     n_spont = rng.poisson(spont_rate_hz * length, n_rois)
     spont_roi = np.repeat(np.arange(n_rois), n_spont)
     spont_time = rng.uniform(0.0, length, spont_roi.size)
-    spont_dur = rng.uniform(0.5, 2.5, spont_roi.size)
+    spont_dur = rng.uniform(SPONT_DURATION_S[0], SPONT_DURATION_S[1],
+                            spont_roi.size)
     ref_peak = np.array([_peak(1.0, var["adapt"][v], var["tau_decay"][v],
                                var["tau_rise"][v])
                          for v in range(_N_VARIANTS)])
-    spont_amp = (peak_dff[spont_roi] * rng.uniform(0.4, 1.2, spont_roi.size)
+    spont_amp = (peak_dff[spont_roi] * rng.uniform(SPONT_AMPLITUDE[0], SPONT_AMPLITUDE[1],
+                                         spont_roi.size)
                  / ref_peak[variant[spont_roi]])
     spont_cols = min(n_frames, int(math.ceil(
         (2.0 + 8 * var["tau_decay"].max() + 3 * var["adapt"].max()) / dt))
@@ -361,7 +368,7 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
                                    (n_rois, _WANDER_COMPONENTS))
     if slow_noise:
         slow_tau = rng.uniform(3.0, 10.0, n_rois)
-        slow_sd = rng.uniform(0.4, 0.8, n_rois) * peak_dff / snr
+        slow_sd = rng.uniform(SLOW_SD[0], SLOW_SD[1], n_rois) * peak_dff / snr
     if neuropil:
         np_f0 = f0 * rng.uniform(0.3, 0.6, n_rois)
         np_gain = rng.uniform(0.05, 0.15, n_rois)
