@@ -134,7 +134,9 @@ def classify(source, names, params):
     ``class_rule="significant"``: the score of a coefficient is its
     null-standardised ``coef_z`` where available (shift null), else its
     ``t_value`` (parametric fits); a coefficient is significant when its
-    ``coef_p <= class_alpha``. Positive significant coefficients make the
+    ``coef_p <= class_alpha / n_regressors`` (Bonferroni over the ROI's
+    regressors, so ``class_alpha`` bounds the chance that a ROI gets a
+    class from a null coefficient). Positive significant coefficients make the
     class: none -> ``"inhibited"`` if some coefficient is significantly
     negative, else ``"unclassified"``; one -> its regressor; two or more ->
     ``"mixed"`` if the relative margin between the best two is below
@@ -167,8 +169,12 @@ def classify(source, names, params):
         raise ValueError(
             f"coefficient arrays must be (n_rois, {len(names)}) = "
             f"({n_rois}, {len(names)}), got {scores.shape} and {p.shape}")
+    # class_alpha is per ROI, over its regressors (Bonferroni): the chance
+    # that any null coefficient of a ROI looks significant stays <= alpha
+    # whatever the number of regressors.
+    alpha = params["class_alpha"] / max(len(names), 1)
     with np.errstate(invalid="ignore"):
-        sig = (p <= params["class_alpha"]) & selected[:, None]
+        sig = (p <= alpha) & selected[:, None]
         pos = sig & (scores > 0)
         neg = sig & (scores < 0)
     n_pos = pos.sum(axis=1)

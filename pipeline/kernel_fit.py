@@ -69,8 +69,8 @@ def _grid(tau_decay_grid_s, delay_grid_s, tau_rise_grid_s):
 
 
 def kernel_objective(dff, trains, frame_period_s, kernels, *,
-                     block_size=None):
-    """J = sum_ROI (r2 - shift-null mean r2) for each candidate kernel.
+                     objective="z", block_size=None):
+    """Shift-null-corrected evidence of each candidate kernel.
 
     Parameters
     ----------
@@ -81,6 +81,12 @@ def kernel_objective(dff, trains, frame_period_s, kernels, *,
     frame_period_s : float
     kernels : list of 1-D arrays
         Candidate kernels.
+    objective : {"z", "r2"}, default "z"
+        "r2": sum over ROIs of ``r2 - mean over shifts of r2``. "z": sum
+        over ROIs of that difference divided by the sd of r2 over shifts
+        (Gaussian approximation ``sqrt(2 tr(M²)) / SStot``, M the
+        shift-averaged covariance of the projections): the evidence a ROI
+        gives against the shift null, which is what detection needs.
     block_size : int, optional
         ROIs per block.
 
@@ -88,34 +94,43 @@ def kernel_objective(dff, trains, frame_period_s, kernels, *,
     -------
     objective : ndarray (n_kernels,)
     r2_sum, null_sum : ndarray (n_kernels,)
-        The two sums whose difference is the objective.
+        Sum over ROIs of r2 and of its shift-null mean.
     n_rois : int
         ROIs used.
     """
+    if objective not in ("z", "r2"):
+        raise ValueError(f"objective must be 'z' or 'r2', got {objective!r}")
     dff = np.asarray(dff)
     n_frames = dff.shape[1]
-    weights = _rfft_weights(n_frames)
-    bases, spectra = [], []
+    weights = _rfft_weights(n_frames) / n_frames ** 2
+    bases, cross = [], []
     with single_threaded_blas():
         for kernel in kernels:
             design = convolve_trains(trains, kernel).T
             design = design - design.mean(axis=0)
             q, _ = np.linalg.qr(design)
             bases.append(q)
-            spec = np.abs(sp_fft.rfft(q, axis=0)) ** 2
-            spectra.append(spec.sum(axis=1) * weights)
+            spec = sp_fft.rfft(q, axis=0)  # n_freq x p
+            # Shift-averaged u uᵀ = sum_f |Y(f)|² Re(conj(Q_j) Q_k) w_f:
+            # one column per (j, k) pair, j <= k.
+            j, k = np.triu_indices(q.shape[1])
+            cross.append((spec[:, j].conj() * spec[:, k]).real
+                         * weights[:, None])
+    n_cols = [q.shape[1] for q in bases]
     q_all = np.concatenate(bases, axis=1)  # n_frames x sum(n_cols)
-    ends = np.cumsum([q.shape[1] for q in bases])
-    p_all = np.stack(spectra, axis=1) / n_frames ** 2  # n_freq x n_kernels
+    ends = np.cumsum(n_cols)
+    k_all = np.concatenate(cross, axis=1)  # n_freq x sum(pairs)
+    pair_ends = np.cumsum([c.shape[1] for c in cross])
 
     r2_sum = np.zeros(len(kernels))
     null_sum = np.zeros(len(kernels))
+    obj = np.zeros(len(kernels))
     used = 0
-    step = block_size or block_rows(n_frames + q_all.shape[1])
+    step = block_size or block_rows(n_frames + q_all.shape[1]
+                                    + k_all.shape[1])
     for start in range(0, dff.shape[0], step):
         yb = np.array(dff[start:start + step], dtype=np.float64, copy=True)
-        ok = np.isfinite(yb).all(axis=1)
-        yb = yb[ok]
+        yb = yb[np.isfinite(yb).all(axis=1)]
         yb -= yb.mean(axis=1, keepdims=True)
         ss_tot = np.einsum("ij,ij->i", yb, yb)
         nz = ss_tot > 0
@@ -124,16 +139,32 @@ def kernel_objective(dff, trains, frame_period_s, kernels, *,
             continue
         used += yb.shape[0]
         proj = (yb @ q_all) ** 2
-        cum = np.cumsum(proj, axis=1)[:, ends - 1]
-        per_kernel = np.diff(cum, axis=1, prepend=0.0)
-        r2_sum += (per_kernel / ss_tot[:, None]).sum(axis=0)
         power = np.abs(sp_fft.rfft(yb, axis=1, workers=-1)) ** 2
-        null_sum += ((power @ p_all) / ss_tot[:, None]).sum(axis=0)
-    return r2_sum - null_sum, r2_sum, null_sum, used
+        m_all = power @ k_all  # rows x sum(pairs)
+        del yb, power
+        for g, (p, q_end, c_end) in enumerate(zip(n_cols, ends, pair_ends)):
+            obs = proj[:, q_end - p:q_end].sum(axis=1)
+            m = m_all[:, c_end - p * (p + 1) // 2:c_end]
+            j, k = np.triu_indices(p)
+            diag = j == k
+            trace = m[:, diag].sum(axis=1)
+            # tr(M²) = sum of squares of all entries (off-diagonal twice)
+            tr_m2 = (m[:, diag] ** 2).sum(axis=1) \
+                + 2 * (m[:, ~diag] ** 2).sum(axis=1)
+            r2_sum[g] += (obs / ss_tot).sum()
+            null_sum[g] += (trace / ss_tot).sum()
+            if objective == "z":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    z = (obs - trace) / np.sqrt(2 * tr_m2)
+                obj[g] += np.nansum(z)
+    if objective == "r2":
+        obj = r2_sum - null_sum
+    return obj, r2_sum, null_sum, used
 
 
 def choose_kernel(dff, trains, frame_period_s, *, tau_decay_grid_s,
-                  delay_grid_s, tau_rise_grid_s=(0.0,), block_size=None):
+                  delay_grid_s, tau_rise_grid_s=(0.0,), objective="z",
+                  max_rois=None, block_size=None):
     """The grid kernel maximising :func:`kernel_objective`.
 
     Parameters
@@ -144,6 +175,11 @@ def choose_kernel(dff, trains, frame_period_s, *, tau_decay_grid_s,
     tau_decay_grid_s, delay_grid_s : sequence of float
     tau_rise_grid_s : sequence of float, default (0.0,)
         0 means a single exponential.
+    objective : {"z", "r2"}, default "z"
+        See :func:`kernel_objective`.
+    max_rois : int, optional
+        Use at most this many ROIs (evenly spaced rows): the kernel is a
+        property of the recording, and this bounds the cost.
 
     Returns
     -------
@@ -162,18 +198,23 @@ def choose_kernel(dff, trains, frame_period_s, *, tau_decay_grid_s,
     kernels = [make_kernel(frame_period_s, decay, rise or None,
                            delay_s=delay)
                for rise, decay, delay in points]
-    objective, r2_sum, null_sum, used = kernel_objective(
-        dff, trains, frame_period_s, kernels, block_size=block_size)
+    dff = np.asarray(dff)
+    if max_rois is not None and dff.shape[0] > max_rois:
+        dff = dff[np.linspace(0, dff.shape[0] - 1, max_rois).astype(int)]
+    values, r2_sum, null_sum, used = kernel_objective(
+        dff, trains, frame_period_s, kernels, objective=objective,
+        block_size=block_size)
     if used == 0:
         raise ValueError(
             "cannot fit the kernel: no ROI has a finite, non-constant trace")
-    best = int(np.argmax(objective))
+    best = int(np.argmax(values))
     rise, decay, delay = points[best]
     return dict(
         tau_decay_s=decay, tau_rise_s=rise or None, delay_s=delay,
-        objective=float(objective[best]), n_rois=int(used),
+        objective_name=objective, objective=float(values[best]),
+        n_rois=int(used),
         grid=dict(tau_decay_s=[p[1] for p in points],
                   tau_rise_s=[p[0] for p in points],
                   delay_s=[p[2] for p in points],
-                  objective=objective.tolist(), r2_sum=r2_sum.tolist(),
+                  objective=values.tolist(), r2_sum=r2_sum.tolist(),
                   null_sum=null_sum.tolist()))

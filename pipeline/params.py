@@ -162,7 +162,7 @@ _FIT = Method(
               "shortest circular shift (s) in the null; null = the "
               "response length (kernel + longest stimulus, or FIR window)",
               low=0.0, low_open=True, nullable=True),
-        Param("max_shifts", "int", 5000,
+        Param("max_shifts", "int", 1000,
               "at most this many shifts (evenly spaced) in the null; null "
               "= all admissible", low=20, nullable=True),
         Param("tail", "choice", "gpd",
@@ -177,8 +177,9 @@ _FIT = Method(
               "coefficients (else inhibited / mixed / unclassified); "
               "'largest_coef': the notebook's largest coefficient",
               choices=("significant", "largest_coef")),
-        Param("class_alpha", "float", 0.001,
-              "a coefficient is significant if its (two-sided) p <= this",
+        Param("class_alpha", "float", 0.02,
+              "a coefficient is significant if its (two-sided) p <= "
+              "class_alpha / n_regressors (per-ROI Bonferroni)",
               low=0.0, high=1.0, low_open=True),
         Param("mixed_margin", "float", 0.5,
               "with >= 2 significant positive coefficients, mixed if "
@@ -198,7 +199,7 @@ _FIT = Method(
               low=1),
     ))
 
-_FITTED_TAUS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5,
+_FITTED_TAUS = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5,
                 4.0, 5.0, 6.0]
 
 #: stage -> method -> Method.
@@ -231,7 +232,14 @@ REGISTRY = {
                    "candidate onset delays (s)", low=0.0),
              Param("tau_rise_grid_s", "float_list", [0.0],
                    "candidate rise time constants (s; 0 = no rise term)",
-                   low=0.0))),
+                   low=0.0),
+             Param("objective", "choice", "z",
+                   "'z': sum over ROIs of (r2 - shift-null mean) / null sd; "
+                   "'r2': sum of (r2 - shift-null mean)",
+                   choices=("z", "r2")),
+             Param("max_rois", "int", 2000,
+                   "choose the kernel on at most this many ROIs (evenly "
+                   "spaced); null = all", low=10, nullable=True))),
         "sensor": Method(
             "the recording's sensor kernel (published 1-AP kinetics)",
             (_train("onset"), _groups(), _delay(0.5))),

@@ -137,30 +137,32 @@ def fit_ols(design, y, *, block_size=None):
     constant = np.zeros(n_rois, dtype=bool)
 
     step = block_size if block_size is not None else block_rows(n_frames)
-    for start in range(0, n_rois, step):
-        stop = min(start + step, n_rois)
-        yb = np.array(y[start:stop], dtype=np.float64, copy=True)
-        finite = np.isfinite(yb).all(axis=1)
-        if not finite.all():
-            raise ValueError(
-                f"y row {start + int(np.argmin(finite))} contains NaN or "
-                "infinite values")
-        # Exact test for constant rows: centring by a rounded mean would
-        # leave ~1e-16 residue and a meaningless r2.
-        const_b = yb.max(axis=1) == yb.min(axis=1)
-        y_mean = yb.mean(axis=1)
-        y_mean[const_b] = yb[const_b, 0]
-        yb -= y_mean[:, None]
-        yb[const_b] = 0.0
-        proj = yb @ q  # coordinates of the fit in the q basis
-        cb = linalg.solve_triangular(r, proj.T).T
-        ss_tot[start:stop] = np.einsum("ij,ij->i", yb, yb)
-        yb -= proj @ q.T  # residuals, in place
-        ss_res[start:stop] = np.einsum("ij,ij->i", yb, yb)
-        coef[start:stop] = cb
-        intercept[start:stop] = y_mean - cb @ x_mean
-        constant[start:stop] = const_b
-        del yb, proj
+    # Products with a few regressors: threaded BLAS only adds overhead.
+    with single_threaded_blas():
+        for start in range(0, n_rois, step):
+            stop = min(start + step, n_rois)
+            yb = np.array(y[start:stop], dtype=np.float64, copy=True)
+            finite = np.isfinite(yb).all(axis=1)
+            if not finite.all():
+                raise ValueError(
+                    f"y row {start + int(np.argmin(finite))} contains NaN or "
+                    "infinite values")
+            # Exact test for constant rows: centring by a rounded mean would
+            # leave ~1e-16 residue and a meaningless r2.
+            const_b = yb.max(axis=1) == yb.min(axis=1)
+            y_mean = yb.mean(axis=1)
+            y_mean[const_b] = yb[const_b, 0]
+            yb -= y_mean[:, None]
+            yb[const_b] = 0.0
+            proj = yb @ q  # coordinates of the fit in the q basis
+            cb = linalg.solve_triangular(r, proj.T).T
+            ss_tot[start:stop] = np.einsum("ij,ij->i", yb, yb)
+            yb -= proj @ q.T  # residuals, in place
+            ss_res[start:stop] = np.einsum("ij,ij->i", yb, yb)
+            coef[start:stop] = cb
+            intercept[start:stop] = y_mean - cb @ x_mean
+            constant[start:stop] = const_b
+            del yb, proj
 
     with np.errstate(divide="ignore", invalid="ignore"):
         ss_reg = np.maximum(ss_tot - ss_res, 0.0)

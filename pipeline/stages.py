@@ -260,7 +260,8 @@ def regressor_stage(events, dff, method, params, *, frame_period_s, sensor):
                 dff, regs.raw, frame_period_s,
                 tau_decay_grid_s=params["tau_decay_grid_s"],
                 delay_grid_s=params["delay_grid_s"],
-                tau_rise_grid_s=params["tau_rise_grid_s"])
+                tau_rise_grid_s=params["tau_rise_grid_s"],
+                objective=params["objective"], max_rois=params["max_rois"])
             tau_d, tau_r, delay = (choice["tau_decay_s"],
                                    choice["tau_rise_s"], choice["delay_s"])
             info["fit"] = choice

@@ -22,8 +22,9 @@ Model, per recording
 - Classes (``truth``): a protocol class (responds to that class's stimuli;
   a class of several stimuli has one preferred stimulus, the others evoke
   60-100 %), ``"mixed"`` (two classes, gains 1 and 0.6-1.0),
-  ``"inhibited"`` (tonically active, the activity suppressed by one class's
-  stimuli: a negative response) or ``"spontaneous"`` (no stimulus
+  ``"inhibited"`` (tonically active at 2 x peak dF/F above rest, the
+  activity suppressed by one class's stimuli: a dip of gain x peak dF/F
+  relative to the tonic baseline) or ``"spontaneous"`` (no stimulus
   response). ``gains`` holds the signed gain of every ROI for every class.
 - Spontaneous transients in every ROI: Poisson events (``spont_rate_hz``,
   default 0.03 Hz), each a burst of 0.3-2 s with the ROI's kinetics and an
@@ -65,8 +66,10 @@ DEFAULT_FRACTIONS = {"tuned": 0.45, "mixed": 0.1, "inhibited": 0.08,
 #: Spontaneous transients: burst duration (s) and peak relative to the ROI's
 #: evoked peak dF/F; slow fluctuation sd relative to the shot noise.
 SPONT_DURATION_S = (0.5, 2.5)
-SPONT_AMPLITUDE = (0.4, 1.2)
-SLOW_SD = (0.4, 0.8)
+SPONT_AMPLITUDE = (0.2, 0.7)
+SLOW_SD = (0.5, 1.0)
+#: Tonic activity of inhibited ROIs, in units of their peak dF/F.
+INHIBITED_TONIC = 2.0
 _N_VARIANTS = 6
 _SUBSAMPLES = 4
 _WANDER_COMPONENTS = 4
@@ -324,7 +327,12 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
     amp = np.column_stack([stim_gain[s] for s in stimuli]) if len(stimuli) \
         else np.zeros((n_rois, 0))
     amp = amp * (peak_dff[:, None] * rng.uniform(0.7, 1.3, amp.shape))
-    tonic = np.where(truth == "inhibited", 1.4 * peak_dff, 0.0)
+    # Inhibited ROIs fire tonically (fluorescence 1 + tonic above rest) and
+    # the stimulus suppresses part of it: relative to their own (tonic)
+    # baseline the dip is gain x peak_dff, at most 90 % of the tonic level.
+    tonic = np.where(truth == "inhibited", INHIBITED_TONIC * peak_dff, 0.0)
+    amp *= (1.0 + tonic)[:, None]
+    amp = np.maximum(amp, -0.9 * tonic[:, None])
 
     # Evoked templates per kinetic variant (n_var x n_events x n_frames).
     cols = np.arange(n_frames)[None, :]
