@@ -63,6 +63,9 @@ def first_nonfinite_row(x: np.ndarray) -> int | None:
     return None
 
 
+_CONTROLLER = []
+
+
 def single_threaded_blas():
     """Context limiting BLAS to one thread, for small factorisations.
 
@@ -71,8 +74,10 @@ def single_threaded_blas():
     the single-threaded time; large products keep their threads outside.
     """
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - comes with scikit-learn
         import contextlib
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    if not _CONTROLLER:  # inspecting the loaded libraries is slow: once
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")

@@ -358,9 +358,10 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
     spont_amp = (peak_dff[spont_roi] * rng.uniform(SPONT_AMPLITUDE[0], SPONT_AMPLITUDE[1],
                                          spont_roi.size)
                  / ref_peak[variant[spont_roi]])
+    # A transient lasts its burst (<= 2.5 s) plus ~6 decay constants
+    # (exp(-6) = 0.25 % left).
     spont_cols = min(n_frames, int(math.ceil(
-        (2.0 + 8 * var["tau_decay"].max() + 3 * var["adapt"].max()) / dt))
-        + 2)
+        (SPONT_DURATION_S[1] + 6 * var["tau_decay"].max()) / dt)) + 2)
 
     t = np.arange(n_frames) * dt
     if drift:
