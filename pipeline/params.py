@@ -237,7 +237,7 @@ REGISTRY = {
                    "'z': sum over ROIs of (r2 - shift-null mean) / null sd; "
                    "'r2': sum of (r2 - shift-null mean)",
                    choices=("z", "r2")),
-             Param("max_rois", "int", 2000,
+             Param("max_rois", "int", 1000,
                    "choose the kernel on at most this many ROIs (evenly "
                    "spaced); null = all", low=10, nullable=True))),
         "sensor": Method(

@@ -45,6 +45,8 @@ empirical likewise, with the same tail on |coefficient - null mean|.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,7 +253,9 @@ def shift_null(design, y, shifts, *, contrasts=None, tail_min_exceed=10,
     block_size : int, optional
         ROIs per block (default: ~8e6 work values per block).
     workers : int, default -1
-        FFT threads (scipy.fft; -1 = all cores).
+        -1: two blocks of ROIs processed at once (on machines with more
+        than one core); otherwise the number of FFT threads for one block
+        at a time.
 
     Returns
     -------
@@ -288,44 +292,59 @@ def shift_null(design, y, shifts, *, contrasts=None, tail_min_exceed=10,
     con = {k: np.full((n_rois, n_con), np.nan) for k in
            ("contrast", "mean", "sd", "z", "p")}
 
+    # Two blocks in flight (one per core): the FFTs and the many passes
+    # over each block's null values release the GIL.
+    n_threads = 2 if workers == -1 and (os.cpu_count() or 1) > 1 else 1
+    if n_threads > 1:
+        corr.workers = 1
     per_roi = 3 * corr.length + n_sh * (n_cols + n_con + 2)
-    step = block_size or max(1, _BLOCK_VALUES // per_roi)
+    step = block_size or max(1, _BLOCK_VALUES // (n_threads * per_roi))
+    w_low = w.astype(dtype)
+
+    def one_block(start):
+        stop = min(start + step, n_rois)
+        yb = np.array(y[start:stop], dtype=np.float64, copy=True)
+        finite = np.isfinite(yb).all(axis=1)
+        yb[~finite] = 0.0
+        rows = np.flatnonzero(finite & (yb.max(axis=1) > yb.min(axis=1)))
+        if rows.size == 0:
+            return
+        yb = yb[rows]
+        yb -= yb.mean(axis=1, keepdims=True)
+        ss_tot = np.einsum("ij,ij->i", yb, yb)
+        # u(s) = Q_sᵀ y per column: observed (shift 0, double precision) and
+        # null shifts (FFT).
+        u_obs = yb @ q
+        u_null = np.empty((n_cols, rows.size, n_sh), dtype=dtype)
+        for j, cj in enumerate(corr(yb)):
+            u_null[j] = cj[:, at_null]
+            del cj
+        del yb
+        r2_obs = np.einsum("ij,ij->i", u_obs, u_obs) / ss_tot
+        r2_null = np.einsum("jrs,jrs->rs", u_null, u_null)
+        r2_null /= ss_tot[:, None]
+        idx = start + rows
+        _r2_pvalues(r2_obs, r2_null, tail, tail_min_exceed, out, n_exceed,
+                    idx)
+        del r2_null
+        c_obs = u_obs @ w.T
+        c_null = (w_low @ u_null.reshape(n_cols, -1)).reshape(
+            n_con, rows.size, n_sh)
+        del u_null
+        for k in range(n_con):
+            _contrast_pvalues(c_obs[:, k], c_null[k], tail, tail_min_exceed,
+                              con, idx, k)
+
     # The products here are small; threaded BLAS only adds overhead.
     with single_threaded_blas():
-        for start in range(0, n_rois, step):
-            stop = min(start + step, n_rois)
-            yb = np.array(y[start:stop], dtype=np.float64, copy=True)
-            finite = np.isfinite(yb).all(axis=1)
-            yb[~finite] = 0.0
-            rows = np.flatnonzero(finite & (yb.max(axis=1) > yb.min(axis=1)))
-            if rows.size == 0:
-                continue
-            yb = yb[rows]
-            yb -= yb.mean(axis=1, keepdims=True)
-            ss_tot = np.einsum("ij,ij->i", yb, yb)
-            # u(s) = Q_sᵀ y per column: observed (shift 0, double precision)
-            # and null shifts (FFT).
-            u_obs = yb @ q
-            u_null = np.empty((n_cols, rows.size, n_sh), dtype=dtype)
-            for j, cj in enumerate(corr(yb)):
-                u_null[j] = cj[:, at_null]
-                del cj
-            del yb
-            r2_obs = np.einsum("ij,ij->i", u_obs, u_obs) / ss_tot
-            r2_null = np.einsum("jrs,jrs->rs", u_null, u_null)
-            r2_null /= ss_tot[:, None]
-            idx = start + rows
-            _r2_pvalues(r2_obs, r2_null, tail, tail_min_exceed, out, n_exceed,
-                        idx)
-            del r2_null
-            c_obs = u_obs @ w.T
-            c_null = (w.astype(dtype) @ u_null.reshape(n_cols, -1)).reshape(
-                n_con, rows.size, n_sh)
-            del u_null
-            for k in range(n_con):
-                _contrast_pvalues(c_obs[:, k], c_null[k], tail, tail_min_exceed,
-                                  con, idx, k)
-            del c_null
+        starts = range(0, n_rois, step)
+        if n_threads == 1:
+            for start in starts:
+                one_block(start)
+        else:
+            with ThreadPoolExecutor(n_threads) as pool:
+                for _ in pool.map(one_block, starts):
+                    pass  # results land in out / con; re-raises errors
 
     return ShiftNullResult(
         r2=out["r2"], p_value=out["p_value"], p_empirical=out["p_empirical"],
