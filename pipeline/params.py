@@ -199,8 +199,8 @@ _FIT = Method(
               low=1),
     ))
 
-_FITTED_TAUS = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5,
-                4.0, 5.0, 6.0]
+_FITTED_TAUS = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0,
+                3.5, 4.0, 5.0, 6.0]
 
 #: stage -> method -> Method.
 REGISTRY = {
@@ -619,5 +619,7 @@ SEED2020_PARAMSET = {
         "significance": "parametric", "fdr_alpha": None, "r2_min": 0.05,
         "class_rule": "largest_coef", "amplitude_method": "seed2020",
         "response_window_frames": 5}),
-    "clustering": _complete("clustering", "hierarchical"),
+    # seaborn's clustermap, as in the notebook: no optimal leaf ordering
+    "clustering": _complete("clustering", "hierarchical",
+                            {"optimal_ordering": False}),
 }

@@ -278,7 +278,8 @@ def shift_null(design, y, shifts, *, contrasts=None, tail_min_exceed=10,
     shifts = np.asarray(shifts, dtype=np.int64)
     if shifts.ndim != 1 or shifts.size == 0 or shifts.min() < 1 or \
             shifts.max() > n - 1:
-        raise ValueError(f"shifts must be a non-empty 1-D array in [1, {n - 1}]")
+        raise ValueError(
+            f"shifts must be a non-empty 1-D array in [1, {n - 1}]")
     w = _contrast_weights(r, contrasts, n_cols)
     n_con = w.shape[0]
     corr = _Correlator(q, workers, dtype)

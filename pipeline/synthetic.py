@@ -27,11 +27,12 @@ Model, per recording
   relative to the tonic baseline) or ``"spontaneous"`` (no stimulus
   response). ``gains`` holds the signed gain of every ROI for every class.
 - Spontaneous transients in every ROI: Poisson events (``spont_rate_hz``,
-  default 0.03 Hz), each a burst of 0.3-2 s with the ROI's kinetics and an
-  amplitude of 0.3-1.1 x the ROI's peak dF/F; with the default settings the
-  lag-1 autocorrelation of a spontaneous ROI's regression residual is
-  ~0.4-0.5 at 1 Hz (higher at faster frame rates).
-- A slow fluctuation per ROI (AR(1), time constant 3-10 s, sd 0.2-0.5 x the
+  default 0.03 Hz), each a burst of 0.5-2.5 s with the ROI's kinetics and a
+  size of 0.2-0.7 x the ROI's evoked peak (:data:`SPONT_AMPLITUDE`, for a
+  1 s burst). With them and the slow fluctuation the median lag-1
+  autocorrelation of a spontaneous ROI's regression residual is ~0.38 at
+  1 Hz and ~0.43 at 4 Hz.
+- A slow fluctuation per ROI (AR(1), time constant 3-10 s, sd 0.5-1 x the
   shot noise at baseline), as from neuropil or movement.
 - Fluorescence: baseline F0 log-uniform in [100, 1000]; optional bleaching
   (2-6 % exponential decay) and slow wander (~1 %); shot noise with variance
@@ -350,13 +351,12 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
     n_spont = rng.poisson(spont_rate_hz * length, n_rois)
     spont_roi = np.repeat(np.arange(n_rois), n_spont)
     spont_time = rng.uniform(0.0, length, spont_roi.size)
-    spont_dur = rng.uniform(SPONT_DURATION_S[0], SPONT_DURATION_S[1],
-                            spont_roi.size)
+    spont_dur = rng.uniform(*SPONT_DURATION_S, spont_roi.size)
     ref_peak = np.array([_peak(1.0, var["adapt"][v], var["tau_decay"][v],
                                var["tau_rise"][v])
                          for v in range(_N_VARIANTS)])
-    spont_amp = (peak_dff[spont_roi] * rng.uniform(SPONT_AMPLITUDE[0], SPONT_AMPLITUDE[1],
-                                         spont_roi.size)
+    spont_amp = (peak_dff[spont_roi]
+                 * rng.uniform(*SPONT_AMPLITUDE, spont_roi.size)
                  / ref_peak[variant[spont_roi]])
     # A transient lasts its burst (<= 2.5 s) plus ~6 decay constants
     # (exp(-6) = 0.25 % left).
@@ -377,7 +377,7 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
                                    (n_rois, _WANDER_COMPONENTS))
     if slow_noise:
         slow_tau = rng.uniform(3.0, 10.0, n_rois)
-        slow_sd = rng.uniform(SLOW_SD[0], SLOW_SD[1], n_rois) * peak_dff / snr
+        slow_sd = rng.uniform(*SLOW_SD, n_rois) * peak_dff / snr
     if neuropil:
         np_f0 = f0 * rng.uniform(0.3, 0.6, n_rois)
         np_gain = rng.uniform(0.05, 0.15, n_rois)
