@@ -12,6 +12,7 @@ from scipy import ndimage
 
 from ._validation import (as_2d_array, block_rows, check_positive_float,
                           first_nonfinite_row)
+from .params import REGISTRY
 
 __all__ = ["BaselineError", "DFF_METHODS", "compute_dff", "EXCLUSION_REASONS"]
 
@@ -53,8 +54,8 @@ class BaselineError(ValueError):
 
 
 def compute_dff(traces, method="percentile", *, frame_period_s=None,
-                percentile=8.0, window_s=60.0, neuropil=None,
-                neuropil_factor=0.7, roi_ids=None, exclude=False):
+                percentile=None, window_s=None, neuropil=None,
+                neuropil_factor=None, roi_ids=None, exclude=False):
     """Convert raw fluorescence traces to dF/F = (F - F0) / F0.
 
     Parameters
@@ -88,18 +89,20 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
     frame_period_s : float, optional
         Time between frames in seconds; required for
         ``"sliding_percentile"``.
-    percentile : float, default 8.0
+    percentile : float, optional
         Percentile (0-100) of the baseline for ``"percentile"`` and
-        ``"sliding_percentile"``.
-    window_s : float, default 60.0
+        ``"sliding_percentile"``. None: the registry default
+        (:mod:`pipeline.params`, 8).
+    window_s : float, optional
         Length of the sliding window in seconds (``"sliding_percentile"``).
+        None: the registry default (60 s).
     neuropil : array-like of shape (n_rois, n_frames), optional
         Neuropil fluorescence around each ROI. When given and
         ``neuropil_factor > 0``, ``F = traces - neuropil_factor * neuropil``
         is used instead of ``traces`` (all methods except ``"none"``).
-    neuropil_factor : float, default 0.7
-        Neuropil contamination ratio (0.7 is the usual value for two-photon
-        somatic ROIs).
+    neuropil_factor : float, optional
+        Neuropil contamination ratio. None: the registry default (0.7, the
+        usual value for two-photon somatic ROIs).
     roi_ids : sequence, optional
         One id per ROI, used only to name ROIs in error messages.
     exclude : bool, default False
@@ -127,6 +130,14 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
     if method not in DFF_METHODS:
         raise ValueError(
             f"unknown dF/F method {method!r}; expected one of {DFF_METHODS}")
+    # Defaults live in the parameter registry only.
+    spec = REGISTRY["dff"]["sliding_percentile"]
+    if percentile is None:
+        percentile = spec.param("percentile").default
+    if window_s is None:
+        window_s = spec.param("window_s").default
+    if neuropil_factor is None:
+        neuropil_factor = spec.param("neuropil_factor").default
     traces = as_2d_array(traces, "traces")
     n_rois, n_frames = traces.shape
     if roi_ids is not None:

@@ -145,7 +145,7 @@ def test_seed2020_path_reproduces_notebook(recording, notebook):
 
 
 def test_analyse_recording_seed2020_paramset(recording, notebook):
-    """The SEED2020_PARAMSET through the stages gives the notebook's numbers."""
+    """SEED2020_PARAMSET through the stages gives the notebook's numbers."""
     res = analyse_recording(
         recording.traces, recording.events, recording.frame_period_s,
         sensor="gcamp6s", clustering=False,

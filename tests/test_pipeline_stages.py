@@ -131,6 +131,18 @@ def test_sensor_dict_for_a_lab_sensor(rec):
                                                         seed2020_tau_s=None))
 
 
+@pytest.mark.parametrize("method", ["fitted", "sensor", "exponential",
+                                    "double_exponential", "fir", "seed2020"])
+def test_every_kernel_method_runs_and_reports_json(rec, method):
+    import json
+    regs = regressor_stage(rec.events, rec.traces / rec.traces.mean(
+        1, keepdims=True), method, {}, frame_period_s=1.0, sensor="GCaMP6s")
+    json.dumps(regs.kernel_info)
+    assert regs.kernel_info["response_length_s"] > 0
+    assert regs.design.shape[0] == rec.traces.shape[1]
+    assert len(regs.columns) == len(regs.names) == regs.convolved.shape[0]
+
+
 def test_fitted_kernel_reports_choice_and_curve(rec):
     regs = regressor_stage(rec.events, rec.traces / rec.traces.mean(
         1, keepdims=True), *DEFAULT_PARAMSET["regressors"],
