@@ -371,6 +371,15 @@ def fit_stage(dff, regs, params, *, frame_period_s):
     dff = as_2d_array(dff, "dff")
     n_rois, n_frames = dff.shape
     n_reg = len(regs.names)
+    if regs.design.shape[0] != n_frames:
+        raise ValueError(
+            f"the design has {regs.design.shape[0]} frames, dff {n_frames}")
+    for name, cols in zip(regs.names, regs.columns):
+        if np.ptp(regs.design[:, cols], axis=0).min() == 0:
+            raise ValueError(
+                f"regressor {name!r} is constant over the recording (its "
+                "presentations leave no response inside it); leave its "
+                "stimuli out or use a shorter delay / window")
     valid = np.isfinite(dff).all(axis=1)
     rows = np.flatnonzero(valid)
     y = dff if rows.size == n_rois else dff[rows]

@@ -178,6 +178,15 @@ def test_fit_stage_skips_excluded_rows(rec):
     assert all(lab is None for lab in labels[[7, 8]])
 
 
+def test_fit_stage_names_a_regressor_without_response():
+    dff = np.random.default_rng(0).normal(size=(5, 100))
+    events = _events(("x", 10.0, 1.0), ("late", 99.5, 0.0))
+    regs = regressor_stage(events, dff, "exponential", {"delay_s": 1.0},
+                           frame_period_s=1.0, sensor="GCaMP6s")
+    with pytest.raises(ValueError, match="regressor 'late' is constant"):
+        fit_stage(dff, regs, FIT, frame_period_s=1.0)
+
+
 # ---------------------------------------------------------------- classes
 def test_classify_significant_rule():
     names = ["a", "b", "c"]
