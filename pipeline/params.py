@@ -222,8 +222,8 @@ REGISTRY = {
     "regressors": {
         "fitted": Method(
             "exponential kernel whose decay and delay (and rise) are chosen "
-            "per recording from the data (sum over ROIs of r2 minus its "
-            "shift-null mean)",
+            "per recording from the data: the grid point with the largest "
+            "summed shift-null evidence over ROIs (see objective)",
             (_train("boxcar"), _groups(),
              Param("tau_decay_grid_s", "float_list", _FITTED_TAUS,
                    "candidate decay time constants (s)", low=0.0,
@@ -578,7 +578,8 @@ def applicable(spec, stimuli, sensor):
 
 
 def describe(stage=None):
-    """The registry as text: stages, methods, parameters, defaults."""
+    """The registry as text: stages, methods, parameters, defaults, and
+    where the shipped paramsets differ from the methods' defaults."""
     stages = STAGES if stage is None else (stage,)
     lines = []
     for st in stages:
@@ -593,6 +594,16 @@ def describe(stage=None):
                 lines.append(
                     f"    {p.name} = {json.dumps(p.default)}  "
                     f"[{p.range_text()}]  {p.doc}")
+    for name, ps in (("default", DEFAULT_PARAMSET),
+                     ("seed2020", SEED2020_PARAMSET)):
+        lines.append(f"paramset {name}")
+        for st in stages:
+            method, params = ps[st]
+            changed = {k: v for k, v in params.items()
+                       if v != resolve_params(st, method)[k]}
+            extra = "".join(f", {k} = {json.dumps(v)}"
+                            for k, v in changed.items())
+            lines.append(f"  {st}: {method}{extra}")
     return "\n".join(lines)
 
 
