@@ -19,7 +19,6 @@ Targets (issue 9):
 
 import functools
 
-import numpy as np
 import pytest
 
 from pipeline import (analyse_recording, build_regressors, compute_dff,
