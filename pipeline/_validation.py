@@ -61,3 +61,23 @@ def first_nonfinite_row(x: np.ndarray) -> int | None:
         if bad.any():
             return start + int(np.argmax(bad))
     return None
+
+
+_CONTROLLER = []
+
+
+def single_threaded_blas():
+    """Context limiting BLAS to one thread, for small factorisations.
+
+    Multi-threaded OpenBLAS spends ~0.2 s on a thin QR of a (2000 x 9)
+    design when the machine is busy (threads wait for each other), 500x
+    the single-threaded time; large products keep their threads outside.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        import contextlib
+        return contextlib.nullcontext()
+    if not _CONTROLLER:  # inspecting the loaded libraries is slow: once
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")

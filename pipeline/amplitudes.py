@@ -6,7 +6,8 @@ import numpy as np
 
 from ._validation import as_2d_array, check_positive_int
 
-__all__ = ["response_amplitudes", "seed2020_response_amplitudes"]
+__all__ = ["response_amplitudes", "seed2020_response_amplitudes",
+           "baseline_amplitudes", "window_frames"]
 
 
 def _onsets(onset_frames, n_frames):
@@ -119,3 +120,47 @@ def seed2020_response_amplitudes(dff, onset_frames, window_frames=5):
             out[:, r] += _window_mean(dff, f, window_frames)
     # Dividing by the first regressor's count, not by len(frames), is the bug.
     return out / n_slots
+
+
+def window_frames(window_s, frame_period_s):
+    """Frame offsets ``[start, stop)`` from the onset frame for a window in s.
+
+    ``round(start / dt)`` to ``round(end / dt)``, at least one frame.
+    """
+    start = int(round(window_s[0] / frame_period_s))
+    stop = int(round(window_s[1] / frame_period_s))
+    return start, max(stop, start + 1)
+
+
+def baseline_amplitudes(dff, onset_frames, response_frames, baseline_frames):
+    """Per presentation: mean dF/F in the response window minus baseline.
+
+    Parameters
+    ----------
+    dff : array-like (n_rois, n_frames)
+    onset_frames : array-like of int (n_presentations,)
+        Onset frame of each presentation.
+    response_frames, baseline_frames : (int, int)
+        Frame offsets ``[start, stop)`` relative to the onset frame (see
+        :func:`window_frames`), clipped to the recording.
+
+    Returns
+    -------
+    ndarray (n_rois, n_presentations)
+        NaN where a window falls entirely outside the recording (and for
+        NaN rows).
+    """
+    dff = as_2d_array(dff, "dff")
+    n_rois, n_frames = dff.shape
+    onset_frames = np.asarray(onset_frames, dtype=np.int64)
+    out = np.full((n_rois, onset_frames.size), np.nan)
+    for k, f in enumerate(onset_frames):  # presentations, not ROIs
+        r0, r1 = (max(f + response_frames[0], 0),
+                  min(f + response_frames[1], n_frames))
+        b0, b1 = (max(f + baseline_frames[0], 0),
+                  min(f + baseline_frames[1], n_frames))
+        if r1 <= r0 or b1 <= b0:
+            continue
+        out[:, k] = (dff[:, r0:r1].mean(axis=1, dtype=np.float64)
+                     - dff[:, b0:b1].mean(axis=1, dtype=np.float64))
+    return out

@@ -12,8 +12,13 @@ from scipy import ndimage
 
 from ._validation import (as_2d_array, block_rows, check_positive_float,
                           first_nonfinite_row)
+from .params import REGISTRY
 
-__all__ = ["BaselineError", "DFF_METHODS", "compute_dff"]
+__all__ = ["BaselineError", "DFF_METHODS", "compute_dff", "EXCLUSION_REASONS"]
+
+#: Why a ROI is excluded by ``compute_dff(..., exclude=True)``.
+EXCLUSION_REASONS = ("non-finite values", "baseline <= 0",
+                     "non-finite baseline", "zero variance")
 
 DFF_METHODS = ("percentile", "sliding_percentile", "none", "seed2020")
 
@@ -49,8 +54,8 @@ class BaselineError(ValueError):
 
 
 def compute_dff(traces, method="percentile", *, frame_period_s=None,
-                percentile=8.0, window_s=60.0, neuropil=None,
-                neuropil_factor=0.7, roi_ids=None):
+                percentile=None, window_s=None, neuropil=None,
+                neuropil_factor=None, roi_ids=None, exclude=False):
     """Convert raw fluorescence traces to dF/F = (F - F0) / F0.
 
     Parameters
@@ -84,24 +89,34 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
     frame_period_s : float, optional
         Time between frames in seconds; required for
         ``"sliding_percentile"``.
-    percentile : float, default 8.0
+    percentile : float, optional
         Percentile (0-100) of the baseline for ``"percentile"`` and
-        ``"sliding_percentile"``.
-    window_s : float, default 60.0
+        ``"sliding_percentile"``. None: the registry default
+        (:mod:`pipeline.params`, 8).
+    window_s : float, optional
         Length of the sliding window in seconds (``"sliding_percentile"``).
+        None: the registry default (60 s).
     neuropil : array-like of shape (n_rois, n_frames), optional
         Neuropil fluorescence around each ROI. When given and
         ``neuropil_factor > 0``, ``F = traces - neuropil_factor * neuropil``
         is used instead of ``traces`` (all methods except ``"none"``).
-    neuropil_factor : float, default 0.7
-        Neuropil contamination ratio (0.7 is the usual value for two-photon
-        somatic ROIs).
+    neuropil_factor : float, optional
+        Neuropil contamination ratio. None: the registry default (0.7, the
+        usual value for two-photon somatic ROIs).
     roi_ids : sequence, optional
         One id per ROI, used only to name ROIs in error messages.
+    exclude : bool, default False
+        Instead of raising for a ROI whose trace (or neuropil) is not finite
+        or whose baseline is <= 0 or not finite, give it a NaN row; also
+        NaN rows for zero-variance ROIs. Returns ``(dff, excluded)`` then,
+        ``excluded`` holding per ROI None or the reason (one of
+        :data:`EXCLUSION_REASONS`). A ``"seed2020"`` baseline is per frame,
+        so a bad one still raises (non-finite ROIs are left out of it).
 
     Returns
     -------
     dff : ndarray of shape (n_rois, n_frames), float64
+        (or ``(dff, excluded)`` with ``exclude=True``)
 
     Raises
     ------
@@ -115,6 +130,14 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
     if method not in DFF_METHODS:
         raise ValueError(
             f"unknown dF/F method {method!r}; expected one of {DFF_METHODS}")
+    # Defaults live in the parameter registry only.
+    spec = REGISTRY["dff"]["sliding_percentile"]
+    if percentile is None:
+        percentile = spec.param("percentile").default
+    if window_s is None:
+        window_s = spec.param("window_s").default
+    if neuropil_factor is None:
+        neuropil_factor = spec.param("neuropil_factor").default
     traces = as_2d_array(traces, "traces")
     n_rois, n_frames = traces.shape
     if roi_ids is not None:
@@ -128,14 +151,20 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
     def roi_name(i):
         return roi_ids[i] if roi_ids is not None else i
 
-    bad = first_nonfinite_row(traces)
-    if bad is not None:
-        raise ValueError(
-            f"traces of ROI {roi_name(bad)!r} (row {bad}) contain NaN or "
-            "infinite values")
+    reasons = [None] * n_rois
+    if exclude:
+        for row in _nonfinite_rows(traces):
+            reasons[row] = "non-finite values"
+    else:
+        bad = first_nonfinite_row(traces)
+        if bad is not None:
+            raise ValueError(
+                f"traces of ROI {roi_name(bad)!r} (row {bad}) contain NaN or "
+                "infinite values")
 
     if method == "none":
-        return np.array(traces, dtype=np.float64, copy=True)
+        out = np.array(traces, dtype=np.float64, copy=True)
+        return _finish(out, reasons) if exclude else out
 
     if neuropil is not None:
         neuropil = as_2d_array(neuropil, "neuropil")
@@ -143,11 +172,15 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
             raise ValueError(
                 f"neuropil shape {neuropil.shape} does not match traces "
                 f"shape {traces.shape}")
-        bad = first_nonfinite_row(neuropil)
-        if bad is not None:
-            raise ValueError(
-                f"neuropil of ROI {roi_name(bad)!r} (row {bad}) contains NaN "
-                "or infinite values")
+        if exclude:
+            for row in _nonfinite_rows(neuropil):
+                reasons[row] = reasons[row] or "non-finite values"
+        else:
+            bad = first_nonfinite_row(neuropil)
+            if bad is not None:
+                raise ValueError(
+                    f"neuropil of ROI {roi_name(bad)!r} (row {bad}) contains "
+                    "NaN or infinite values")
     neuropil_factor = check_positive_float(
         neuropil_factor, "neuropil_factor", allow_zero=True)
     if neuropil_factor == 0:
@@ -170,11 +203,19 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
 
     out = np.empty((n_rois, n_frames), dtype=np.float64)
     if n_rois == 0 or n_frames == 0:
-        return out
+        return (out, reasons) if exclude else out
 
     if method == "seed2020":
-        _seed2020_dff(traces, neuropil, neuropil_factor, out)
-        return out
+        if exclude and any(reasons):
+            ok = np.array([r is None for r in reasons])
+            out[~ok] = np.nan
+            sub = np.empty((int(ok.sum()), n_frames))
+            _seed2020_dff(traces[ok], None if neuropil is None
+                          else neuropil[ok], neuropil_factor, sub)
+            out[ok] = sub
+        else:
+            _seed2020_dff(traces, neuropil, neuropil_factor, out)
+        return _finish(out, reasons) if exclude else out
 
     step = block_rows(n_frames)
     for start in range(0, n_rois, step):
@@ -185,10 +226,52 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
             f0 = np.percentile(f, percentile, axis=1)[:, None]
         else:
             f0 = _sliding_percentile(f, percentile, window)
-        _check_baseline(f0, start, roi_name)
-        np.subtract(f, f0, out=out[start:stop])
-        out[start:stop] /= f0
-    return out
+        if exclude:
+            _exclude_baseline(f0, start, reasons)
+        else:
+            _check_baseline(f0, start, roi_name)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.subtract(f, f0, out=out[start:stop])
+            out[start:stop] /= f0
+    return _finish(out, reasons) if exclude else out
+
+
+def _nonfinite_rows(x):
+    """Rows of x holding NaN/inf (blockwise)."""
+    if np.issubdtype(x.dtype, np.integer) or x.dtype == bool:
+        return []
+    rows = []
+    step = block_rows(x.shape[1])
+    for start in range(0, x.shape[0], step):
+        bad = ~np.isfinite(x[start:start + step]).all(axis=1)
+        rows.extend((start + np.flatnonzero(bad)).tolist())
+    return rows
+
+
+def _exclude_baseline(f0, row_offset, reasons):
+    """Record (do not raise) ROIs whose baseline is not finite or <= 0."""
+    finite = np.isfinite(f0).all(axis=1)
+    positive = (np.where(np.isfinite(f0), f0, 1.0) > 0).all(axis=1)
+    for row in np.flatnonzero(~finite | ~positive):
+        i = row_offset + int(row)
+        reasons[i] = reasons[i] or ("non-finite baseline" if not finite[row]
+                                    else "baseline <= 0")
+
+
+def _finish(out, reasons):
+    """NaN rows for excluded ROIs; zero-variance ROIs excluded too."""
+    step = block_rows(out.shape[1])
+    for start in range(0, out.shape[0], step):
+        block = out[start:start + step]
+        with np.errstate(invalid="ignore"):
+            flat = ~(np.nanmax(block, axis=1, initial=-np.inf)
+                     > np.nanmin(block, axis=1, initial=np.inf))
+        for row in np.flatnonzero(flat):
+            i = start + int(row)
+            reasons[i] = reasons[i] or "zero variance"
+    bad = [i for i, r in enumerate(reasons) if r is not None]
+    out[bad] = np.nan
+    return out, reasons
 
 
 def _window_frames(window_s, frame_period_s, n_frames):

@@ -34,7 +34,8 @@ from ._validation import check_positive_float, check_positive_int
 __all__ = [
     "SENSORS", "SEED2020_TAUS", "exponential_kernel",
     "double_exponential_kernel", "sensor_kernel", "seed2020_kernel",
-    "canonical_sensor",
+    "canonical_sensor", "sensor_info", "check_sensor", "make_kernel",
+    "kernel_length_s",
 ]
 
 _LN2 = math.log(2.0)
@@ -114,6 +115,69 @@ def canonical_sensor(sensor):
                 return name
     raise ValueError(
         f"unknown sensor {sensor!r}; known sensors: {', '.join(SENSORS)}")
+
+
+def sensor_info(name):
+    """The sensor dict the stages take, for a sensor of :data:`SENSORS`.
+
+    Returns ``{"name", "tau_decay_s", "tau_rise_s", "seed2020_tau_s"}``
+    (``tau_rise_s`` / ``seed2020_tau_s`` None where unknown). The database
+    layer builds the same dict from its sensor table, so a lab-added sensor
+    works without being in :data:`SENSORS`.
+    """
+    name = canonical_sensor(name)
+    spec = SENSORS[name]
+    return dict(name=name, tau_decay_s=spec["tau_decay_s"],
+                tau_rise_s=spec["tau_rise_s"],
+                seed2020_tau_s=SEED2020_TAUS.get(name))
+
+
+def check_sensor(sensor):
+    """Validate a sensor dict (see :func:`sensor_info`); a str is looked up.
+
+    Returns a new dict with float/None values; ValueError names the key.
+    """
+    if isinstance(sensor, str):
+        return sensor_info(sensor)
+    if not isinstance(sensor, dict):
+        raise ValueError(
+            "sensor must be a dict with keys name, tau_decay_s, tau_rise_s, "
+            f"seed2020_tau_s (or a known sensor name), got {sensor!r}")
+    keys = ("name", "tau_decay_s", "tau_rise_s", "seed2020_tau_s")
+    unknown = set(sensor) - set(keys)
+    if unknown or "name" not in sensor:
+        raise ValueError(
+            f"sensor dict needs 'name' and may have {keys[1:]}; got keys "
+            f"{sorted(sensor)}")
+    out = {"name": str(sensor["name"])}
+    for key in keys[1:]:
+        value = sensor.get(key)
+        out[key] = None if value is None else check_positive_float(
+            value, f"sensor {out['name']!r} {key}")
+    if out["tau_rise_s"] is not None and out["tau_decay_s"] is not None \
+            and not out["tau_rise_s"] < out["tau_decay_s"]:
+        raise ValueError(
+            f"sensor {out['name']!r}: tau_rise_s must be < tau_decay_s")
+    return out
+
+
+def make_kernel(frame_period_s, tau_decay_s, tau_rise_s=None, *,
+                delay_s=0.0, normalize="peak"):
+    """Exponential kernel, or double exponential if ``tau_rise_s`` > 0.
+
+    The default length covers ``delay_s + 5 * tau_decay_s``.
+    """
+    if tau_rise_s:
+        return double_exponential_kernel(frame_period_s, tau_rise_s,
+                                         tau_decay_s, delay_s=delay_s,
+                                         normalize=normalize)
+    return exponential_kernel(frame_period_s, tau_decay_s, delay_s=delay_s,
+                              normalize=normalize)
+
+
+def kernel_length_s(tau_decay_s, delay_s=0.0):
+    """How long a kernel's response lasts: ``delay + 3 tau`` (5 % left)."""
+    return float(delay_s) + 3.0 * float(tau_decay_s)
 
 
 def _n_frames(n_frames, frame_period_s, tau_s, delay_s):
@@ -261,8 +325,9 @@ def seed2020_kernel(sensor, frame_period_s, n_frames):
 
     Parameters
     ----------
-    sensor : {"GCaMP6s", "GCaMP6f"}
-        Case-insensitive.
+    sensor : {"GCaMP6s", "GCaMP6f"} or dict
+        Case-insensitive name, or a sensor dict (:func:`sensor_info`) whose
+        ``seed2020_tau_s`` is set.
     frame_period_s : float
         Time between frames (s).
     n_frames : int
@@ -272,13 +337,17 @@ def seed2020_kernel(sensor, frame_period_s, n_frames):
     -------
     kernel : ndarray of shape (n_frames,), float64
     """
-    name = canonical_sensor(sensor)
-    if name not in SEED2020_TAUS:
+    if isinstance(sensor, dict):
+        info = check_sensor(sensor)
+    else:
+        name = canonical_sensor(sensor)
+        info = dict(name=name, seed2020_tau_s=SEED2020_TAUS.get(name))
+    if info["seed2020_tau_s"] is None:
         raise ValueError(
-            f"the seed2020 kernel exists only for {', '.join(SEED2020_TAUS)}; "
-            f"got {name!r}")
+            f"the seed2020 kernel exists only for sensors with a notebook "
+            f"tau ({', '.join(SEED2020_TAUS)}); got {info['name']!r}")
     frame_period_s = check_positive_float(frame_period_s, "frame_period_s")
     n_frames = check_positive_int(n_frames, "n_frames")
     time = np.arange(n_frames) * frame_period_s
-    decay = np.exp(-time / SEED2020_TAUS[name])
+    decay = np.exp(-time / info["seed2020_tau_s"])
     return decay / decay.sum()

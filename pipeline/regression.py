@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import linalg, stats
 
-from ._validation import block_rows
+from ._validation import block_rows, single_threaded_blas
 
 __all__ = ["OLSResult", "fit_ols"]
 
@@ -36,6 +36,10 @@ class OLSResult:
     rank : int
         Rank of the design including the intercept column (``n_reg + 1``;
         rank-deficient designs are rejected).
+    sigma2 : ndarray (n_rois,)
+        Residual variance ``SSres / df_resid``.
+    xtx_inv : ndarray (n_reg, n_reg)
+        ``(XcᵀXc)⁻¹`` of the centred design (for contrasts' t-values).
 
     Zero-variance (constant) ROIs have coef 0, intercept equal to the
     constant, and NaN t_values, r2, adj_r2, f_stat and p_value.
@@ -50,6 +54,8 @@ class OLSResult:
     p_value: np.ndarray
     df_resid: int
     rank: int
+    sigma2: np.ndarray | None = None
+    xtx_inv: np.ndarray | None = None
 
 
 def fit_ols(design, y, *, block_size=None):
@@ -117,9 +123,10 @@ def fit_ols(design, y, *, block_size=None):
 
     x_mean = x.mean(axis=0)
     xc = x - x_mean
-    _check_rank(xc)
-    q, r = np.linalg.qr(xc)  # xc = q @ r, q: n_frames x n_reg orthonormal
-    r_inv = np.linalg.inv(r)  # small, well conditioned (rank checked)
+    with single_threaded_blas():
+        _check_rank(xc)
+        q, r = np.linalg.qr(xc)  # xc = q @ r, q: n_frames x n_reg
+        r_inv = np.linalg.inv(r)  # small, well conditioned (rank checked)
     xtx_inv_diag = np.einsum("ij,ij->i", r_inv, r_inv)  # diag((XcᵀXc)^-1)
 
     n_rois = y.shape[0]
@@ -130,30 +137,32 @@ def fit_ols(design, y, *, block_size=None):
     constant = np.zeros(n_rois, dtype=bool)
 
     step = block_size if block_size is not None else block_rows(n_frames)
-    for start in range(0, n_rois, step):
-        stop = min(start + step, n_rois)
-        yb = np.array(y[start:stop], dtype=np.float64, copy=True)
-        finite = np.isfinite(yb).all(axis=1)
-        if not finite.all():
-            raise ValueError(
-                f"y row {start + int(np.argmin(finite))} contains NaN or "
-                "infinite values")
-        # Exact test for constant rows: centring by a rounded mean would
-        # leave ~1e-16 residue and a meaningless r2.
-        const_b = yb.max(axis=1) == yb.min(axis=1)
-        y_mean = yb.mean(axis=1)
-        y_mean[const_b] = yb[const_b, 0]
-        yb -= y_mean[:, None]
-        yb[const_b] = 0.0
-        proj = yb @ q  # coordinates of the fit in the q basis
-        cb = linalg.solve_triangular(r, proj.T).T
-        ss_tot[start:stop] = np.einsum("ij,ij->i", yb, yb)
-        yb -= proj @ q.T  # residuals, in place
-        ss_res[start:stop] = np.einsum("ij,ij->i", yb, yb)
-        coef[start:stop] = cb
-        intercept[start:stop] = y_mean - cb @ x_mean
-        constant[start:stop] = const_b
-        del yb, proj
+    # Products with a few regressors: threaded BLAS only adds overhead.
+    with single_threaded_blas():
+        for start in range(0, n_rois, step):
+            stop = min(start + step, n_rois)
+            yb = np.array(y[start:stop], dtype=np.float64, copy=True)
+            finite = np.isfinite(yb).all(axis=1)
+            if not finite.all():
+                raise ValueError(
+                    f"y row {start + int(np.argmin(finite))} contains NaN or "
+                    "infinite values")
+            # Exact test for constant rows: centring by a rounded mean would
+            # leave ~1e-16 residue and a meaningless r2.
+            const_b = yb.max(axis=1) == yb.min(axis=1)
+            y_mean = yb.mean(axis=1)
+            y_mean[const_b] = yb[const_b, 0]
+            yb -= y_mean[:, None]
+            yb[const_b] = 0.0
+            proj = yb @ q  # coordinates of the fit in the q basis
+            cb = linalg.solve_triangular(r, proj.T).T
+            ss_tot[start:stop] = np.einsum("ij,ij->i", yb, yb)
+            yb -= proj @ q.T  # residuals, in place
+            ss_res[start:stop] = np.einsum("ij,ij->i", yb, yb)
+            coef[start:stop] = cb
+            intercept[start:stop] = y_mean - cb @ x_mean
+            constant[start:stop] = const_b
+            del yb, proj
 
     with np.errstate(divide="ignore", invalid="ignore"):
         ss_reg = np.maximum(ss_tot - ss_res, 0.0)
@@ -166,10 +175,12 @@ def fit_ols(design, y, *, block_size=None):
     for arr in (r2, adj_r2, f_stat, p_value):
         arr[constant] = np.nan
     t_values[constant] = np.nan
+    sigma2[constant] = np.nan
     return OLSResult(coef=coef, intercept=intercept, t_values=t_values, r2=r2,
                      adj_r2=adj_r2, f_stat=f_stat,
                      p_value=np.asarray(p_value, dtype=np.float64),
-                     df_resid=int(df_resid), rank=int(n_reg + 1))
+                     df_resid=int(df_resid), rank=int(n_reg + 1),
+                     sigma2=sigma2, xtx_inv=r_inv @ r_inv.T)
 
 
 def _check_rank(xc):

@@ -32,7 +32,8 @@ import pandas as pd
 
 import datajoint as dj
 
-from pipeline import stages
+from pipeline import classify, stages
+from pipeline.params import effective_groups
 
 from . import acquisition, reference
 from .bulk import fetch_columns, insert_columns
@@ -336,8 +337,8 @@ class Regressors(_Provenance, dj.Computed):
         sensor, frame_period, groups = (acquisition.Recording & _rec_key(key)).fetch1(
             "sensor", "frame_period_s", "stimulus_groups"
         )
-        if "groups" in params and params["groups"] is None and groups:
-            params = dict(params, groups=groups)  # the recording's own groups, from its manifest
+        if "groups" in params:
+            params = dict(params, groups=effective_groups(method, params, groups))
         events = events_table(key)
         dff = DeltaF.load(key)
         try:
@@ -381,6 +382,7 @@ class Regressors(_Provenance, dj.Computed):
     @staticmethod
     def load(key) -> stages.RegressorResult:
         """The regressors of one key as the :class:`pipeline.stages.RegressorResult` they were computed as."""
+        method, params = _stage(key, "regressors")
         row = (Regressors & key).fetch1()
         parts = (Regressors.Regressor & key).to_dicts(order_by="regressor_index")
         events = events_table(key)
@@ -401,6 +403,8 @@ class Regressors(_Provenance, dj.Computed):
             kernel=None if row["kernel"] is None else np.asarray(row["kernel"], dtype=np.float64),
             kernel_name=row["kernel_name"],
             kernel_info=info if isinstance(info, dict) else {},
+            method=method,
+            params=params,
             presentation_index=[
                 np.array([position[int(n)] for n in np.atleast_1d(p["presentations"])], dtype=np.int64) for p in parts
             ],
@@ -439,7 +443,7 @@ class Fit(_Provenance, dj.Computed):
     df_resid: int32                    # residual degrees of freedom of the OLS fit
     significance: varchar(16)          # shift (circular-shift permutation null) | parametric (F-test)
     fdr_alpha=null: float64            # Benjamini-Hochberg level, null when not used
-    r2_threshold=null: float64         # r2 floor, null when not used
+    r2_min=null: float64               # effect-size floor on r2 (selected ROIs have r2 > r2_min), null when not used
     """
     )
 
@@ -496,7 +500,7 @@ class Fit(_Provenance, dj.Computed):
                 df_resid=int(res.df_resid),
                 significance=str(params.get("significance", "parametric")),
                 fdr_alpha=params.get("fdr_alpha"),
-                r2_threshold=params.get("r2_threshold"),
+                r2_min=params.get("r2_min"),
             )
         )
         self._insert_provenance(key, version)
@@ -578,9 +582,7 @@ class Classification(_Provenance, dj.Computed):
         names, mats = Fit.load_coefficients(key)
         (selected,) = fetch_columns(Fit.Roi & key, "selected", order_by="roi")
         selected = selected.astype(bool)
-        labels, score, margin = stages.classify(
-            mats["coef"], mats["t_value"], mats["coef_z"], mats["coef_p"], selected, names, params
-        )
+        labels, score, margin = classify(dict(mats, selected=selected), names, params)
         keep = np.flatnonzero(selected & np.array([bool(lab) for lab in labels], dtype=bool))
         self._confirm_inputs(key, version)
         self.insert1(
@@ -652,8 +654,8 @@ class ResponseAmplitude(_Provenance, dj.Computed):
         self.insert1(
             dict(
                 key,
-                amplitude_method=str(params.get("amplitude_method", "baseline"))[:16],
-                window_info=_jsonable(amp.info),
+                amplitude_method=str(amp.method)[:16],
+                window_info=_jsonable(amp.windows),
             )
         )
         self._insert_provenance(key, version)
@@ -664,16 +666,16 @@ class ResponseAmplitude(_Provenance, dj.Computed):
             dict(roi=np.repeat(np.arange(n), n_reg), regressor=np.tile(names, n), mean_amplitude=amp.mean.ravel()),
             key,
         )
-        n_trials = amp.trials.shape[1]
+        n_trials = amp.per_presentation.shape[1]
         if n_trials:
-            numbers = events["presentation"].to_numpy()[np.asarray(amp.trial_presentation, dtype=int)]
+            numbers = events["presentation"].to_numpy()[np.asarray(amp.presentation_row, dtype=int)]
             insert_columns(
                 self.Trial,
                 dict(
                     roi=np.repeat(np.arange(n), n_trials),
                     presentation=np.tile(numbers.astype(np.int64), n),
-                    regressor=np.tile(names[np.asarray(amp.trial_regressor, dtype=int)], n),
-                    amplitude=amp.trials.ravel(),
+                    regressor=np.tile(names[np.asarray(amp.presentation_regressor, dtype=int)], n),
+                    amplitude=np.asarray(amp.per_presentation).ravel(),
                 ),
                 key,
             )
@@ -719,11 +721,11 @@ class Clustering(_Provenance, dj.Computed):
         version = self._upstream_version(Fit, key)
         dff = DeltaF.load(key)
         r2, selected = fetch_columns(Fit.Roi & key, "r2", "selected", order_by="roi")
-        trees = stages.clustering_stage(dff, r2, selected.astype(bool), method, params)
+        trees = stages.clustering_stage(dff, r2, selected.astype(bool), params, method=method)
         self._confirm_inputs(key, version)
-        self.insert1(dict(key, linkage_method=method))
+        self.insert1(dict(key, linkage_method=params.get("linkage", method) if trees else "none"))
         self._insert_provenance(key, version)
-        for roi_set in ("all", "selected"):
+        for roi_set in ("all", "selected") if trees else ():
             result = trees[roi_set]
             clustered = result.rows  # indices into dff, i.e. roi ids
             leaf_rois = clustered[result.leaf_order]

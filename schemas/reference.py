@@ -23,13 +23,15 @@ from pipeline import params as pipeline_params
 
 from .names import check_identifier
 
+# one list of class names that are not stimuli, shared with the numerical core
+
 schema = dj.Schema()
 
 #: stage name -> the stage table's class name, in analysis order
 STAGES = ("dff", "regressors", "fit", "clustering")
 
 #: class labels that are not stimuli; stimulus and regressor names may not use them
-RESERVED_CLASS_NAMES = ("inhibited", "mixed", "unclassified")
+RESERVED_CLASS_NAMES = pipeline_params.RESERVED_NAMES
 
 
 def params_hash(method: str, params: dict[str, Any]) -> str:
@@ -160,7 +162,7 @@ class _StageParams:
 
     @classmethod
     def methods(cls) -> tuple[str, ...]:
-        return tuple(pipeline_params.STAGES[cls.stage])
+        return tuple(pipeline_params.REGISTRY[cls.stage])
 
     @classmethod
     def find(cls, method: str, params: dict) -> int | None:

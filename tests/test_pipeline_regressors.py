@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from pipeline import RegressorSet, build_regressors, exponential_kernel
+from pipeline.regressors import fir_design, resolve_groups
 
 EVENTS = pd.DataFrame({
     "stimulus": ["prey-nasalward", "looming", "prey-temporalward", "dimming",
@@ -33,15 +34,42 @@ def test_onset_regressors_default_groups():
                                    rtol=0, atol=1e-12)
 
 
-def test_groups_pool_stimuli_and_ignore_others():
+def test_groups_pool_stimuli_others_get_their_own_regressor():
     regs = build_regressors(EVENTS, 240, 1.0, [1.0, 0.5], groups=GROUPS)
-    assert regs.names == ["prey", "looming", "dimming"]
+    # "flash" is in no group: a regressor of its own, never dropped
+    assert regs.names == ["prey", "looming", "dimming", "flash"]
     np.testing.assert_array_equal(regs.onset_frames[0], [20, 80, 170])
-    assert regs.raw.sum() == 6  # "flash" ignored
+    assert regs.raw.sum() == 7
     assert regs.stimuli["prey"] == GROUPS["prey"]
-    with pytest.raises(ValueError, match="'optomotor'"):
-        build_regressors(EVENTS, 240, 1.0, [1.0],
-                         groups={**GROUPS, "optomotor": ["grating"]})
+    np.testing.assert_array_equal(regs.presentation_index[0], [0, 2, 5])
+    # a group without presentations is absent, not an error
+    regs = build_regressors(EVENTS, 240, 1.0, [1.0],
+                            groups={**GROUPS, "optomotor": ["grating"]})
+    assert "optomotor" not in regs.names
+
+
+def test_group_validation():
+    with pytest.raises(ValueError, match="groups 'prey' and 'b'"):
+        resolve_groups({"prey": ["a"], "b": ["a"]}, ["a"])
+    with pytest.raises(ValueError, match="reserved"):
+        resolve_groups({"inhibited": ["a"]}, ["a"])
+    with pytest.raises(ValueError, match="reserved"):
+        resolve_groups(None, ["unclassified"])
+    with pytest.raises(ValueError, match="a group is called so"):
+        resolve_groups({"a": ["b"]}, ["a", "b"])
+    assert resolve_groups({"x": ["a", "c"]}, ["b", "a"]) == {
+        "x": ["a"], "b": ["b"]}
+
+
+def test_fir_design_columns():
+    raw = np.zeros((2, 12))
+    raw[0, 2] = raw[1, 6] = 1
+    design, cols = fir_design(raw, 3)
+    assert design.shape == (12, 6)
+    np.testing.assert_array_equal(np.flatnonzero(design[:, 0]), [2])
+    np.testing.assert_array_equal(np.flatnonzero(design[:, 2]), [4])
+    np.testing.assert_array_equal(np.flatnonzero(design[:, 5]), [8])
+    np.testing.assert_array_equal(cols[1], [3, 4, 5])
 
 
 def test_onset_frame_rule_matches_notebook_bit_for_bit():

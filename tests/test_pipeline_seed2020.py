@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from sklearn import linear_model, metrics
 
-from pipeline import (analyse_recording, assign_classes, build_regressors,
-                      compute_dff, fit_ols, make_recording, seed2020_kernel,
-                      seed2020_response_amplitudes, select_rois)
+from pipeline import (SEED2020_PARAMSET, analyse_recording, assign_classes,
+                      build_regressors, compute_dff, fit_ols, make_recording,
+                      seed2020_kernel, seed2020_response_amplitudes,
+                      select_rois)
 
 # --- the notebook, re-implemented -------------------------------------------
 
@@ -143,15 +144,27 @@ def test_seed2020_path_reproduces_notebook(recording, notebook):
           f"selected, classes {np.bincount(cls_sel, minlength=3).tolist()}")
 
 
-def test_analyse_recording_seed2020_options(recording, notebook):
+def test_analyse_recording_seed2020_paramset(recording, notebook):
+    """SEED2020_PARAMSET through the stages gives the notebook's numbers."""
     res = analyse_recording(
         recording.traces, recording.events, recording.frame_period_s,
-        sensor="gcamp6s", dff=dict(method="seed2020"),
-        regressors=dict(kernel="seed2020", groups=GROUPS),
-        fit=dict(fdr_alpha=None, amplitude_method="seed2020"),
-        clustering=False)
-    np.testing.assert_array_equal(res["selected"], notebook["idx"])
-    np.testing.assert_allclose(res["ols"].r2, notebook["r2"], atol=1e-9)
-    np.testing.assert_allclose(res["amplitudes"][res["selected"]],
+        sensor="gcamp6s", clustering=False,
+        **{stage: SEED2020_PARAMSET[stage]
+           for stage in ("dff", "regressors", "fit")})
+    np.testing.assert_array_equal(res.dff.dff, notebook["dff"])
+    np.testing.assert_array_equal(res.regressors.kernel, notebook["kernel"])
+    np.testing.assert_allclose(res.regressors.design.T, notebook["regs_conv"],
+                               rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(res.fit.selected, notebook["idx"])
+    np.testing.assert_allclose(res.fit.r2, notebook["r2"], atol=1e-9)
+    np.testing.assert_allclose(res.fit.coef, notebook["coefs"], rtol=1e-7,
+                               atol=1e-9)
+    np.testing.assert_allclose(res.amplitudes.mean[res.fit.selected],
                                notebook["activity"], rtol=1e-12, atol=1e-15)
-    assert res["params"]["regressors"]["delay_s"] == 0.0
+    labels = res.labels[res.fit.selected]
+    for k, name in enumerate(res.regressors.names):
+        np.testing.assert_array_equal(np.flatnonzero(labels == name),
+                                      notebook["classes"][k])
+    assert res.regressors.names == ["prey", "looming", "dimming"]
+    assert res.regressors.kernel_info["delay_s"] == 0.0
+    assert np.isnan(res.fit.p_permutation).all()
