@@ -12,7 +12,7 @@ been fitted, classified and clustered::
         tuning.png                              selected ROIs x regressors, response amplitude
         tuning_stimuli.png                      the same per stimulus (when a regressor pools several)
         r2_vs_q.png                             r2 against -log10 q, the selection boundary
-        r2_histogram.png                        r2 of all ROIs, the r2 threshold
+        r2_histogram.png                        r2 of all ROIs, the r2 floor
         class_counts.png                        selected ROIs per class
         positions.png                           ROI centres by class (where positions were ingested)
         kernel.png                              the kernel against the data's mean response (+ objective)

@@ -55,7 +55,7 @@ class RecordingData:
     kernel_name: str
     n_rois: int
     n_selected: int
-    r2_threshold: float | None
+    r2_min: float | None
     fdr_alpha: float | None
     dff: np.ndarray               # ROIs x frames, row i is roi i
     r2: np.ndarray                # NaN where undefined
@@ -223,8 +223,10 @@ def load_recording_data(key) -> RecordingData:
         "region", "sensor", "frame_period_s", "n_frames")
     description = (reference.ParamSet & key).fetch1("description")
     stage_params = reference.ParamSet.stage_params(key["paramset"])
-    n_rois, n_selected, r2_threshold, fdr_alpha, significance = (analysis.Fit & key).fetch1(
-        "n_rois", "n_selected", "r2_threshold", "fdr_alpha", "significance")
+    # the r2 floor is Fit.r2_min (r2_threshold in schemas before the calibrated stages)
+    floor = "r2_min" if "r2_min" in analysis.Fit.heading.names else "r2_threshold"
+    n_rois, n_selected, r2_min, fdr_alpha, significance = (analysis.Fit & key).fetch1(
+        "n_rois", "n_selected", floor, "fdr_alpha", "significance")
     regs = analysis.Regressors.load(key)  # a pipeline.stages.RegressorResult
     kernel, kernel_info = regs.kernel, regs.kernel_info
     names = list(regs.names)
@@ -279,7 +281,7 @@ def load_recording_data(key) -> RecordingData:
         kernel_name=str(regs.kernel_name),
         n_rois=int(n_rois),
         n_selected=int(n_selected),
-        r2_threshold=_none_if_nan(r2_threshold),
+        r2_min=_none_if_nan(r2_min),
         fdr_alpha=_none_if_nan(fdr_alpha),
         dff=dff,
         r2=_per_roi(n, roi, _float_array(r2)),

@@ -85,8 +85,8 @@ def _onset_events(data: RecordingData):
 def selection_rule(data: RecordingData) -> str:
     """The selection rule in words, e.g. ``r2 > 0.05 and BH q ≤ 0.05`` (either part may be absent)."""
     parts = []
-    if data.r2_threshold is not None:
-        parts.append(f"r2 > {data.r2_threshold:g}")
+    if data.r2_min is not None:
+        parts.append(f"r2 > {data.r2_min:g}")
     if data.fdr_alpha is not None:
         test = {"shift": "circular-shift", "parametric": "F-test"}.get(data.significance, data.significance)
         parts.append(f"BH q \u2264 {data.fdr_alpha:g}" + (f" ({test} p)" if test else ""))
@@ -95,7 +95,7 @@ def selection_rule(data: RecordingData) -> str:
 
 @_plain_text
 def draw_r2_histogram(fig: Figure, data: RecordingData) -> dict:
-    """Histogram of r2 over all ROIs (selected ROIs stacked in colour), the r2 threshold dashed if there is one.
+    """Histogram of r2 over all ROIs (selected ROIs stacked in colour), the r2 floor (r2_min) dashed if there is one.
 
     Returns ``{"n_nan": ROIs without r2, "n_selected": ..., "threshold": the line's r2 or None}``.
     """
@@ -103,15 +103,16 @@ def draw_r2_histogram(fig: Figure, data: RecordingData) -> dict:
     finite = np.isfinite(r2)
     n_nan = int((~finite).sum())
     ax = fig.add_subplot(111)
-    hi = max(1.0, float(np.nanmax(r2)) if finite.any() else 1.0)
-    bins = np.linspace(0.0, hi, 51)
+    # up to the largest r2 (typical r2 are far below 1), and past the floor line
+    hi = max(float(np.nanmax(r2)) if finite.any() else 0.0, data.r2_min or 0.0) * 1.05
+    bins = np.linspace(0.0, max(hi, 0.05), 51)
     not_sel = r2[finite & ~data.selected]
     sel = r2[finite & data.selected]
     ax.hist([not_sel, sel], bins=bins, stacked=True, color=["#9e9e9e", "tab:blue"],
             label=[f"not selected ({len(not_sel)})", f"selected ({len(sel)})"])
-    if data.r2_threshold is not None:
-        ax.axvline(data.r2_threshold, color="crimson", ls="--", lw=1.5,
-                   label=f"r2 threshold = {data.r2_threshold:g}")
+    if data.r2_min is not None:
+        ax.axvline(data.r2_min, color="crimson", ls="--", lw=1.5,
+                   label=f"r2 floor (r2_min) = {data.r2_min:g}")
     ax.set_xlabel("r2 (variance of dF/F explained by the regressors)")
     ax.set_ylabel("ROIs")
     ax.set_title(f"{data.title}\nr2 of {int(finite.sum())} ROIs: {data.n_selected} selected "
@@ -119,7 +120,7 @@ def draw_r2_histogram(fig: Figure, data: RecordingData) -> dict:
     if n_nan:
         ax.plot([], [], " ", label=f"{n_nan} ROI(s) with undefined r2\n(excluded or zero variance) not shown")
     ax.legend(frameon=False)
-    return {"n_nan": n_nan, "n_selected": data.n_selected, "threshold": data.r2_threshold}
+    return {"n_nan": n_nan, "n_selected": data.n_selected, "threshold": data.r2_min}
 
 
 @_plain_text

@@ -116,7 +116,7 @@ def _recording_page(data: RecordingData, sections: list, depth: int, cross_link:
         ("kernel", data.kernel_name), ("ROIs", data.n_rois),
         ("excluded from dF/F", data.n_excluded), ("selected", data.n_selected),
         ("significance", _significance(data)),
-        ("r2 threshold", "not used" if data.r2_threshold is None else f"r2 > {data.r2_threshold:g}"),
+        ("r2 floor (r2_min)", "not used" if data.r2_min is None else f"r2 > {data.r2_min:g}"),
         ("FDR (Benjamini-Hochberg)", "not used" if data.fdr_alpha is None else f"q ≤ {data.fdr_alpha:g}"),
     ]
     meta_rows = "".join(f"<tr><th>{_e(a)}</th><td>{_e(b)}</td></tr>" for a, b in meta)

@@ -185,7 +185,7 @@ def r2_vs_q_figure(data: RecordingData) -> ReportFigure:
         out.note = "No q-values are stored for this recording."
         return out
     out.fig = plot_r2_vs_q(data.r2, data.q_value, data.roi_class, q_threshold=data.fdr_alpha,
-                           r2_floor=data.r2_threshold, regressors=data.regressor_names,
+                           r2_floor=data.r2_min, regressors=data.regressor_names,
                            title=f"{data.title}: selection of stimulus-locked ROIs")
     out.info = out.fig.tectum_info
     # the figure function names the F-test; say which p the q-values of this parameter set adjust
@@ -199,10 +199,10 @@ def r2_vs_q_figure(data: RecordingData) -> ReportFigure:
         boundary.append(f"dashed vertical line: q = {data.fdr_alpha:g}")
     else:
         boundary.append("no FDR requirement in this parameter set (Fit.fdr_alpha is NULL): no q line")
-    if data.r2_threshold is not None:
-        boundary.append(f"dotted horizontal line: r² = {data.r2_threshold:g}")
+    if data.r2_min is not None:
+        boundary.append(f"dotted horizontal line: r² = {data.r2_min:g}")
     else:
-        boundary.append("no r² floor (Fit.r2_threshold is NULL)")
+        boundary.append("no r² floor (Fit.r2_min is NULL)")
     out.caption = (
         f"Every ROI's r² against −log10 of its Benjamini-Hochberg q (of the {_p_used(data)}); selected ROIs are "
         f"coloured by class, the others light grey. Selection: {selection_rule(data)}; "
@@ -328,6 +328,8 @@ def kernel_figure(data: RecordingData) -> ReportFigure:
     out.fig = plot_kernel(data.kernel, data.frame_period_s, info, response=response, duration_s=duration,
                           title=f"{data.title}: calcium kernel of the regressors")
     out.info = out.fig.tectum_info
+    regressor_peak = _draw_regressor_response(out.fig.axes[0], data, which) if which else None
+    out.info["regressor_drawn"] = regressor_peak is not None
     train = info.get("train")
     train_text = {"boxcar": "a boxcar over each presentation", "onset": "a single frame at each onset"}.get(
         train, f"its stimulus train ({train})" if train else "its stimulus train")
@@ -337,11 +339,40 @@ def kernel_figure(data: RecordingData) -> ReportFigure:
         data_text = (f"Coloured: the mean ΔF/F of the {response.n_rois} ROIs of class '{which}' (the largest class) "
                      f"around the {response.n_presentations} onsets of its stimuli, minus its pre-onset mean. "
                      "Both are scaled to a peak of 1; their shapes, not sizes, compare.")
+    if out.info["regressor_drawn"]:
+        data_text += (f" Solid grey: the regressor '{which}' itself around the same onsets (kernel convolved with "
+                      "the stimulus train): the response shape the fit looks for, to compare with the data.")
     out.caption = (f"Dashed: the kernel used ({data.kernel_name}); a regressor is this kernel convolved with "
                    f"{train_text}. {data_text}"
                    + (f" {objective_sentence}" if objective_sentence else
                       " The kernel was not chosen from the data (no objective stored), so there is no objective panel."))
     return out
+
+
+def _draw_regressor_response(ax, data: RecordingData, regressor: str):
+    """Add the regressor's own trace around its onsets (mean over presentations, peak 1); return its peak or None.
+
+    With a boxcar train the regressor is the kernel smeared over the stimulus, so the kernel alone
+    understates the response the fit expects; this line is that expectation.
+    """
+    from tectum.figures import align_to_onsets
+
+    row = data.regressor_names.index(regressor)
+    pres = data.presentations[data.presentations["regressor"] == regressor].assign(stimulus=regressor)
+    aligned = align_to_onsets(np.atleast_2d(data.convolved[row]), data.frame_period_s, pres,
+                              window_s=KERNEL_WINDOW_S)
+    y = aligned.mean[0, 0]
+    if not np.isfinite(y).any():
+        return None
+    pre = aligned.t_s < 0
+    y = y - (float(np.nanmean(y[pre])) if (pre & np.isfinite(y)).any() else 0.0)
+    peak = float(np.nanmax(np.abs(y)))
+    if peak == 0:
+        return None
+    ax.plot(aligned.t_s, y / peak, color="0.45", lw=1.3, zorder=3.5,
+            label=f"regressor '{regressor}' around the same onsets\n(kernel ⊛ stimulus train)")
+    ax.legend(fontsize=8, loc="upper right", frameon=True, framealpha=0.85, edgecolor="none")
+    return peak
 
 
 # -------------------------------------------------------------- shift null
@@ -426,6 +457,9 @@ def shift_null_figure(data: RecordingData) -> ReportFigure:
     out.fig = plot_shift_null(res["r2"], observed, p, roi_label=f"ROI {roi} ({cls})",
                               title=f"{data.title}: circular-shift null of r²")
     out.info = dict(out.fig.tectum_info, roi=roi, n_shifts=int(shifts.size), min_shift_frames=m)
+    ax = out.fig.axes[0]
+    if ax.get_legend() is not None:  # the example ROI's observed r² lies far right, under an upper-right legend
+        ax.legend(fontsize=8.5, frameon=True, framealpha=0.9, edgecolor="none", loc="upper center")
     out.caption = (
         f"ROI {roi}, {chosen}: the r² of its ΔF/F against the regressors' design shifted circularly by each of "
         f"{shifts.size} shifts from {int(shifts.min())} to {int(shifts.max())} frames (grey; shifts shorter than "

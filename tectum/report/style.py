@@ -25,7 +25,7 @@ N_EXAMPLES = 5
 #: Chosen to stay clear of every class colour: at least 27 CIELAB units (Delta E 1976) from the
 #: fixed stimulus colours, the neutral classes, NOT_SELECTED_COLOR and the whole STIMULUS_PALETTE
 #: (checked by tests/test_report.py), so a cluster is never read as a class.
-CLUSTER_COLORS = ("#e1b4ff", "#ffb487", "#96e187", "#2d78d2", "#78875a", "#0f8787", "#a57896", "#2de1ff")
+CLUSTER_COLORS = ("#e1b4ff", "#ffb487", "#96e187", "#2d78d2", "#78875a", "#0f8787", "#a57896", "#e6e19b")
 
 #: fixed colours of the known stimuli (keys lower case): the published notebook's prey
 #: orange, looming fuchsia and dimming turquoise; the two prey directions a darker and

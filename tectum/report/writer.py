@@ -65,8 +65,8 @@ def recording_sections(data: RecordingData) -> list:
         *one("r2_histogram.png", "r² of every ROI", lambda: _classic(
             data, "r2_histogram.png", "r² of every ROI", (8, 5), draw_r2_histogram,
             lambda i: (f"r2 of every ROI, selected ROIs stacked in blue; selection: {rule}"
-                       + (f" (dashed: r2 = {data.r2_threshold:g})" if data.r2_threshold is not None else
-                          " (no r2 threshold: the selection is by q alone, see the figure above)")
+                       + (f" (dashed: r2 = {data.r2_min:g})" if data.r2_min is not None else
+                          " (no r2 floor: the selection is by q alone, see the figure above)")
                        + f"; {i['n_selected']} of {data.n_rois} ROIs selected. "
                        f"{i['n_nan']} ROI(s) with undefined r2 (excluded from dF/F or zero variance) not drawn."))),
         *one("class_counts.png", "Selected ROIs per class", lambda: _classic(
