@@ -183,8 +183,23 @@ def test_report_end_to_end(clean_db, recordings, tmp_path, monkeypatch, capsys):
         assert r2q["r2_line"] == (None if r2_min is None else pytest.approx(r2_min))
         n_undefined = int(np.sum(~np.isfinite(data.r2)))
         assert r2q["counts"]["not selected"] == data.n_rois - len(labels) - n_undefined
-        kernel_name = (db.analysis.Regressors & key).fetch1("kernel_name")
-        assert items["kernel.png"].info["legend"].startswith(f"kernel: {kernel_name}")
+        kernel_name, kernel_info = (db.analysis.Regressors & key).fetch1("kernel_name", "kernel_info")
+        kernel = items["kernel.png"].info
+        assert kernel["legend"].startswith(f"kernel: {kernel_name}") and kernel["regressor_drawn"]
+        fitted = isinstance(kernel_info.get("fit"), dict)  # a kernel chosen from the data has its objective grid
+        assert kernel["panels"] == (["kernel", "objective"] if fitted else ["kernel"])
+        if fitted:
+            assert kernel["chosen_tau_s"] == pytest.approx(kernel_info["tau_decay_s"])
+        if HAS_SHIFT_NULL:  # the example ROI's null is the fit's: same shifts, and the stored p is shown
+            null = items["shift_null.png"].info
+            roi = {"roi": null["roi"]}
+            n_shifts, p_perm, p_par = (db.analysis.Fit.Roi & key & roi).fetch1("n_shifts", "p_permutation",
+                                                                                "p_parametric")
+            if data.significance == "shift":
+                assert null["n_shifts"] == n_shifts and null["p_value"] == pytest.approx(p_perm)
+            else:
+                assert (p_perm is None or np.isnan(p_perm)) and null["p_value"] == pytest.approx(p_par)
+            assert null["observed_r2"] == pytest.approx(data.r2[null["roi"]])
         if items["positions.png"].fig is not None:
             assert items["positions.png"].info["n_drawn"] == data.n_rois
         # the clustermap marks the onsets of every regressor the recording has, not only prey/looming/dimming
@@ -504,8 +519,11 @@ def test_shift_null_of_an_example_roi(monkeypatch):
     from tectum.report.paper import shift_null_figure
 
     data = _with_paper_inputs(_fake_data(n_selected=12))
+    monkeypatch.setitem(sys.modules, "pipeline.shift_null", None)  # an installation without it: a note
+    item = shift_null_figure(data)
+    assert item.fig is None and "has no circular-shift null" in item.note
+    monkeypatch.undo()
     if not HAS_SHIFT_NULL:
-        assert "has no circular-shift null" in shift_null_figure(data).note
         monkeypatch.setitem(sys.modules, "pipeline.shift_null", _reference_null_module())
     data.fit_params = {"min_shift_s": 10.0, "max_shifts": 50}
     best = int(np.flatnonzero(data.selected)[np.argmax(data.r2[data.selected])])

@@ -79,8 +79,9 @@ def class_fractions_sql(paramset: str, group_by: str = DEFAULT_GROUP_BY, recordi
             raise ReportError(f"cannot write the name {name!r} as an SQL literal (backslash or control character)")
     group_alias = "f" if owner == "fish" else "r"
     lines = [
-        f"SELECT c.{q('fish')}, c.{q('recording')}, {group_alias}.{q(group_by)}, c.{q('roi_class')},",
-        f"       c.{q('n_in_class')}, s.{q('n_selected')}, c.{q('fraction_of_selected')} AS {q('fraction')}",
+        f"SELECT c.{q('fish')}, c.{q('recording')}, {group_alias}.{q(group_by)},",
+        f"       c.{q('roi_class')}, c.{q('n_in_class')}, s.{q('n_selected')},",
+        f"       c.{q('fraction_of_selected')} AS {q('fraction')}",
         f"FROM {analysis.ClassSummary.Count.full_table_name} AS c",
         f"JOIN {analysis.Fit.full_table_name} AS s",
         f"  ON s.{q('fish')} = c.{q('fish')}",
@@ -149,7 +150,24 @@ def class_fractions(paramset: str, report_keys: list, group_by: str = DEFAULT_GR
                                       title=f"Class fractions by {group_by}, parameter set {paramset}")
     result.info = result.fig.tectum_info
     _explain_undefined(result)
+    _wrap_group_labels(result.fig)
     return result
+
+
+def _wrap_group_labels(fig, width: int = 16) -> None:
+    """Break long group names (e.g. a full genotype) over lines so neighbouring tick labels do not collide."""
+    import textwrap
+
+    for ax in fig.axes:
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        if not labels or not any(len(line) > width for text in labels for line in text.split("\n")[:1]):
+            continue
+        wrapped = []
+        for text in labels:
+            head, _, tail = text.partition("\n")
+            lines = textwrap.wrap(head, width) or [head]
+            wrapped.append("\n".join([*lines, tail] if tail else lines))
+        ax.set_xticks(ax.get_xticks(), wrapped, fontsize=8)
 
 
 def _explain_undefined(result: CrossRecording) -> None:

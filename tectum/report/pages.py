@@ -29,9 +29,10 @@ p.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.4em .8em;max-wi
 p.failed{background:#fdecea;border-left:4px solid #d32f2f;padding:.4em .8em}
 nav.toc a{margin-right:1em}
 .side{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
-.side figure{flex:3 1 700px;margin:0}
-.side .sql{flex:1 1 400px;min-width:0}
-pre.sql{background:#f7f7f7;border:1px solid #ddd;padding:.8em;overflow-x:auto;white-space:pre;font-size:.85em}
+.side figure{flex:3 1 640px;margin:0}
+.side .sql{flex:2 1 420px;min-width:0}
+pre.sql{background:#f7f7f7;border:1px solid #ddd;padding:.8em;white-space:pre-wrap;overflow-wrap:anywhere;
+font-size:.85em}
 details{margin:.5em 0 1.5em}
 """
 
