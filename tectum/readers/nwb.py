@@ -285,6 +285,7 @@ def _find_series(nwbfile, wanted: str | None, path: Path):
             f"(it holds: {interfaces})",
             path=path,
         )
+    found.sort(key=lambda f: f[0])
     listed = ", ".join(label for label, _, _ in found)
     if wanted is None:
         if len(found) > 1:
@@ -489,7 +490,7 @@ def _read_events(nwbfile, wanted, column, first_frame: float, path: Path):
             raise InputError(f"{where} row id {ids[i]}: start_time is not a number", path=path)
         if not np.isfinite(stop[i]) or stop[i] < start[i]:
             raise InputError(
-                f"{where} row id {ids[i]}: stop_time {stop[i]!r} is before start_time {start[i]!r}", path=path
+                f"{where} row id {ids[i]}: stop_time {stop[i]:g} is before start_time {start[i]:g}", path=path
             )
 
     kept, skipped, extra = [], [], {}
