@@ -9,7 +9,7 @@ The writer takes arrays and metadata and never touches the database
   ROI, its id the ROI's id in the segmentation output, with the centroid in
   the columns ``x``, ``y``, ``z`` (pixels, NaN unknown).  NWB requires a
   mask column: the database keeps centroids only, so ``pixel_mask`` holds
-  the single pixel nearest the centroid (none when it is unknown);
+  the single pixel nearest the centroid (weight 0 when it is unknown);
 * ``/processing/ophys/DfOverF/dff``: the ΔF/F, a ``RoiResponseSeries``
   (frames x ROIs) whose ``rois`` region covers every row of the
   PlaneSegmentation, at the recording's frame rate from time 0 (the first
@@ -164,13 +164,14 @@ def _plane_segmentation(plane, roi_ids: np.ndarray, positions: np.ndarray):
     from pynwb.ophys import PlaneSegmentation
 
     pixel = np.floor(positions[:, :2] + 0.5)  # nearest pixel, halves up
-    has_pixel = np.isfinite(pixel).all(axis=1) & (pixel >= 0).all(axis=1)
-    flat = np.zeros(int(has_pixel.sum()), dtype=[("x", "<u4"), ("y", "<u4"), ("weight", "<f4")])
-    flat["x"], flat["y"], flat["weight"] = pixel[has_pixel, 0], pixel[has_pixel, 1], 1.0
+    known = np.isfinite(pixel).all(axis=1) & (pixel >= 0).all(axis=1)
+    # one row per ROI; an unknown centroid is pixel (0, 0) with weight 0, i.e. no pixel of the ROI
+    flat = np.zeros(len(roi_ids), dtype=[("x", "<u4"), ("y", "<u4"), ("weight", "<f4")])
+    flat["x"][known], flat["y"][known], flat["weight"][known] = pixel[known, 0], pixel[known, 1], 1.0
     mask = VectorData(name="pixel_mask", data=flat,
                       description="the single pixel nearest the ROI's centroid (x, y, weight); the database "
-                      "keeps centroids, not masks; empty when the centroid is unknown")
-    index = VectorIndex(name="pixel_mask_index", data=np.cumsum(has_pixel).astype(np.int64), target=mask)
+                      "keeps centroids, not masks; weight 0 when the centroid is unknown")
+    index = VectorIndex(name="pixel_mask_index", data=np.arange(1, len(roi_ids) + 1, dtype=np.int64), target=mask)
     columns = [mask, index] + [
         VectorData(name=axis, data=positions[:, k].astype(np.float64),
                    description=f"{axis} of the ROI's centroid, pixels (NaN: unknown)")
