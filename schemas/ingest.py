@@ -216,13 +216,14 @@ def insert_recording(
         )
 
     key = {"fish": fish, "recording": recording}
-    if acquisition.Recording & key:
-        if not replace:
-            raise IngestError(f"{where}: recording {fish}/{recording} is already ingested (use replace to re-insert)")
-        (acquisition.Recording & key).delete(prompt=False)
+    exists = bool(acquisition.Recording & key)
+    if exists and not replace:
+        raise IngestError(f"{where}: recording {fish}/{recording} is already ingested (use replace to re-insert)")
 
     conn = acquisition.Recording.connection
     with conn.transaction:
+        if exists:  # in the transaction: if writing the new one fails, the old one stays
+            (acquisition.Recording & key).delete(prompt=False, transaction=False)
         existing = (acquisition.Fish & {"fish": fish}).to_dicts()
         if not existing:
             acquisition.Fish.insert1(

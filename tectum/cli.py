@@ -120,6 +120,16 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_gc(args) -> int:
+    from .store import collect_store_garbage, garbage_lines
+
+    _connect()
+    stats = collect_store_garbage(delete=args.delete)
+    for line in garbage_lines(stats):
+        print(line)
+    return 1 if stats["errors"] else 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -189,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "parquet", "nwb"), default=None,
                    help="output format (default: by the suffix of --out)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("gc", help="find (and with --delete remove) store files no row refers to",
+                       description="Deleted rows leave their .npy files in the object store; DataJoint's garbage "
+                       "collector finds the files of the project's schemas that no row refers to. Without "
+                       "--delete nothing is removed. Run it when nobody ingests or populates (a file uploaded "
+                       "for a row not yet committed looks orphaned). See docs/object-store.md.")
+    p.add_argument("--delete", action="store_true", help="remove the files found")
+    p.set_defaults(func=cmd_gc)
 
     p = sub.add_parser("db", help="lab roles and users on a shared server (admin, analyst, viewer)")
     from .roles import add_db_arguments
