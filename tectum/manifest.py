@@ -93,7 +93,7 @@ REQUIRED_KEYS = ("fish", "recording", "region", "sensor", "traces")
 NWB_REQUIRED_KEYS = ("recording", "region")
 
 #: keys that do not apply with ``nwb``: the file holds what they would give
-_NOT_WITH_NWB = ("traces", "neuropil", "positions", "include_non_cells", "femtonics_metadata")
+_NOT_WITH_NWB = ("traces", "neuropil", "positions", "femtonics_metadata")
 _NWB_STIMULUS_KEYS = ("nwb_stimulus_table", "nwb_stimulus_column")
 
 #: manifest and NWB frame periods agree when they differ by at most this fraction
@@ -337,7 +337,8 @@ def check_entry(raw: Mapping) -> None:
         is_suite2p = traces.is_dir()
         if not is_suite2p:
             if "include_non_cells" in raw:
-                raise InputError("'include_non_cells' only applies to suite2p traces folders", entry=entry)
+                raise InputError("'include_non_cells' only applies to suite2p traces folders and NWB files",
+                                 entry=entry)
             if "frame_period_s" not in raw and "femtonics_metadata" not in raw:
                 raise InputError(
                     "no frame period: give frame_period_s (seconds) or femtonics_metadata",
@@ -697,7 +698,8 @@ def _read_nwb(raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_
     stimuli = "events" not in raw and "protocol" not in raw
     with _about(entry, "NWB file", written, path):
         nwb = readers.read_nwb(path, series=raw.get("nwb_series"), stimulus_table=raw.get("nwb_stimulus_table"),
-                               stimulus_column=raw.get("nwb_stimulus_column"), stimuli=stimuli)
+                               stimulus_column=raw.get("nwb_stimulus_column"), stimuli=stimuli,
+                               cells_only=not raw.get("include_non_cells", False))
     metadata["sources"]["nwb"] = str(path)
     metadata["nwb"] = nwb["metadata"]
 

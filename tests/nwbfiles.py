@@ -34,6 +34,7 @@ def write_nwb(
     subject: dict | None = None,
     indicator: str | None = "GCaMP6s",
     masks: str | None = "pixel",
+    roi_columns: dict | None = None,
     ophys: bool = True,
     tables: dict | None = None,
     stimulus_column: str = "stimulus",
@@ -52,7 +53,8 @@ def write_nwb(
     pynwb puts them, a name starting with ``"stimulus/"`` into
     ``/stimulus/presentation``); default one ``stimulus`` table. ``masks``
     is ``"pixel"``, ``"voxel"``, ``"image"`` or None (all-zero image masks:
-    pynwb needs a mask column, and these give no centroid).
+    pynwb needs a mask column, and these give no centroid). ``roi_columns``
+    adds columns to the ROI table: name -> one value per ROI.
     """
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.epoch import TimeIntervals
@@ -81,18 +83,21 @@ def write_nwb(
         rois = segmentation.create_plane_segmentation(name="PlaneSegmentation", description="ROIs",
                                                       imaging_plane=plane)
         ids = list(range(n_rois)) if roi_ids is None else list(roi_ids)
+        for name in roi_columns or {}:
+            rois.add_column(name, f"ROI column {name}")
         for i, roi_id in enumerate(ids):
+            extra = {name: values[i] for name, values in (roi_columns or {}).items()}
             x, y = 3 + 2 * i, 5 + i
             if masks == "pixel":
-                rois.add_roi(id=roi_id, pixel_mask=[(x, y, 1.0), (x + 1, y, 1.0)])
+                rois.add_roi(id=roi_id, pixel_mask=[(x, y, 1.0), (x + 1, y, 1.0)], **extra)
             elif masks == "voxel":
-                rois.add_roi(id=roi_id, voxel_mask=[(x, y, 2, 1.0), (x, y + 2, 4, 3.0)])
+                rois.add_roi(id=roi_id, voxel_mask=[(x, y, 2, 1.0), (x, y + 2, 4, 3.0)], **extra)
             else:
                 image = np.zeros((20, 16))
                 if masks == "image":
                     image[x, y] = 1.0
                     image[x, y + 1] = 3.0
-                rois.add_roi(id=roi_id, image_mask=image)
+                rois.add_roi(id=roi_id, image_mask=image, **extra)
         region = rois.create_roi_table_region(region=list(range(n_rois)), description="all ROIs")
         containers = {"Fluorescence": Fluorescence(), "DfOverF": DfOverF()}
         for kind, names in (series or {"Fluorescence": ["RoiResponseSeries"]}).items():

@@ -115,6 +115,28 @@ def test_conversion_and_offset_are_applied(tmp_path):
     np.testing.assert_allclose(read_one(tmp_path).traces, traces, rtol=1e-6)
 
 
+@pytest.mark.parametrize("column, values", [
+    ("iscell", [[1.0, 0.9], [0.0, 0.2], [1.0, 0.7], [0.0, 0.1]]),  # suite2p's own NWB output
+    ("Accepted", [1, 0, 1, 0]),                                   # neuroconv's
+])
+def test_non_cells_are_dropped_unless_asked_for(tmp_path, column, values):
+    traces = write_nwb(tmp_path / "rec.nwb", roi_ids=[10, 11, 12, 13], roi_columns={column: values})
+    rec = read_one(tmp_path)
+    assert rec.roi_ids.tolist() == [10, 12]
+    np.testing.assert_allclose(rec.traces, traces[[0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(rec.positions[:, 0], [3.5, 7.5])
+    assert (rec.metadata["nwb"]["n_rois_segmented"], rec.metadata["nwb"]["n_rois_kept"]) == (4, 2)
+    assert rec.metadata["nwb"]["cells_from"] == column
+    rec = read_one(tmp_path, include_non_cells=True)
+    assert rec.roi_ids.tolist() == [10, 11, 12, 13] and rec.metadata["nwb"]["cells_from"] is None
+
+
+def test_no_cells_at_all(tmp_path):
+    write_nwb(tmp_path / "rec.nwb", roi_columns={"Accepted": [0, 0, 0, 0]})
+    assert ("no ROIs: all 4 ROIs of series 'Fluorescence/RoiResponseSeries' are non-cells by the ROI table's "
+            "'Accepted' column (include_non_cells = true keeps them)") in error_of(tmp_path)
+
+
 def test_values_the_manifest_repeats_must_agree_and_do(tmp_path):
     write_nwb(tmp_path / "rec.nwb", rate=2.0, n_frames=100)
     rec = read_one(tmp_path, fish="F1", genotype="wt", age_dpf=7, frame_period_s=0.5, traces_kind="raw",
@@ -356,3 +378,47 @@ def test_bad_nwb_leaves_the_database_unchanged(clean_db, tmp_path, capsys):
     err = capsys.readouterr()
     assert "NWB file 'rec.nwb': holds 2 RoiResponseSeries" in err.out + err.err
     assert row_counts(clean_db) == before
+
+
+# ---------------------------------------------------------------------------
+# docs/nwb.md
+
+
+def doc_blocks(language: str) -> list[str]:
+    """The fenced blocks of docs/nwb.md whose opening fence names ``language`` ("" for none)."""
+    from pathlib import Path
+
+    lines = (Path(__file__).resolve().parents[1] / "docs" / "nwb.md").read_text(encoding="utf-8").splitlines()
+    blocks, current, fence = [], None, None
+    for line in lines:
+        if current is None and line.startswith("```"):
+            current, fence = [], line[3:].strip()
+        elif current is not None and line.strip() == "```":
+            if fence == language:
+                blocks.append("\n".join(current) + "\n")
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def test_doc_manifest_example(tmp_path):
+    (toml,) = doc_blocks("toml")
+    (error,) = [b.strip() for b in doc_blocks("") if "NWB file" in b]
+    events = default_events()
+    write_nwb(tmp_path / "F1_R1.nwb", series={"Fluorescence": ["RoiResponseSeries", "Neuropil", "Deconvolved"]},
+              tables={"stimulus": events, "trials": events.assign(stimulus="dimming")},
+              stimulus_column="stimulus_name")
+    (tmp_path / "manifest.toml").write_text(toml)
+    (raw,) = load_manifest(tmp_path / "manifest.toml")
+    rec = read_entry(raw, known_sensors=["GCaMP6s"])
+    assert (rec.fish, rec.recording, rec.traces_kind) == ("F1", "R1", "raw")
+    assert rec.events["stimulus"].tolist() == events["stimulus"].tolist()
+
+    # the error the document shows, when the series is not named
+    (tmp_path / "manifest.toml").write_text(toml.replace('nwb_series = "RoiResponseSeries"', ""))
+    (raw,) = load_manifest(tmp_path / "manifest.toml")
+    with pytest.raises(InputError) as exc:
+        read_entry(raw)
+    assert str(exc.value).endswith(error), str(exc.value)
+    assert error.startswith("manifest.toml entry #1 (recording R1): ")

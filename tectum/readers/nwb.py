@@ -97,6 +97,7 @@ def read_nwb(
     stimulus_table: str | None = None,
     stimulus_column: str | None = None,
     stimuli: bool = True,
+    cells_only: bool = True,
 ) -> dict[str, Any]:
     """Read one imaging plane's traces, ROIs, subject and stimuli from an NWB file.
 
@@ -120,6 +121,11 @@ def read_nwb(
         ``"stimulus"``).
     stimuli : bool
         Read the stimulus presentations (False when they come from elsewhere).
+    cells_only : bool
+        Keep only the ROIs the segmentation classified as cells, where the
+        ROI table says so: suite2p's own NWB output has an ``iscell`` column
+        (column 0 > 0.5 is a cell), neuroconv's an ``Accepted`` column (1 or
+        0).  Tables without either keep every ROI.
 
     Returns
     -------
@@ -171,12 +177,12 @@ def read_nwb(
                 nwbfile = io.read()
             except Exception as exc:
                 raise InputError(f"cannot read as an NWB file ({type(exc).__name__}: {exc})", path=path) from None
-            return _read(nwbfile, path, series, stimulus_table, stimulus_column, stimuli)
+            return _read(nwbfile, path, series, stimulus_table, stimulus_column, stimuli, cells_only)
         finally:
             io.close()
 
 
-def _read(nwbfile, path: Path, series_name, stimulus_table, stimulus_column, stimuli) -> dict[str, Any]:
+def _read(nwbfile, path: Path, series_name, stimulus_table, stimulus_column, stimuli, cells_only) -> dict[str, Any]:
     label, container_kind, series = _find_series(nwbfile, series_name, path)
     traces = _series_traces(series, label, path)
     n_rois, n_frames = traces.shape
@@ -195,6 +201,17 @@ def _read(nwbfile, path: Path, series_name, stimulus_table, stimulus_column, sti
             f"series '{label}' points at ROI rows outside its table '{table.name}' ({len(all_ids)} rows)",
             path=path,
         )
+    n_segmented = len(rows)
+    cell_column = next((c for c in ("iscell", "Accepted") if c in table.colnames), None)
+    if cells_only and cell_column is not None:
+        keep = _is_cell(table[cell_column].data[:], cell_column, path)[rows]
+        if not keep.any():
+            raise InputError(
+                f"no ROIs: all {n_segmented} ROIs of series '{label}' are non-cells by the ROI table's "
+                f"'{cell_column}' column (include_non_cells = true keeps them)",
+                path=path,
+            )
+        rows, traces = rows[keep], np.ascontiguousarray(traces[keep])
     roi_ids = all_ids[rows].astype(np.int64)
     positions, mask_column = _centroids(table, rows, path)
 
@@ -225,6 +242,9 @@ def _read(nwbfile, path: Path, series_name, stimulus_table, stimulus_column, sti
         "timing": "timestamps" if series.timestamps is not None else "rate",
         "first_frame_s": first_frame,
         "roi_table": table.name,
+        "n_rois_segmented": n_segmented,
+        "n_rois_kept": int(len(rows)),
+        "cells_from": cell_column if cells_only else None,
         "roi_centroids_from": mask_column,
         "imaging_plane": None if plane is None else {
             "name": plane.name,
@@ -351,6 +371,15 @@ def _frame_times(series, label: str, n_frames: int, path: Path) -> tuple[float, 
             path=path,
         )
     return float((times[-1] - times[0]) / (n_frames - 1)), float(times[0])
+
+
+def _is_cell(values, column: str, path: Path) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf" or values.ndim not in (1, 2):
+        raise InputError(f"ROI table column '{column}' must be numeric (1 = cell), found {values.dtype} "
+                         f"{values.shape}", path=path)
+    # suite2p writes (iscell, probability) pairs; neuroconv's Accepted is 0/1
+    return (values if values.ndim == 1 else values[:, 0]) > 0.5
 
 
 def _imaging_plane(table):
