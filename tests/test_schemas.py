@@ -193,6 +193,28 @@ def test_reingest_requires_replace(db, small_recording):
     assert len(db.acquisition.RoiTraces.Roi & key) == small_recording.traces.shape[0]
 
 
+def test_failed_replace_keeps_the_old_recording(db, small_recording, tmp_path):
+    """The old recording is deleted in the same transaction that writes the new one."""
+    import datajoint as dj
+
+    db.acquisition.Fish.delete(prompt=False)
+    key = db.insert_recording(**synthetic_kwargs(small_recording))
+    before = row_counts(db)
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    spec = dj.config.stores["tectum"]
+    location = spec["location"]
+    spec["location"] = str(blocker / "store")  # writing the new traces fails: a file is in the way
+    try:
+        with pytest.raises(Exception):
+            db.insert_recording(**synthetic_kwargs(small_recording), replace=True)
+    finally:
+        spec["location"] = location
+    assert row_counts(db) == before
+    assert np.array_equal((db.acquisition.RoiTraces & key).fetch1("traces").load(), small_recording.traces)
+    db.acquisition.Fish.delete(prompt=False)
+
+
 def test_large_recording_fits_default_packet_size(db):
     """40 MB of traces go in against a server with the default 16 MB max_allowed_packet."""
     rng = np.random.default_rng(0)
