@@ -101,9 +101,14 @@ def export_nwb(out_dir, restriction=None, *, progress: bool = False) -> tuple[li
     """
     from tqdm.auto import tqdm
 
+    from .errors import TectumError
     from .nwb_export import write_recording_nwb
     from .report.names import _Namer
 
+    try:
+        import pynwb  # noqa: F401
+    except ImportError:
+        raise TectumError("NWB export needs pynwb: pip install 'tectum-pipeline[nwb]'") from None
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: NWB export writes a folder of files, and this is a file")
