@@ -7,7 +7,7 @@ docs/object-store.md (endpoint and credentials filled in; the secret key in
 a user would, in subprocesses, under a private schema prefix that is dropped
 afterwards: ingest -> populate -> export -> delete -> ``tectum gc``, with the
 bucket listed by boto3 after each step. The database is the one of the test
-session (DJ_BACKEND=mysql or postgresql).
+session (DJ_BACKEND=mysql or postgresql; the DJ_* defaults of conftest.py).
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ boto3 = pytest.importorskip("boto3", reason="the S3 tests list the bucket with b
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "object-store.md"
 BUCKET = "tectum"
-
-pytestmark = pytest.mark.usefixtures("db")  # the session's database settings (and DJ_* defaults)
 
 
 # ---------------------------------------------------------------------------
