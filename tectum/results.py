@@ -66,15 +66,27 @@ def results_table(restriction=None) -> pd.DataFrame:
     return df.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-def export_results(path, restriction=None) -> int:
+_SUFFIX_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def export_results(path, restriction=None, *, fmt: str | None = None) -> int:
     """Write :func:`results_table` to CSV, or Parquet when ``path`` ends in ``.parquet``.
 
-    Returns the number of rows written.
+    ``fmt`` (``"csv"`` or ``"parquet"``) chooses the format explicitly; a
+    suffix that says otherwise (``--format csv --out x.parquet``) is an
+    error rather than a file whose name lies.  Returns the number of rows
+    written.
     """
     path = Path(path)
+    by_suffix = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is not None and fmt not in ("csv", "parquet"):
+        raise ValueError(f"unknown export format {fmt!r}: expected csv or parquet")
+    if fmt is not None and by_suffix is not None and by_suffix != fmt:
+        raise ValueError(f"--format {fmt} but --out {path} ends in {path.suffix}, a {by_suffix} suffix")
+    fmt = fmt or by_suffix or "csv"
     df = results_table(restriction)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".parquet", ".pq"):
+    if fmt == "parquet":
         df.to_parquet(path, index=False)
     else:
         df.to_csv(path, index=False)

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from . import db, demo, export, ingest, populate, report, status
+from . import db, demo, export, gc, ingest, populate, report, status
 
 #: subcommand modules, in the order ``tectum --help`` lists them
-COMMANDS = (ingest, populate, status, report, export, db, demo)
+COMMANDS = (ingest, populate, status, report, export, gc, db, demo)
