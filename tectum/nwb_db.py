@@ -34,7 +34,8 @@ def recording_nwb_inputs(key) -> dict:
     roi, source_id, x, y, z = fetch_columns(acquisition.RoiTraces.Roi & rec_key, "roi", "source_id", "x", "y", "z",
                                             order_by="roi")
     dff = analysis.DeltaF.load(key)
-    names, convolved, _ = analysis.Regressors.load(key)
+    regs = analysis.Regressors.load(key)
+    names, convolved = regs.names, regs.convolved
     presentations = (acquisition.Presentation & rec_key).to_dicts(order_by="presentation")
     events = pd.DataFrame({
         "stimulus": [p["stimulus"] for p in presentations],
@@ -101,6 +102,8 @@ def export_nwb(out_dir, restriction=None, *, progress: bool = False) -> tuple[li
     """
     from tqdm.auto import tqdm
 
+    import schemas
+
     from .errors import TectumError
     from .nwb_export import write_recording_nwb
     from .report.names import _Namer
@@ -109,6 +112,7 @@ def export_nwb(out_dir, restriction=None, *, progress: bool = False) -> tuple[li
         import pynwb  # noqa: F401
     except ImportError:
         raise TectumError("NWB export needs pynwb: pip install 'tectum-pipeline[nwb]'") from None
+    schemas.activate()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: NWB export writes a folder of files, and this is a file")

@@ -48,12 +48,16 @@ RESULT_DESCRIPTIONS = {
     "adj_r2": "adjusted r2 (NaN: zero-variance trace)",
     "intercept": "intercept of the regression",
     "f_stat": "F statistic of the whole model (NaN: undefined)",
-    "p_value": "p-value of the F-test of the whole model (NaN: undefined)",
-    "q_value": "Benjamini-Hochberg q-value of p_value across the recording's ROIs (NaN: undefined)",
-    "selected": "stimulus-locked: passes the parameter set's r2 threshold (and FDR level where it has one)",
-    "class": "response class of a selected ROI: the winning regressor; empty when not classified",
-    "class_score": "the winning regressor's coefficient or t-statistic (NaN: not classified)",
-    "class_margin": "winner's score minus the runner-up's (NaN: not classified or a single regressor)",
+    "p_parametric": "p-value of the F-test of the whole model, which assumes white noise (NaN: undefined)",
+    "p_permutation": "circular-shift permutation p-value of r2 (NaN: not computed, e.g. parametric analysis)",
+    "n_shifts": "circular shifts in the permutation null (0: none)",
+    "q_value": "Benjamini-Hochberg q-value, across the recording's ROIs, of the p-value used for selection",
+    "selected": "stimulus-locked: passes the parameter set's FDR level (and r2 floor where it has one)",
+    "excluded": "why the ROI was left out of the analysis (e.g. baseline <= 0); empty when analysed",
+    "class": "response class of a selected ROI: a regressor, inhibited, mixed or unclassified; empty when not "
+             "selected",
+    "class_score": "the score of the class's regressor (null-standardised coefficient or t; NaN: none)",
+    "class_margin": "relative margin between the two best positive scores (NaN: not defined)",
     "cluster": "flat hierarchical cluster among all ROIs, 1..n_clusters; -1 when not clustered",
     "leaf_rank": "position in the dendrogram of all ROIs; -1 when not clustered",
 }
@@ -62,7 +66,9 @@ RESULT_DESCRIPTIONS = {
 _PER_REGRESSOR = {
     "coef_": "regression coefficient of regressor '{}'",
     "t_": "t-statistic of the coefficient of regressor '{}' (NaN: undefined)",
-    "amplitude_": "mean dF/F in the response window after the onsets of regressor '{}' (NaN: undefined)",
+    "z_": "coefficient of regressor '{}' standardised against its circular-shift null (NaN: undefined)",
+    "pcoef_": "p-value of the coefficient of regressor '{}' used by the class rule (NaN: undefined)",
+    "amplitude_": "mean dF/F after the onsets of regressor '{}' minus the mean before them (NaN: undefined)",
 }
 
 _MISSING_TIME = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
