@@ -4,6 +4,10 @@ The database is DataJoint's usual settings; when none are given the local
 MariaDB (127.0.0.1:3306, root, empty password) is used. ``DJ_BACKEND=postgresql``
 selects the local PostgreSQL instead. Every session declares its schemas under
 a fresh prefix and drops them afterwards, so sessions never see each other.
+
+Every test that uses the ``db`` fixture (directly or through ``clean_db`` or
+another fixture) is marked ``db`` here, so ``pytest -m "not db"`` runs the
+rest without a database server.
 """
 
 from __future__ import annotations
@@ -19,6 +23,13 @@ os.environ.setdefault("DJ_HOST", "127.0.0.1")
 os.environ.setdefault("DJ_USER", "root")
 os.environ.setdefault("DJ_PASS", "")
 os.environ.setdefault("DJ_LOG_LEVEL", "WARNING")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs the database server (it uses the ``db`` fixture) with ``db``."""
+    for item in items:
+        if "db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
 
 
 @pytest.fixture(scope="session")

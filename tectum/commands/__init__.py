@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from . import db, demo, export, ingest, populate, report, status
+from . import config, db, demo, export, ingest, paramset, populate, report, status, stimulus
 
 #: subcommand modules, in the order ``tectum --help`` lists them
-COMMANDS = (ingest, populate, status, report, export, db, demo)
+COMMANDS = (ingest, populate, status, report, export, paramset, stimulus, config, db, demo)
