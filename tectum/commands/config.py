@@ -72,7 +72,12 @@ def run_init(args) -> int:
     if "password" in db:
         print(f"config: warning: {path} also holds a password; move it to {secrets / 'database.password'}")
     password_file = secrets / "database.password"
-    if password_file.exists():
+    if args.empty_password:
+        if password_file.exists() and password_file.read_text(encoding="utf-8").strip():
+            raise TectumError(f"--empty-password: {password_file} already holds a password; remove it first")
+        password_file.touch(mode=0o600)
+        print(f"config: {password_file} is empty: the server has no password for {db['user']}")
+    elif password_file.exists():
         print(f"config: the password is read from {password_file}")
     else:
         print(f"config: now give the password: write it to {password_file} (an empty file for a server without "
@@ -132,6 +137,9 @@ def register(sub) -> None:
     i.add_argument("--port", type=int, help="default 3306 for mysql, 5432 for postgresql")
     i.add_argument("--store-dir", help="folder of the 'tectum' object store (a shared path for a lab)")
     i.add_argument("--force", action="store_true", help="update an existing file (its other keys are kept)")
+    i.add_argument("--empty-password", action="store_true",
+                   help="the user has no password (a local development server): write an empty "
+                   ".secrets/database.password")
     i.set_defaults(func=run_init)
     s = actions.add_parser("show", help="the settings DataJoint will use here (the password only as set / not set)")
     s.set_defaults(func=run_show)
