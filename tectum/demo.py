@@ -75,8 +75,8 @@ def run_demo(out_dir="demo_out", *, prefix: str | None = DEMO_PREFIX, n_recordin
     manifest = write_demo_dataset(out / "data", n_recordings=n_recordings, n_rois=n_rois, seed=seed)
     keys = demo_keys(manifest)
     names = {(k["fish"], k["recording"]) for k in keys}
-    foreign = [f"{f}/{r}" for f, r in schemas.acquisition.Recording().to_arrays("fish", "recording")
-               if (f, r) not in names]
+    foreign = [f"{k['fish']}/{k['recording']}" for k in schemas.acquisition.Recording.keys(order_by="KEY")
+               if (k["fish"], k["recording"]) not in names]
     if foreign:
         raise TectumError(
             f"schemas with prefix {active!r} hold recordings that are not the demo's ({', '.join(foreign[:3])}"
