@@ -711,10 +711,25 @@ def allowed_names(expr, allowed_extra=()) -> list[str]:
     return list(names)
 
 
-def _unknown(text: str, name: str, allowed: list[str]) -> RestrictionError:
+def _compared_names(node, out: set) -> None:
+    """Names on the right of a comparison (``fish = F1``): probably text that lacks its quotes."""
+    if isinstance(node, (And, Or)):
+        for child in node.children:
+            _compared_names(child, out)
+    elif isinstance(node, Not):
+        _compared_names(node.child, out)
+    elif isinstance(node, Cmp) and isinstance(node.right, Attr):
+        out.add(node.right.name)
+
+
+def _unknown(restriction: Restriction, name: str, allowed: list[str]) -> RestrictionError:
     close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return _error(text, f"{name} is not an attribute here{hint} (allowed: {', '.join(allowed)})")
+    compared: set = set()
+    _compared_names(restriction.tree, compared)
+    if name in compared and not close:
+        hint = f"; if it is a value, put it in single quotes: '{name}'"
+    return _error(restriction.text, f"{name} is not an attribute here{hint} (allowed: {', '.join(allowed)})")
 
 
 def restrict(expr, text, *, allowed_extra=()):
@@ -766,7 +781,7 @@ def restrict(expr, text, *, allowed_extra=()):
                 owner[name], kinds[name] = index, table_kinds[name]
                 break
         else:
-            raise _unknown(restriction.text, name, allowed)
+            raise _unknown(restriction, name, allowed)
         if kinds[name] == "unsupported":
             raise _error(restriction.text, f"{name} holds structured data (json, arrays) and cannot be "
                                            f"compared here; allowed: {', '.join(allowed)}")

@@ -116,6 +116,8 @@ def test_unknown_name_is_refused_with_suggestion(populated):
     assert "fsh is not an attribute" in message and "did you mean fish?" in message
     for name in allowed_names(roi, roi_tables()):
         assert name in message
+    with pytest.raises(RestrictionError, match="if it is a value, put it in single quotes: 'Z1'"):
+        restrict(roi, "fish = Z1 AND r2 > 0")
     with pytest.raises(RestrictionError, match="genotype is not an attribute"):
         restrict(roi, "genotype='wild type'")  # not allowed without the extra tables
 

@@ -2,7 +2,9 @@
 
 :func:`tectum.cli.build_parser` registers them in the order of
 :data:`COMMANDS`; a module's ``register`` adds its parser and sets
-``func`` to the function that runs it (returning the exit code).
+``func`` to the function that runs it (returning the exit code). Modules
+import the pipeline (DataJoint, pandas, ``schemas``) inside their ``run``
+functions, so ``tectum --help`` and argument errors answer at once.
 """
 
 from __future__ import annotations
