@@ -542,9 +542,9 @@ def _from_mapping(key: Mapping) -> Restriction:
         if isinstance(value, bool) or type(value).__name__ == "bool_":
             value = "true" if value else "false"
         pairs.append(Pair(str(name), str(value)))
-    text = ", ".join(f"{p.name}={p.value}" for p in pairs)
     if not pairs:
         return Restriction(text="")
+    text = ", ".join(f"{p.name}={p.value}" for p in pairs)
     return Restriction(text=text, tree=pairs[0] if len(pairs) == 1 else And(tuple(pairs)))
 
 
