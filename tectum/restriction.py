@@ -450,7 +450,6 @@ class _Parser:
 
 # --------------------------------------------------------------------------- the pairs form
 
-_PAIR = re.compile(r"^\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s*=(?![=<>])\s*(.*?)\s*$", re.S)
 _SQLISH = re.compile(r"[=<>!()]|\b(?:and|or|not|in|like|between|is|null)\b", re.I)
 
 
@@ -476,26 +475,43 @@ def _split_top_level(text: str) -> list[str] | None:
     return parts
 
 
+_PAIR_NAME = re.compile(r"\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s*=(?![=<>])\s*")
+
+
 def _pairs(text: str) -> list[Pair] | None:
-    """The ``name=value,...`` form, or None when the text is a SQL condition."""
-    parts = _split_top_level(text)
-    if parts is None:
-        return None
-    pairs = []
-    for part in parts:
-        m = _PAIR.match(part)
+    """The ``name=value,...`` form, or None when the text is a SQL condition.
+
+    A value is everything up to the next comma, or a quoted string (single
+    or double quotes) when it starts with a quote; an unquoted value with a
+    comparison, a parenthesis or a SQL keyword in it means the text is a
+    condition (``selected=1 AND paramset='default'``). A quote inside an
+    unquoted value is part of it (``fish=O'Brien``).
+    """
+    pairs, i, n = [], 0, len(text)
+    while True:
+        m = _PAIR_NAME.match(text, i)
         if not m:
             return None
-        name, value = m.group(1), m.group(2)
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            inner = value[1:-1]
-            if value[0] in inner:  # 'a' AND b='c' is SQL, not one quoted value
+        name, i = m.group(1), m.end()
+        if i < n and text[i] in "'\"":
+            close = text.find(text[i], i + 1)
+            if close < 0:
                 return None
-            value = inner
-        elif _SQLISH.search(value) or "'" in value or '"' in value:
-            return None
+            value, i = text[i + 1:close], close + 1
+            while i < n and text[i].isspace():
+                i += 1
+            if i < n and text[i] != ",":
+                return None  # 'default' AND selected=1
+        else:
+            comma = text.find(",", i)
+            end = n if comma < 0 else comma
+            value, i = text[i:end].strip(), end
+            if _SQLISH.search(value):
+                return None
         pairs.append(Pair(name, value))
-    return pairs
+        if i >= n:
+            return pairs
+        i += 1  # the comma
 
 
 def parse(text) -> Restriction:
@@ -528,9 +544,12 @@ def parse(text) -> Restriction:
                                    f"\"{pair.name} IN ('a', 'b')\"")
             seen.add(pair.name)
         return Restriction(text=text, tree=pairs[0] if len(pairs) == 1 else And(tuple(pairs)))
-    if _split_top_level(text) is not None and len(_split_top_level(text)) > 1 and not re.search(
-            r"\bIN\s*\(", text, re.I):
-        raise _error(text, "commas separate name=value pairs; in a condition combine with AND / OR")
+    parts = _split_top_level(text)
+    if parts is not None and len(parts) > 1:
+        if any(not part.strip() for part in parts):
+            raise _error(text, "a name=value pair is empty (two commas, or a comma at the start or end)")
+        if not re.search(r"\bIN\s*\(", text, re.I):
+            raise _error(text, "commas separate name=value pairs; in a condition combine with AND / OR")
     return Restriction(text=text, tree=_Parser(text).parse())
 
 

@@ -30,6 +30,10 @@ def test_pairs_form():
     assert r.tree == And((Pair("fish", "F1"), Pair("paramset", "default")))
     assert parse("genotype=gad1b:Gal4; UAS:NTR-mCherry").tree == Pair("genotype", "gad1b:Gal4; UAS:NTR-mCherry")
     assert parse("fish='F 1'").tree == Pair("fish", "F 1")
+    # a quote inside an unquoted value is part of it; a quoted value may hold commas
+    assert parse("fish=F1'; DROP TABLE fish; --,recording=R1").tree == And(
+        (Pair("fish", "F1'; DROP TABLE fish; --"), Pair("recording", "R1")))
+    assert parse('fish="a,b", recording=R1').tree == And((Pair("fish", "a,b"), Pair("recording", "R1")))
     assert parse({"fish": "F1", "selected": True}).tree == And((Pair("fish", "F1"), Pair("selected", "true")))
 
 
@@ -55,6 +59,7 @@ def test_sql_with_and_is_not_a_pair():
     ("q_value = NULL", "use IS NULL"),
     ("fish=F1,fish=F2", "fish is given twice"),
     ("r2 > 0.2, fish='F1'", "commas separate name=value pairs"),
+    ("fish=F1,", "a name=value pair is empty"),
     ("r2 >", "expected an attribute name or a value at the end"),
     ("fish = F1 AND r2 > 0 x", "expected AND or OR"),
     ("fish LIKE 3", "LIKE takes a text pattern"),
