@@ -79,17 +79,17 @@ def recording_nwb_inputs(key) -> dict:
 def nwb_export_keys(restriction=None):
     """``(keys ready to export, number of fits not yet classified, clustered or with amplitudes)``.
 
-    ``restriction`` may name attributes of ``analysis.Fit`` and the
-    recording's ``region``, ``experiment``, ``sensor`` and the fish's
-    ``genotype``.
+    ``restriction`` (text, checked strictly by :func:`tectum.restriction.restrict`)
+    may name attributes of ``analysis.Fit`` and the recording's and the fish's
+    attributes (``region``, ``experiment``, ``sensor``, ``genotype``, ...).
     """
-    from schemas import acquisition, analysis
+    from schemas import analysis
 
-    base = (analysis.Fit * acquisition.Recording.proj("region", "experiment", "sensor")
-            * acquisition.Fish.proj("genotype"))
-    fits = base & (restriction if restriction is not None else {})
-    ready = fits & analysis.Classification & analysis.Clustering & analysis.ResponseAmplitude
-    keys = ready.proj().to_dicts(order_by=["fish", "recording", "paramset"])
+    from .restriction import recording_tables, restrict
+
+    fits = restrict(analysis.Fit, restriction, allowed_extra=recording_tables()).proj()
+    ready = fits & analysis.Classification.proj() & analysis.Clustering.proj() & analysis.ResponseAmplitude.proj()
+    keys = ready.to_dicts(order_by=["fish", "recording", "paramset"])
     return keys, len(fits) - len(keys)
 
 

@@ -54,6 +54,9 @@ RESULT_DESCRIPTIONS = {
     "q_value": "Benjamini-Hochberg q-value, across the recording's ROIs, of the p-value used for selection",
     "selected": "stimulus-locked: passes the parameter set's FDR level (and r2 floor where it has one)",
     "excluded": "why the ROI was left out of the analysis (e.g. baseline <= 0); empty when analysed",
+    "experiment": "experiment code of the recording",
+    "roi_class": "response class of a selected ROI: a regressor, inhibited, mixed or unclassified; empty when not "
+                 "selected",
     "class": "response class of a selected ROI: a regressor, inhibited, mixed or unclassified; empty when not "
              "selected",
     "class_score": "the score of the class's regressor (null-standardised coefficient or t; NaN: none)",
