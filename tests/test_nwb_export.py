@@ -35,10 +35,10 @@ def arrays(seed=0) -> dict:
     results = pd.DataFrame({
         "r2": [0.4, np.nan, 0.1, 0.02, 0.3, 0.25],
         "adj_r2": rng.random(N_ROIS),
-        "p_value": rng.random(N_ROIS),
+        "p_parametric": rng.random(N_ROIS),
         "q_value": rng.random(N_ROIS),
         "selected": [True, False, True, False, True, True],
-        "class": ["looming", "", "prey-nasalward", "", "looming", "looming"],
+        "roi_class": ["looming", "", "prey-nasalward", "", "looming", "looming"],
         "cluster": np.array([1, 2, 1, 3, -1, 2]),
         **{f"coef_{r}": rng.normal(size=N_ROIS) for r in REGRESSORS},
         **{f"t_{r}": rng.normal(size=N_ROIS) for r in REGRESSORS},
@@ -215,10 +215,10 @@ def test_cli_export_nwb(populated, tmp_path, capsys):
                                        db.analysis.DeltaF.load(key), rtol=1e-6)
             table = nwb.analysis["roi_results"]
             assert table["roi"].table.id[:].tolist() == expected["source_id"].tolist()
-            for column in ("r2", "p_value", "q_value", "coef_prey", "amplitude_looming"):
+            for column in ("r2", "p_parametric", "q_value", "coef_prey", "amplitude_looming"):
                 np.testing.assert_allclose(table[column].data[:], expected[column].astype(float), equal_nan=True)
             assert table["selected"].data[:].tolist() == expected["selected"].tolist()
-            assert table["class"].data[:].tolist() == expected["class"].tolist()
+            assert table["roi_class"].data[:].tolist() == expected["roi_class"].tolist()
             assert table["cluster"].data[:].tolist() == expected["cluster"].fillna(-1).astype(int).tolist()
             names = db.analysis.Regressors.names(key)
             assert sorted(n for n in nwb.analysis if n.startswith("regressor_")) == sorted(

@@ -179,7 +179,10 @@ def test_ingest_populate_export_delete_gc(project, tmp_path):
 
     assert "1 made" in project.run("populate", "--paramset", "default")
     files = project.listing()
-    (dff_path,) = [p for p in files if p != traces_path]
+    computed = [p for p in files if p != traces_path]
+    # the dF/F, and the regressors' design, stimulus trains and convolved regressors
+    assert len(computed) == 4, computed
+    (dff_path,) = [p for p in computed if "/__delta_f/" in p]
     assert dff_path.startswith(f"{prefix}analysis/__delta_f/fish={rec.fish}/recording={rec.recording}/"
                                "paramset=default/dff_")
     dff = load_npy(files[dff_path])
@@ -194,11 +197,11 @@ def test_ingest_populate_export_delete_gc(project, tmp_path):
     # deleting rows leaves the files until the garbage collector removes them
     project.python("schemas.acquisition.Fish.delete(prompt=False)\n"
                    "assert len(schemas.acquisition.Recording()) == 0\n")
-    assert set(project.listing()) == {traces_path, dff_path}
+    assert set(project.listing()) == set(files)
     out = project.run("gc")
-    assert "store: 2 file(s), 2 not referenced by any row" in out and "run with --delete" in out
-    assert set(project.listing()) == {traces_path, dff_path}
-    assert "store: deleted 2 file(s)" in project.run("gc", "--delete")
+    assert "store: 5 file(s), 5 not referenced by any row" in out and "run with --delete" in out
+    assert set(project.listing()) == set(files)
+    assert "store: deleted 5 file(s)" in project.run("gc", "--delete")
     assert project.listing() == {}
 
 
@@ -257,7 +260,7 @@ def test_bucket_policies_of_the_three_roles(s3_endpoint, tmp_path):
         analyst, viewer, admin = projects["analyst"], projects["viewer"], projects["admin"]
         assert "1 inserted" in analyst.run("ingest", str(manifest))
         assert "1 made" in analyst.run("populate", "--paramset", "default")
-        assert len(listing()) == 2
+        assert len(listing()) == 5
 
         # a viewer reads (export) but cannot add files: the ingest fails and nothing is written
         assert "export: 1 NWB file(s)" in viewer.run("export", "--format", "nwb", "--out", str(tmp_path / "nwb"))
@@ -265,17 +268,17 @@ def test_bucket_policies_of_the_three_roles(s3_endpoint, tmp_path):
         assert "AccessDenied" in out or "Forbidden" in out or "PermissionError" in out, out
         # (DataJoint may print connection notices first: the count is the last line)
         assert viewer.python("print(len(schemas.acquisition.Recording()))").splitlines()[-1] == "1"
-        assert len(listing()) == 2
+        assert len(listing()) == 5
 
         # an analyst deletes rows but cannot delete files
         analyst.python("schemas.acquisition.Fish.delete(prompt=False)\n")
-        assert "2 not referenced by any row" in analyst.run("gc")
+        assert "5 not referenced by any row" in analyst.run("gc")
         out = analyst.run("gc", "--delete", expect=1)
-        assert "store: deleted 0 file(s), 2 error(s)" in out and "2 file(s) are still there" in out
-        assert len(listing()) == 2
+        assert "store: deleted 0 file(s), 5 error(s)" in out and "5 file(s) are still there" in out
+        assert len(listing()) == 5
 
         # an admin can
-        assert "store: deleted 2 file(s)" in admin.run("gc", "--delete")
+        assert "store: deleted 5 file(s)" in admin.run("gc", "--delete")
         assert listing() == []
     finally:
         set_auth(s3_endpoint, "inf")
