@@ -23,8 +23,14 @@ $(BIN)/tectum: pyproject.toml
 
 install: $(BIN)/tectum
 
-demo: install
+demo: install datajoint.json
 	$(BIN)/tectum demo --out $(OUT)
+
+# DataJoint's settings for this checkout, so `tectum` and the notebook work outside make too;
+# never a password (`tectum config init --help`); an existing file is left alone
+datajoint.json: | $(BIN)/tectum
+	$(BIN)/tectum config init --host $(DJ_HOST) --user $(DJ_USER) $(if $(DJ_BACKEND),--backend $(DJ_BACKEND)) \
+	  $(if $(DJ_PORT),--port $(DJ_PORT)) $(if $(DJ_PASS),,--empty-password)
 
 test: install
 	@set -e; for backend in $(TEST_BACKENDS); do \

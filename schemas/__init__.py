@@ -60,17 +60,19 @@ def activate(prefix: str | None = None, *, create_tables: bool = True, connectio
     connection : datajoint.Connection, optional
         Default: DataJoint's connection from its own settings.
 
-    Calling it again with the same prefix does nothing; another prefix in the
-    same process is an error (DataJoint binds each table class once).
+    Calling it again without a prefix or with the same prefix does nothing
+    (so library functions may call ``activate()`` after a user activated
+    another prefix, e.g. the demo's); another explicit prefix in the same
+    process is an error (DataJoint binds each table class once).
     """
-    prefix = schema_prefix() if prefix is None else prefix
     if _active:
-        if _active["prefix"] != prefix:
+        if prefix is not None and _active["prefix"] != prefix:
             raise dj.DataJointError(
                 f"the tectum schemas are already active with prefix {_active['prefix']!r}; "
                 f"start a new Python process to use prefix {prefix!r}"
             )
-        return prefix
+        return _active["prefix"]
+    prefix = schema_prefix() if prefix is None else prefix
     ensure_store(create=create_tables)
     conn = connection or dj.conn()
     names = schema_names(prefix)

@@ -79,7 +79,10 @@ def create_databases(connection, names) -> None:
     if connection.adapter.backend != "mysql":
         return
     quote = connection.adapter.quote_identifier
+    existing = {row[0] for row in connection.query(connection.adapter.list_schemas_sql())}
     for name in names:
+        if name in existing:
+            continue  # MySQL checks the CREATE privilege even with IF NOT EXISTS: users without it get here
         connection.query(
             f"CREATE DATABASE IF NOT EXISTS {quote(name)} CHARACTER SET utf8mb4 COLLATE {MYSQL_COLLATION}"
         )

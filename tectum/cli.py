@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 
 from . import __version__
 from .access import explain_refusal
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    # the database settings are checked when connecting, with a message that says what to set
+    warnings.filterwarnings("ignore", message=".*No datajoint.json found.*")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.quiet:

@@ -66,6 +66,12 @@ def ingest_manifest(path, *, replace: bool = False, progress: bool = True, keep_
                 report.skipped.append(f"{entry}: already ingested; nothing changed (use --replace to re-insert)")
                 continue
             rec = read_entry(raw, known_sensors=known_sensors, known_stimuli=known_stimuli)
+            # an NWB entry may name its fish only in the file, known only now
+            if not replace and "fish" not in raw and (
+                    schemas.acquisition.Recording & {"fish": rec.fish, "recording": rec.recording}):
+                report.skipped.append(f"{entry}: already ingested as fish {rec.fish}; nothing changed "
+                                      "(use --replace to re-insert)")
+                continue
             schemas.insert_recording(
                 fish=rec.fish,
                 recording=rec.recording,

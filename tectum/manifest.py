@@ -14,6 +14,7 @@ A manifest is a TOML file with one ``[[recording]]`` table per recording::
     traces = "data/F1_R1.npy"          # .npy, .csv/.tsv/.txt, or a suite2p plane folder
     frame_period_s = 1.0               # or femtonics_metadata = "data/F1_R1.txt"
     events = "data/F1_R1_events.csv"   # or protocol = "...pkl" with a stimuli table
+    # or, instead of traces/frame period/events: nwb = "data/F1_R1.nwb" (see read_entry)
 
     [recording.stimuli]                # protocol column stem -> stimulus name
     stim1 = "prey"
@@ -79,10 +80,24 @@ MANIFEST_KEYS = (
     "stimuli",
     "split_prey_direction",
     "groups",
+    "nwb",
+    "nwb_series",
+    "nwb_stimulus_table",
+    "nwb_stimulus_column",
 )
 
 #: keys every ``[[recording]]`` table needs
 REQUIRED_KEYS = ("fish", "recording", "region", "sensor", "traces")
+
+#: keys a ``[[recording]]`` table with ``nwb`` needs; the file gives the fish and sensor
+NWB_REQUIRED_KEYS = ("recording", "region")
+
+#: keys that do not apply with ``nwb``: the file holds what they would give
+_NOT_WITH_NWB = ("traces", "neuropil", "positions", "femtonics_metadata")
+_NWB_STIMULUS_KEYS = ("nwb_stimulus_table", "nwb_stimulus_column")
+
+#: manifest and NWB frame periods agree when they differ by at most this fraction
+NWB_PERIOD_RTOL = 1e-3
 
 TRACES_KINDS = ("raw", "dff")
 
@@ -92,7 +107,7 @@ _PRIVATE_KEYS = ("_entry", "_base")
 _STRING_KEYS = (
     "fish", "recording", "experiment", "region", "sensor", "genotype", "notes",
     "femtonics_metadata", "traces", "traces_kind", "neuropil", "positions",
-    "events", "protocol",
+    "events", "protocol", "nwb", "nwb_series", "nwb_stimulus_table", "nwb_stimulus_column",
 )
 _BOOL_KEYS = ("include_non_cells", "split_prey_direction")
 _TEXT_TRACE_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
@@ -246,8 +261,9 @@ def load_manifest(path: str | PathLike) -> list[dict]:
                 raise InputError(f"unknown key '{key}'", entry=entry)
         raw = dict(table, _entry=entry, _base=base)
         check_entry(raw)
-        ident = (str(raw["fish"]), str(raw["recording"]))
-        if ident in seen:
+        ident = (str(raw.get("fish")), str(raw["recording"]))
+        # an NWB entry without fish gets it from the file, so duplicates show only on insert
+        if "fish" in raw and ident in seen:
             raise InputError(
                 f"fish '{ident[0]}', recording '{ident[1]}' is already entry #{seen[ident]}: "
                 "each recording may appear once per manifest",
@@ -285,12 +301,19 @@ def check_entry(raw: Mapping) -> None:
         suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (accepted: {', '.join(MANIFEST_KEYS)})"
         raise InputError(f"unknown key '{key}'{suggestion}", entry=entry)
 
-    missing = [key for key in REQUIRED_KEYS if key not in raw]
+    nwb = "nwb" in raw
+    missing = [key for key in (NWB_REQUIRED_KEYS if nwb else REQUIRED_KEYS) if key not in raw]
     if missing:
         raise InputError(f"missing required key(s): {', '.join(missing)}", entry=entry)
+    if nwb:
+        _check_nwb_keys(raw, entry)
+    else:
+        for key in MANIFEST_KEYS:
+            if key.startswith("nwb_") and key in raw:
+                raise InputError(f"'{key}' only applies to an 'nwb' file", entry=entry)
     if "events" in raw and "protocol" in raw:
         raise InputError("give either 'events' or 'protocol', not both", entry=entry)
-    if "events" not in raw and "protocol" not in raw:
+    if not nwb and "events" not in raw and "protocol" not in raw:
         raise InputError("missing stimuli: give 'events' (a CSV/TSV table) or 'protocol' (a pickle)",
                          entry=entry)
 
@@ -306,13 +329,16 @@ def check_entry(raw: Mapping) -> None:
         if key in raw and "protocol" not in raw:
             raise InputError(f"'{key}' only applies to a 'protocol' pickle", entry=entry)
 
+    if nwb:
+        return
     base = Path(raw.get("_base", "."))
     traces = _resolve(base, raw["traces"])
     if traces.exists():  # a missing file is reported when the entry is read
         is_suite2p = traces.is_dir()
         if not is_suite2p:
             if "include_non_cells" in raw:
-                raise InputError("'include_non_cells' only applies to suite2p traces folders", entry=entry)
+                raise InputError("'include_non_cells' only applies to suite2p traces folders and NWB files",
+                                 entry=entry)
             if "frame_period_s" not in raw and "femtonics_metadata" not in raw:
                 raise InputError(
                     "no frame period: give frame_period_s (seconds) or femtonics_metadata",
@@ -325,6 +351,18 @@ def check_entry(raw: Mapping) -> None:
             )
 
 
+def _check_nwb_keys(raw: Mapping, entry: str) -> None:
+    """Keys that conflict with ``nwb``: the file already holds what they give."""
+    for key in _NOT_WITH_NWB:
+        if key in raw:
+            raise InputError(f"'{key}' does not apply with 'nwb': the NWB file holds the traces, ROIs "
+                             "and frame times", entry=entry)
+    for key in _NWB_STIMULUS_KEYS:
+        if key in raw and ("events" in raw or "protocol" in raw):
+            source = "events" if "events" in raw else "protocol"
+            raise InputError(f"'{key}' does not apply when the stimuli come from '{source}'", entry=entry)
+
+
 def _check_types(raw: Mapping, entry: str) -> None:
     for key in _STRING_KEYS:
         if key not in raw:
@@ -335,7 +373,7 @@ def _check_types(raw: Mapping, entry: str) -> None:
             continue
         if not isinstance(value, str):
             raise InputError(f"'{key}' must be a string, got {value!r}", entry=entry)
-        if key in ("fish", "recording", "region", "sensor", "traces") and not value.strip():
+        if key in ("fish", "recording", "region", "sensor", "traces", "nwb") and not value.strip():
             raise InputError(f"'{key}' must not be empty", entry=entry)
     for key in _BOOL_KEYS:
         if key in raw and not isinstance(raw[key], bool):
@@ -475,6 +513,18 @@ def read_entry(
     -------
     RecordingInput
 
+    Notes
+    -----
+    With ``nwb = "file.nwb"`` the traces, ROI ids and centroids, frame
+    period, ``traces_kind``, fish (``subject_id``), genotype, age, sensor
+    (imaging plane indicator), ``recorded_at`` (session start, wall-clock)
+    and, unless ``events`` or ``protocol`` is given, the stimulus
+    presentations come from the file (see :func:`tectum.readers.read_nwb`;
+    ``nwb_series``, ``nwb_stimulus_table``, ``nwb_stimulus_column`` choose
+    among several).  A value the manifest gives as well must agree with the
+    file (frame periods to within :data:`NWB_PERIOD_RTOL`); otherwise the
+    error names both values.
+
     Raises
     ------
     InputError
@@ -491,7 +541,7 @@ def read_entry(
     base = Path(raw.get("_base", "."))
     check_entry(raw)
 
-    sensor = _canonical_sensor(raw["sensor"], known_sensors, entry)
+    sensor = _canonical_sensor(raw["sensor"], known_sensors, entry) if "sensor" in raw else None
     traces_kind = raw.get("traces_kind", "raw").strip().lower()
     if traces_kind not in TRACES_KINDS:
         raise InputError(
@@ -510,6 +560,14 @@ def read_entry(
     if "frame_period_s" in raw:
         periods["manifest"] = _frame_period(raw["frame_period_s"], entry, "manifest")
 
+    nwb = None
+    if "nwb" in raw:
+        nwb, found = _read_nwb(raw, entry, base, metadata, periods, sensor=sensor, age_dpf=age_dpf,
+                               recorded_at=recorded_at, known_sensors=known_sensors)
+        raw["fish"], raw["genotype"] = found["fish"], found["genotype"]
+        sensor, age_dpf, recorded_at, traces_kind = (found[k] for k in ("sensor", "age_dpf", "recorded_at",
+                                                                          "traces_kind"))
+
     femtonics = None
     if "femtonics_metadata" in raw:
         written = raw["femtonics_metadata"]
@@ -520,7 +578,13 @@ def read_entry(
         metadata["femtonics"] = femtonics
         periods["femtonics"] = femtonics["frame_period_s"]
 
-    traces, roi_ids, positions, neuropil = _read_traces(raw, entry, base, metadata, periods)
+    if nwb is not None:
+        traces, roi_ids, positions, neuropil = nwb["traces"], nwb["roi_ids"], nwb["positions"], None
+        traces_written, traces_role = raw["nwb"], "NWB file"
+    else:
+        traces, roi_ids, positions, neuropil = _read_traces(raw, entry, base, metadata, periods)
+        traces_written = raw["traces"]
+        traces_role = "traces folder" if _resolve(base, traces_written).is_dir() else "traces file"
     n_frames = traces.shape[1]
 
     if not periods:
@@ -529,7 +593,7 @@ def read_entry(
             "femtonics_metadata",
             entry=entry,
         )
-    source = next(s for s in ("manifest", "femtonics", "suite2p") if s in periods)
+    source = next(s for s in ("nwb", "manifest", "femtonics", "suite2p") if s in periods)
     frame_period_s = periods[source]
     metadata["frame_period"] = {"used_s": frame_period_s, "source": source,
                                 **{f"{k}_s": v for k, v in periods.items()}}
@@ -545,8 +609,11 @@ def read_entry(
             role="Femtonics metadata file",
         )
 
-    events, stim_written = _read_stimuli(raw, entry, base, metadata)
-    stim_role = "events file" if "events" in raw else "protocol file"
+    if nwb is not None and "events" not in raw and "protocol" not in raw:
+        events, stim_written, stim_role = nwb["events"], raw["nwb"], "NWB file"
+    else:
+        events, stim_written = _read_stimuli(raw, entry, base, metadata)
+        stim_role = "events file" if "events" in raw else "protocol file"
     protocol_s = metadata.get("protocol", {}).get("protocol_duration_s")
     if protocol_s is not None and protocol_s > duration + frame_period_s:
         raise InputError(
@@ -578,8 +645,7 @@ def read_entry(
         raise InputError(
             f"only {n_frames} frame(s): the regression on up to {n_stimuli} stimulus regressor(s) needs "
             f"more frames than regressors + 1 (at least {n_stimuli + 2})",
-            entry=entry, path=raw["traces"], role="traces folder" if _resolve(base, raw["traces"]).is_dir()
-            else "traces file",
+            entry=entry, path=traces_written, role=traces_role,
         )
 
     return RecordingInput(
@@ -612,6 +678,91 @@ def _age(value: Any, entry: str) -> float | None:
     if not (math.isfinite(age) and age >= 0):
         raise InputError(f"age_dpf must be a non-negative number, got {value!r}", entry=entry)
     return age
+
+
+def _read_nwb(raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_at, known_sensors):
+    """Read the entry's NWB file and reconcile it with the values the manifest gives.
+
+    A value given in both places must agree (the error names both); one
+    given in one place only is used from there.
+
+    Returns
+    -------
+    (dict, dict)
+        What :func:`tectum.readers.read_nwb` returned, and the resolved
+        ``fish``, ``genotype``, ``sensor``, ``age_dpf``, ``recorded_at``,
+        ``traces_kind``.
+    """
+    written = raw["nwb"]
+    path = _existing(entry, base, written, "NWB file")
+    stimuli = "events" not in raw and "protocol" not in raw
+    with _about(entry, "NWB file", written, path):
+        nwb = readers.read_nwb(path, series=raw.get("nwb_series"), stimulus_table=raw.get("nwb_stimulus_table"),
+                               stimulus_column=raw.get("nwb_stimulus_column"), stimuli=stimuli,
+                               cells_only=not raw.get("include_non_cells", False))
+    metadata["sources"]["nwb"] = str(path)
+    metadata["nwb"] = nwb["metadata"]
+
+    def conflict(what: str, given, in_file: str) -> InputError:
+        return InputError(f"{what} = {given!r} in the manifest disagrees with the NWB file's {in_file}",
+                          entry=entry, path=written, role="NWB file")
+
+    def absent(what: str, where: str) -> InputError:
+        return InputError(f"no {what}: the NWB file has no {where}; give {what} in the manifest",
+                          entry=entry, path=written, role="NWB file")
+
+    subject = nwb["subject"]
+    found = {}
+    fish = raw.get("fish")
+    if fish is not None and subject["subject_id"] is not None and str(fish) != subject["subject_id"]:
+        raise conflict("fish", str(fish), f"subject_id {subject['subject_id']!r}")
+    if fish is None and subject["subject_id"] is None:
+        raise absent("fish", "subject_id")
+    found["fish"] = str(fish) if fish is not None else subject["subject_id"]
+
+    genotype = raw.get("genotype")
+    if genotype is not None and subject["genotype"] is not None and genotype.strip() != subject["genotype"]:
+        raise conflict("genotype", genotype, f"subject genotype {subject['genotype']!r}")
+    found["genotype"] = genotype if genotype is not None else subject["genotype"]
+
+    if age_dpf is not None and subject["age_dpf"] is not None and abs(age_dpf - subject["age_dpf"]) > 1e-6:
+        raise conflict("age_dpf", age_dpf, f"subject age {subject['age']!r} ({subject['age_dpf']:g} days)")
+    found["age_dpf"] = age_dpf if age_dpf is not None else subject["age_dpf"]
+
+    indicator = nwb["indicator"]
+    if sensor is None:
+        if indicator is None:
+            raise absent("sensor", "imaging plane indicator")
+        try:
+            found["sensor"] = _canonical_sensor(indicator, known_sensors, entry)
+        except InputError as err:
+            raise InputError(f"imaging plane indicator: {err.message}; give sensor in the manifest",
+                             entry=entry, path=written, role="NWB file") from None
+    else:
+        if indicator is not None and indicator.lower() != sensor.lower():
+            raise conflict("sensor", sensor, f"imaging plane indicator {indicator!r}")
+        found["sensor"] = sensor
+
+    if "traces_kind" in raw and raw["traces_kind"].strip().lower() != nwb["traces_kind"]:
+        raise conflict("traces_kind", raw["traces_kind"],
+                       f"series '{nwb['series']}' ({nwb['traces_kind']!r})")
+    found["traces_kind"] = nwb["traces_kind"]
+
+    start = nwb["session_start_time"]
+    found["recorded_at"] = recorded_at
+    if start is not None:
+        local = start.replace(tzinfo=None)  # the lab's wall-clock time, as the manifest writes it
+        if recorded_at is None:
+            found["recorded_at"] = local
+        elif (recorded_at != start) if recorded_at.tzinfo is not None else (recorded_at != local):
+            raise conflict("recorded_at", recorded_at.isoformat(), f"session_start_time {start.isoformat()!r}")
+
+    period = nwb["frame_period_s"]
+    given = periods.get("manifest")
+    if given is not None and abs(given - period) > NWB_PERIOD_RTOL * period:
+        raise conflict("frame_period_s", given, f"frame period {_fmt(period)} s (series '{nwb['series']}')")
+    periods["nwb"] = period
+    return nwb, found
 
 
 def _read_traces(raw, entry, base, metadata, periods):
@@ -739,5 +890,6 @@ def read_manifest(
     entries = load_manifest(path)
     if known_sensors is not None:
         for raw in entries:
-            _canonical_sensor(raw["sensor"], known_sensors, raw["_entry"])
+            if "sensor" in raw:  # an NWB entry may take it from the file
+                _canonical_sensor(raw["sensor"], known_sensors, raw["_entry"])
     return (read_entry(raw, known_sensors=known_sensors) for raw in entries)

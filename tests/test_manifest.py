@@ -355,7 +355,7 @@ def test_misspelt_key_suggests(tmp_path):
 
 
 def test_manifest_keys_cover_documented_keys():
-    assert len(MANIFEST_KEYS) == 21 and "split_prey_direction" in MANIFEST_KEYS
+    assert len(MANIFEST_KEYS) == 25 and "split_prey_direction" in MANIFEST_KEYS and "nwb" in MANIFEST_KEYS
 
 
 @pytest.mark.parametrize("missing", ["region", "sensor", "traces"])

@@ -54,12 +54,12 @@ def rec():
 
     r = make_recording(n_rois=150, n_frames=420, seed=5)
     res = analyse_recording(r.traces, r.events, r.frame_period_s, sensor=r.sensor,
-                            regressors={"groups": r.groups}, clustering=False)
-    names = res["regressors"].names
-    labels = np.array([names[i] if i >= 0 else "" for i in res["class_index"]], dtype=object)
+                            stimulus_groups=r.groups, clustering=False)
+    names = res.regressors.names
+    labels = np.array([label or "" for label in res.labels], dtype=object)
     stim_to_reg = {s: g for g, stims in r.groups.items() for s in stims}
     pres = r.events.assign(regressor=r.events["stimulus"].map(stim_to_reg))
-    return dict(r=r, res=res, names=names, labels=labels, pres=pres, dff=res["dff"], T=r.frame_period_s)
+    return dict(r=r, res=res, names=names, labels=labels, pres=pres, dff=res.dff.dff, T=r.frame_period_s)
 
 
 # ------------------------------------------------------------------ colours

@@ -50,7 +50,7 @@ def test_class_fractions_sql_feeds_the_cross_recording_page(populated, tmp_path)
     assert list(df.columns) == ["fish", "recording", "genotype", "roi_class", "fraction"]
     # the same numbers as DataJoint's own fetch
     counts = (an.ClassSummary.Count & {"paramset": "default"}).to_pandas().reset_index()
-    assert len(df) == len(counts) == 3 * 3  # 3 recordings x 3 regressors
+    assert len(df) == len(counts) == 3 * 6  # 3 recordings x (3 regressors + inhibited, mixed, unclassified)
     merged = df.merge(counts, on=["fish", "recording", "roi_class"])
     assert np.allclose(merged["fraction"].astype(float), merged["fraction_of_selected"].astype(float))
     assert set(df.loc[df["fish"] == "F1", "genotype"]) == {"wt"}
@@ -77,23 +77,23 @@ def test_per_recording_figures_from_fetched_rows(populated, tmp_path):
     n = dff.shape[0]
     presentations = (acq.Presentation & key).to_pandas().reset_index()
     # the regressor of each stimulus, from the parameter set's groups
-    groups = populated.reference.ParamSet.stage_params("default")["regressors"][1]["groups"]
-    stim_to_reg = {s: r for r, stims in groups.items() for s in stims}
+    regressors, stimuli = (an.Regressors.Regressor & key).to_arrays("regressor", "stimuli")
+    stim_to_reg = {s: r for r, stims in zip(regressors, stimuli) for s in stims}
     presentations["regressor"] = presentations["stimulus"].map(stim_to_reg)
     roi, r2, q = (an.Fit.Roi & key).to_arrays("roi", "r2", "q_value", order_by="roi")
     croi, cname = (an.Classification.Roi & key).to_arrays("roi", "roi_class")
     roi_class = np.full(n, "", dtype=object)
     roi_class[np.asarray(croi, dtype=int)] = cname
-    amplitudes = (an.ResponseAmplitude.Roi & key).to_pandas().reset_index()
+    amplitudes = (an.ResponseAmplitude.Roi & key).proj(amplitude="mean_amplitude").to_pandas().reset_index()
     x, y, z = (acq.RoiTraces.Roi & key).to_arrays("x", "y", "z", order_by="roi")
     kernel, kernel_name = (an.Regressors & key).fetch1("kernel", "kernel_name")
-    r2_threshold, fdr_alpha = (an.Fit & key).fetch1("r2_threshold", "fdr_alpha")
+    r2_min, fdr_alpha = (an.Fit & key).fetch1("r2_min", "fdr_alpha")
     names = an.Regressors.names(key)
 
     figs = {
         "responses": plot_class_responses(dff, frame_period, presentations, roi_class, regressors=names),
-        "tuning": plot_tuning_heatmap(amplitudes, roi_class, columns=names, value_label="mean ΔF/F, 5 frames"),
-        "r2q": plot_r2_vs_q(r2, q, roi_class, q_threshold=fdr_alpha, r2_floor=r2_threshold, regressors=names),
+        "tuning": plot_tuning_heatmap(amplitudes, roi_class, columns=names, value_label="mean ΔF/F 0-5 s after onset minus 3 s before"),
+        "r2q": plot_r2_vs_q(r2, q, roi_class, q_threshold=fdr_alpha, r2_floor=r2_min or None, regressors=names),
         "positions": plot_roi_positions(np.column_stack([x, y, z]).astype(float), roi_class),
         "kernel": plot_kernel(kernel, frame_period, {"kernel_name": kernel_name}),
     }

@@ -85,10 +85,10 @@ def test_insert_populate_and_query(db, small_recording):
     version = (db.acquisition.Recording & key).fetch1("version")
     params_hash = (db.reference.ParamSet & {"paramset": "default"}).fetch1("params_hash")
     for table in an.COMPUTED_TABLES:
-        prov = (table & dkey).fetch1("recording_version", "params_hash", "pipeline_version")
+        prov = (table.Provenance & dkey).fetch1("recording_version", "params_hash", "pipeline_version")
         assert prov[:2] == (version, params_hash), table.__name__
     # class counts add up to the classified ROIs
-    counts = (an.ClassSummary.Count & dkey).to_arrays("n_rois")
+    counts = (an.ClassSummary.Count & dkey).to_arrays("n_in_class")
     assert counts.sum() == (an.Classification & dkey).fetch1("n_classified")
     assert (an.Fit & dkey).fetch1("n_selected") == (an.Classification & dkey).fetch1("n_classified")
     # every ROI is in the 'all' clustering, selected ones in 'selected'
@@ -143,7 +143,7 @@ def test_bad_roi_is_excluded_not_fatal(db, small_recording):
     assert (db.analysis.DeltaF.Excluded & dkey).to_dicts() == [dict(dkey, roi=7, reason="baseline <= 0")]
     row = (db.analysis.Fit.Roi & dkey & {"roi": 7}).fetch1()
     assert row["excluded"] == "baseline <= 0" and not row["selected"]
-    assert (db.analysis.Fit & dkey).fetch1("n_excluded") == 1
+    assert (db.analysis.DeltaF & dkey).fetch1("n_excluded") == 1
     assert (db.analysis.Fit & dkey).fetch1("n_selected") > 0
     assert not (db.analysis.Clustering.Member & dkey & {"roi": 7})
 

@@ -2,12 +2,14 @@
 
 :func:`tectum.cli.build_parser` registers them in the order of
 :data:`COMMANDS`; a module's ``register`` adds its parser and sets
-``func`` to the function that runs it (returning the exit code).
+``func`` to the function that runs it (returning the exit code). Modules
+import the pipeline (DataJoint, pandas, ``schemas``) inside their ``run``
+functions, so ``tectum --help`` and argument errors answer at once.
 """
 
 from __future__ import annotations
 
-from . import db, demo, export, ingest, populate, report, status
+from . import config, db, demo, export, gc, ingest, paramset, populate, report, status, stimulus
 
 #: subcommand modules, in the order ``tectum --help`` lists them
-COMMANDS = (ingest, populate, status, report, export, db, demo)
+COMMANDS = (ingest, populate, status, report, export, paramset, stimulus, config, gc, db, demo)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import TectumError
-from ._common import connect
+from ._common import add_restriction, connect, nothing_matches
 
 
 def _recover(orphan_timeout) -> None:
@@ -15,17 +15,25 @@ def _recover(orphan_timeout) -> None:
 
 
 def run(args) -> int:
-    from ..restriction import parse_restriction
+    from ..restriction import key_restriction, recording_tables
 
     from ..access import require_write_access
 
     schemas = connect()
     require_write_access(schemas.analysis.COMPUTED_TABLES)  # a viewer is refused before computing anything
+    tasks = key_restriction(schemas.analysis.AnalysisTask, args.restriction, allowed_extra=recording_tables())
+    restrictions = [tasks] if tasks is not None else []
+    if args.paramset:
+        known = set(schemas.reference.ParamSet().to_arrays("paramset"))
+        unknown = [p for p in args.paramset if p not in known]
+        if unknown:
+            raise TectumError(f"unknown parameter set(s) {', '.join(map(repr, unknown))}; known: "
+                              f"{', '.join(sorted(known))}")
+        restrictions.append([{"paramset": p} for p in args.paramset])
+    if tasks is not None and not (schemas.analysis.AnalysisTask & tasks):
+        return nothing_matches(args, "analysis tasks (recording x parameter set)")
     if args.reserve_jobs:
         _recover(args.orphan_timeout)
-    restrictions = [parse_restriction(args.restriction)]
-    if args.paramset:
-        restrictions.append([{"paramset": p} for p in args.paramset])
     try:
         reports = schemas.populate_all(
             *restrictions,
@@ -59,8 +67,9 @@ def register(sub) -> None:
                        "Clustering and ClassSummary for the (recording, parameter set) pairs assigned in "
                        "AnalysisTask. A failing recording does not stop the others; the exit code is 1 if "
                        "any failed.")
-    p.add_argument("restriction", nargs="?", default="",
-                   help="limit to keys, e.g. 'fish=F1,recording=R2' or a SQL condition")
+    add_restriction(p, example="fish=F1,recording=R2",
+                    names="fish, recording, paramset, and the recording's and the fish's attributes, e.g. genotype, "
+                    "experiment, region, sensor")
     p.add_argument("--paramset", action="append", help="only this parameter set (repeatable)")
     p.add_argument("--reserve-jobs", action="store_true",
                    help="use DataJoint's job reservation so several workers can run at once")

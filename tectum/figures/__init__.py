@@ -37,12 +37,12 @@ Examples
 >>> from tectum.figures import plot_class_responses
 >>> rec = make_recording(n_rois=60, n_frames=420, seed=0)
 >>> res = analyse_recording(rec.traces, rec.events, rec.frame_period_s, sensor=rec.sensor,
-...                         regressors={"groups": rec.groups}, clustering=False)
->>> names = res["regressors"].names
->>> roi_class = [names[i] if i >= 0 else "" for i in res["class_index"]]
+...                         stimulus_groups=rec.groups, clustering=False)
+>>> names = res.regressors.names
+>>> roi_class = [label or "" for label in res.labels]
 >>> stim_to_reg = {s: r for r, stims in rec.groups.items() for s in stims}
 >>> presentations = rec.events.assign(regressor=rec.events["stimulus"].map(stim_to_reg))
->>> fig = plot_class_responses(res["dff"], rec.frame_period_s, presentations, roi_class, regressors=names)
+>>> fig = plot_class_responses(res.dff.dff, rec.frame_period_s, presentations, roi_class, regressors=names)
 >>> [p["n_presentations"] for p in fig.tectum_info["panels"][:4]]
 [3, 3, 3, 3]
 """
@@ -50,7 +50,7 @@ Examples
 from ._base import save_png
 from .align import AlignedResponses, align_to_onsets, presentation_amplitudes, presentations_frame
 from .cross_recording import fish_fractions, plot_class_fractions, write_cross_recording_page
-from .kernel import KERNEL_INFO_KEYS, MeanResponse, class_mean_response, plot_kernel
+from .kernel import KERNEL_INFO_KEYS, MeanResponse, class_mean_response, kernel_figure_info, plot_kernel
 from .null import plot_shift_null
 from .positions import plot_roi_positions
 from .responses import plot_class_responses, spread_across_rois
@@ -64,6 +64,7 @@ __all__ = [
     "align_to_onsets",
     "amplitude_matrix",
     "class_mean_response",
+    "kernel_figure_info",
     "fish_fractions",
     "plot_class_fractions",
     "plot_class_responses",

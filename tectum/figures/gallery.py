@@ -22,7 +22,7 @@ from ..report.style import DPI
 from ._base import save_png
 from .align import presentation_amplitudes
 from .cross_recording import plot_class_fractions, write_cross_recording_page
-from .kernel import class_mean_response, plot_kernel
+from .kernel import class_mean_response, kernel_figure_info, plot_kernel
 from .null import plot_shift_null
 from .positions import plot_roi_positions
 from .responses import plot_class_responses
@@ -52,56 +52,36 @@ def class_fractions_sql(prefix: str = "tectum_", paramset: str = "default") -> s
     return CLASS_FRACTIONS_SQL.format(prefix=prefix, paramset=paramset)
 
 
-def shift_null_r2(dff_row, design, *, n_shifts=500, min_shift=None, seed=0):
-    """r² of one ROI's trace against ``design`` (frames × regressors) after random circular shifts.
+def shift_null_r2(res, roi):
+    """The circular-shift null of one ROI as the analysis used it: ``(null_r2, observed_r2, p)``.
 
-    Shifts are drawn uniformly from ``min_shift .. n_frames - min_shift``
-    (default a tenth of the recording), so a shifted trace is never close to
-    its original alignment. Returns ``(null_r2, observed_r2, p)`` with
-    ``p = (1 + #{null ≥ observed}) / (1 + n_shifts)``.
+    The shifts are the fit's admissible shifts (:func:`pipeline.shift_null.admissible_shifts`);
+    ``p`` is the stored permutation p-value (with its tail approximation).
     """
-    from pipeline import fit_ols
+    from pipeline import roi_null_distribution
+    from pipeline.shift_null import admissible_shifts
 
-    y = np.asarray(dff_row, dtype=float)
-    n = y.size
-    min_shift = max(1, n // 10) if min_shift is None else int(min_shift)
-    rng = np.random.default_rng(seed)
-    shifts = rng.integers(min_shift, n - min_shift + 1, size=int(n_shifts))
-    shifted = np.stack([np.roll(y, int(s)) for s in shifts])
-    observed = float(fit_ols(design, y[None, :]).r2[0])
-    null = fit_ols(design, shifted).r2
-    p = (1 + int(np.sum(null >= observed))) / (1 + null.size)
-    return null, observed, p
+    fit = res.fit
+    design = res.regressors.design
+    shifts = admissible_shifts(design.shape[0], fit.min_shift_frames, fit.params.get("max_shifts"))
+    null = roi_null_distribution(design, res.dff.dff[roi], shifts)
+    return null["r2"], null["r2_observed"], float(fit.p_permutation[roi])
 
 
 def _analyse(rec, **kw):
     from pipeline import analyse_recording
 
     return analyse_recording(rec.traces, rec.events, rec.frame_period_s, sensor=rec.sensor,
-                             regressors=dict({"groups": rec.groups}, **kw), clustering=False)
+                             stimulus_groups=rec.groups, clustering=False, **kw)
 
 
 def _labels(res) -> np.ndarray:
-    names = res["regressors"].names
-    return np.array([names[i] if i >= 0 else "" for i in res["class_index"]], dtype=object)
+    return np.array([label or "" for label in res.labels], dtype=object)
 
 
 def _presentations(rec) -> pd.DataFrame:
     reg = {s: r for r, stims in rec.groups.items() for s in stims}
     return rec.events.assign(regressor=rec.events["stimulus"].map(reg))
-
-
-def _tau_objective(rec, taus, delay_s):
-    """Mean r² over all ROIs with an exponential kernel of each τ (the gallery's stand-in objective)."""
-    from pipeline import build_regressors, compute_dff, exponential_kernel, fit_ols
-
-    dff = compute_dff(rec.traces, "percentile", frame_period_s=rec.frame_period_s)
-    out = []
-    for tau in taus:
-        k = exponential_kernel(rec.frame_period_s, tau, delay_s=delay_s)
-        regs = build_regressors(rec.events, dff.shape[1], rec.frame_period_s, k, groups=rec.groups)
-        out.append(float(np.nanmean(fit_ols(regs.design, dff).r2)))
-    return np.array(out)
 
 
 def write_gallery(out_dir, *, seed: int = 0, n_rois: int = 300, n_rois_cross: int = 120) -> list:
@@ -111,7 +91,7 @@ def write_gallery(out_dir, *, seed: int = 0, n_rois: int = 300, n_rois_cross: in
     10 recordings of the cross-recording figure. Returns the list of
     ``(file name, caption)`` written; ``out_dir/index.html`` shows them.
     """
-    from pipeline import exponential_kernel, make_recording
+    from pipeline import make_recording
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,10 +103,10 @@ def write_gallery(out_dir, *, seed: int = 0, n_rois: int = 300, n_rois_cross: in
 
     rec = make_recording(n_rois=n_rois, n_frames=420, seed=seed)
     res = _analyse(rec)
-    names = res["regressors"].names
+    names = res.regressors.names
     labels = _labels(res)
     pres = _presentations(rec)
-    dff = res["dff"].copy()
+    dff = res.dff.dff.copy()
     dff[:3] = np.nan  # three excluded ROIs, as a NaN row arrives from the database
     T = rec.frame_period_s
     src = f"synthetic recording, {n_rois} ROIs, default parameters"
@@ -168,9 +148,9 @@ def write_gallery(out_dir, *, seed: int = 0, n_rois: int = 300, n_rois_cross: in
          "02c_tuning_truth.png", "Ground-truth classes, 'mixed' sorted by its largest amplitude.")
 
     # 3. selection
-    fit = res["params"]["fit"]
-    save(plot_r2_vs_q(res["ols"].r2, res["q_value"], labels, q_threshold=fit["fdr_alpha"],
-                      r2_floor=fit["r2_threshold"], regressors=names, title=f"Selection ({src})"),
+    fit = res.params["fit"][1]
+    save(plot_r2_vs_q(res.fit.r2, res.fit.q_value, labels, q_threshold=fit["fdr_alpha"],
+                      r2_floor=fit["r2_min"] or None, regressors=names, title=f"Selection ({src})"),
          "03_r2_vs_q.png", "r² against −log10 q, the selection boundary dashed.")
 
     # 4. positions
@@ -182,29 +162,25 @@ def write_gallery(out_dir, *, seed: int = 0, n_rois: int = 300, n_rois_cross: in
          "04b_positions_plane.png", "x-y only; ROIs without a position are counted, not drawn.")
     save(plot_roi_positions(None, labels), "04c_no_positions.png", "No positions ingested.")
 
-    # 5. kernel: the sensor kernel as used; an exponential chosen over a τ grid
-    delay = res["params"]["regressors"]["delay_s"]
+    # 5. kernel: the kernel chosen from the data, and a fixed literature kernel for comparison
     looming = class_mean_response(dff, T, pres, labels, "looming")
-    save(plot_kernel(res["kernel"], T, {"kernel_name": f"{rec.sensor} literature", "tau_decay_s": 0.55 / np.log(2),
-                                        "delay_s": delay}, response=looming, duration_s=3.0),
-         "05_kernel.png", "The sensor kernel against the looming class's mean response.")
-    taus = np.round(np.arange(0.5, 6.01, 0.5), 2)
-    objective = _tau_objective(rec, taus, delay)
-    best = float(taus[int(np.argmax(objective))])
-    info = {"kernel_name": "exponential, τ from the data", "tau_decay_s": best, "delay_s": delay,
-            "tau_grid_s": taus, "objective": objective, "objective_label": "mean r² over all ROIs"}
-    save(plot_kernel(exponential_kernel(T, best, delay_s=delay), T, info, response=looming, duration_s=3.0,
-                     title="Kernel chosen from the data (gallery: mean r² over a τ grid)"),
-         "05b_kernel_chosen.png", "An exponential kernel whose τ maximised the mean r²; the objective beside it.")
+    regs = res.regressors
+    save(plot_kernel(regs.kernel, T, kernel_figure_info(regs.kernel_name, regs.kernel_info), response=looming,
+                     duration_s=3.0, title="Kernel chosen from the data"),
+         "05b_kernel_chosen.png", "The kernel chosen from the data against the looming class's mean response; "
+         "the objective over the τ grid beside it.")
+    sensor = _analyse(rec, regressors=("sensor", {}), fit=("ols", {"significance": "parametric"})).regressors
+    save(plot_kernel(sensor.kernel, T, kernel_figure_info(sensor.kernel_name, sensor.kernel_info), response=looming,
+                     duration_s=3.0),
+         "05_kernel.png", "The sensor's published 1-AP kernel against the looming class's mean response.")
 
     # 6. shift null of the best ROI and of an unselected one
-    design = res["regressors"].design
-    best_roi = int(np.nanargmax(np.where(labels != "", res["ols"].r2, np.nan)))
-    null, obs, p = shift_null_r2(res["dff"][best_roi], design, seed=seed)
+    best_roi = int(np.nanargmax(np.where(labels != "", res.fit.r2, np.nan)))
+    null, obs, p = shift_null_r2(res, best_roi)
     save(plot_shift_null(null, obs, p, roi_label=f"ROI {best_roi} ({labels[best_roi]})"),
-         "06_shift_null.png", "500 circular shifts of the selected ROI of highest r².")
+         "06_shift_null.png", "Every admissible circular shift of the selected ROI of highest r².")
     weak = int(np.flatnonzero(labels == "")[0])
-    null, obs, p = shift_null_r2(res["dff"][weak], design, seed=seed)
+    null, obs, p = shift_null_r2(res, weak)
     save(plot_shift_null(null, obs, p, roi_label=f"ROI {weak} (not selected)"),
          "06b_shift_null_unselected.png", "The same for a ROI that was not selected.")
 

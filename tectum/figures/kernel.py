@@ -12,7 +12,7 @@ from ..report.style import class_color
 from ._base import as_float_vector, check_frame_period, class_labels, finish, fmt_count, new_figure, plain_text
 from .align import align_to_onsets, presentations_frame
 
-__all__ = ["KERNEL_INFO_KEYS", "MeanResponse", "class_mean_response", "plot_kernel"]
+__all__ = ["KERNEL_INFO_KEYS", "MeanResponse", "class_mean_response", "kernel_figure_info", "plot_kernel"]
 
 #: keys of ``kernel_info`` that :func:`plot_kernel` knows; other scalar keys are listed in the legend
 KERNEL_INFO_KEYS = ("kernel_name", "tau_decay_s", "tau_rise_s", "delay_s", "tau_grid_s", "objective",
@@ -210,3 +210,33 @@ def plot_kernel(kernel, frame_period_s, kernel_info=None, *, response=None, dura
     fig.suptitle(title or "Calcium kernel of the regressors", fontsize=11)
     return finish(fig, {"panels": panels, "legend": legend, "kernel_peak": k_peak, "response_peak": r_peak,
                         "chosen_tau_s": None if chosen is None else float(chosen)})
+
+
+def kernel_figure_info(kernel_name: str, kernel_info: dict | None) -> dict:
+    """:func:`plot_kernel`'s ``kernel_info`` from a regressor stage's ``kernel_info`` (``Regressors.kernel_info``).
+
+    Keeps the kernel's constants; when the kernel was chosen from the data
+    (``kernel_info["fit"]["grid"]``, see :func:`pipeline.kernel_fit.choose_kernel`),
+    the objective over the τ grid at the chosen delay and rise becomes
+    ``tau_grid_s`` / ``objective``.
+    """
+    info = dict(kernel_info or {})
+    out = {"kernel_name": kernel_name}
+    for key in ("tau_decay_s", "tau_rise_s", "delay_s"):
+        if info.get(key) is not None:
+            out[key] = float(info[key])
+    grid = (info.get("fit") or {}).get("grid")
+    if grid:
+        taus = np.asarray(grid["tau_decay_s"], dtype=float)
+        delays = np.asarray(grid["delay_s"], dtype=float)
+        rises = np.asarray([np.nan if r is None else r for r in grid["tau_rise_s"]], dtype=float)
+        values = np.asarray(grid["objective"], dtype=float)
+        at = np.isclose(delays, out.get("delay_s", 0.0))
+        rise = out.get("tau_rise_s")
+        at &= np.isnan(rises) | np.isclose(rises, 0.0) if rise is None else np.isclose(rises, rise)
+        if at.sum() >= 2:
+            order = np.argsort(taus[at])
+            out["tau_grid_s"] = taus[at][order]
+            out["objective"] = values[at][order]
+            out["objective_label"] = f"objective at delay {out.get('delay_s', 0.0):g} s"
+    return out

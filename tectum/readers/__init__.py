@@ -16,13 +16,16 @@ Formats
 * the lab's stimulus protocol pickle: :func:`read_protocol_pickle`
 * the Femtonics MES measurement-context text export:
   :func:`read_femtonics_metadata`
+* an NWB file (traces, ROIs, frame times, subject, stimulus table; needs
+  the optional ``pynwb``): :func:`read_nwb`
 
 Stimulus events always come back as a DataFrame with the columns
 ``stimulus`` (str), ``onset_s`` (float), ``duration_s`` (float) and
 ``params`` (a dict of plain Python values per row), sorted by onset.
 
 The readers live in one module per format (:mod:`.traces`,
-:mod:`.suite2p`, :mod:`.events`, :mod:`.protocol`, :mod:`.femtonics`) with
+:mod:`.suite2p`, :mod:`.events`, :mod:`.protocol`, :mod:`.femtonics`,
+:mod:`.nwb`) with
 shared helpers in :mod:`._common`; the public readers are re-exported here
 (``from tectum.readers import read_traces_npy``).
 """
@@ -30,6 +33,7 @@ shared helpers in :mod:`._common`; the public readers are re-exported here
 from ._common import to_jsonable
 from .events import EVENT_COLUMNS, read_events_table
 from .femtonics import read_femtonics_metadata
+from .nwb import parse_iso_age_days, read_nwb
 from .protocol import PREY_DIRECTIONS, read_protocol_pickle
 from .suite2p import read_suite2p
 from .traces import read_positions_npy, read_traces_csv, read_traces_npy
@@ -44,5 +48,7 @@ __all__ = [
     "read_events_table",
     "read_protocol_pickle",
     "read_femtonics_metadata",
+    "read_nwb",
+    "parse_iso_age_days",
     "to_jsonable",
 ]

@@ -342,6 +342,6 @@ def report_keys(restriction=None, paramsets=None):
             raise ReportError(f"unknown parameter set(s) {', '.join(map(repr, unknown))}; "
                               f"known: {', '.join(sorted(known))}")
         fits = fits & [{"paramset": p} for p in paramsets]
-    ready = fits & analysis.Clustering & analysis.Classification
+    ready = fits & analysis.Clustering.proj() & analysis.Classification.proj()  # keys only: masters share provenance columns
     keys = ready.proj().to_dicts(order_by=["fish", "recording", "paramset"])
     return keys, len(fits) - len(keys)
