@@ -162,7 +162,7 @@ class AnalysisTask(dj.Manual):
         """Assign every auto-assigned parameter set that fits a new recording (inside its ingest transaction)."""
         names = []
         sensor_spec = reference.Sensor.spec(sensor)
-        for name in (reference.ParamSet & {"auto_assign": 1}).to_arrays("paramset"):
+        for name in (reference.ParamSet & {"auto_assign": True}).to_arrays("paramset"):
             ok, _ = reference.ParamSet.applicable(name, stimuli, sensor_spec)
             if ok:
                 cls.insert1(dict(key, paramset=name))
