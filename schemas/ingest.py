@@ -395,9 +395,9 @@ def _check_roi_ids(roi_ids, n_rois: int, where: str) -> np.ndarray:
         whole = np.isfinite(ids) & (ids == np.round(ids)) & (np.abs(ids) < 2**63)
         if not whole.all():
             i = int(np.flatnonzero(~whole)[0])
-            raise IngestError(f"{where}: ROI id {ids[i]!r} (row {i}) is not an integer; ROI ids must be whole numbers")
+            raise IngestError(f"{where}: ROI id {float(ids[i])!r} (row {i}) is not an integer; ROI ids must be whole numbers")
     elif ids.dtype.kind not in "iu":
-        raise IngestError(f"{where}: ROI ids must be integers, got {ids.dtype} values such as {ids[0]!r}")
+        raise IngestError(f"{where}: ROI ids must be integers, got {ids.dtype} values such as {ids.tolist()[0]!r}")
     ids = ids.astype(np.int64)
     uniq, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():

@@ -222,6 +222,7 @@ def read_traces_csv(
 
 def _parse_traces_table(fh, delimiter, path, header, index_column):
     rows: list[np.ndarray] = []
+    first_cells: list[str] = []
     labels: list[str] | None = [] if index_column else None
     lines: list[int] = []
     head = None
@@ -247,6 +248,7 @@ def _parse_traces_table(fh, delimiter, path, header, index_column):
                 path=path,
             )
         values = cells
+        first_cells.append(cells[0])
         if labels is not None:
             labels.append(cells[0].strip())
             values = cells[1:]
@@ -266,7 +268,7 @@ def _parse_traces_table(fh, delimiter, path, header, index_column):
         looks = _counts_up(first)
         if looks:
             raise InputError(
-                f"column 1 ({_preview([str(v) for v in first.tolist()])}) holds {looks}, like an index "
+                f"column 1 ({_preview(first_cells)}) holds {looks}, like an index "
                 "column, not a trace: set traces_index_column = true (or false to read it as data)",
                 path=path,
             )
