@@ -209,17 +209,25 @@ def insert_recording(
     sensor : str
         A sensor of :class:`reference.Sensor` (case-insensitive).
     frame_period_s : float
-        Seconds between frames (> 0).
+        Seconds between frames, 1 ms to 60 s.
     traces : ndarray of shape (n_rois, n_frames)
         Raw fluorescence (``trace_kind="raw"``) or dF/F (``"dff"``); stored as float32.
     events : DataFrame or list of dict
-        Columns ``stimulus``, ``onset_s``, ``duration_s`` and optionally ``params`` (dict).
+        Columns ``stimulus``, ``onset_s``, ``duration_s`` and optionally ``params`` (a
+        dict of JSON values per presentation). Each (stimulus, onset) at most once.
     roi_ids : sequence of int, optional
-        Ids in the segmentation output (default ``0..n_rois-1``); must be unique.
+        Ids in the segmentation output (default ``0..n_rois-1``); integers, unique.
     positions : ndarray of shape (n_rois, 2 or 3), optional
-        ROI centroids in pixels.
+        ROI centroids in pixels (finite, at most 1e6 in magnitude).
     neuropil : ndarray of shape (n_rois, n_frames), optional
         Neuropil traces for neuropil subtraction.
+    age_dpf : float, optional
+        Days post fertilisation, 0 to 10000.
+    recorded_at : datetime, date or ISO 8601 str, optional
+        Stored as the wall-clock time written; a UTC offset, if any, is kept in
+        the metadata as ``recorded_at_utc_offset``.
+    metadata : dict, optional
+        JSON values (dicts, lists, text, numbers, booleans); NaN becomes null.
     replace : bool
         Replace an existing recording of the same name (and everything computed
         from it), in the same transaction as the insert: if anything fails the
@@ -239,7 +247,19 @@ def insert_recording(
     Raises
     ------
     IngestError
-        For any invalid input, before anything is written.
+        For any invalid input, before anything is written: a name the database
+        cannot hold exactly (see :func:`schemas.names.check_identifier`), an
+        unknown sensor or stimulus, an implausible frame period, age, time or
+        position, traces that are not a finite ROIs x frames matrix (the
+        message says when the matrix looks transposed), events outside the
+        recording, repeated or all in its last second, parameters or metadata
+        JSON cannot hold, every ROI with a raw baseline <= 0.
+
+    Warns
+    -----
+    IngestWarning
+        After inserting, when some ROIs have a raw baseline (the default
+        parameter set's percentile) <= 0; the message names them.
     """
     where = where or f"recording {fish}/{recording}"
     fish = _check_name("fish", fish, where, required=True)

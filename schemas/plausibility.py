@@ -45,11 +45,11 @@ def fmt_s(seconds: float) -> str:
     return text + ".0" if text.lstrip("-").isdigit() else text
 
 
-def frame_period_problem(period: float) -> str | None:
+def frame_period_problem(period: float, *, unit_hint: bool = True) -> str | None:
     """Why a frame period (s) is implausible, or None.
 
-    Refused: not a finite number > 0, or outside 1 ms – 60 s; a value that
-    would fit when read as milliseconds says so.
+    Refused: not a finite number > 0, or outside 1 ms – 60 s; with
+    ``unit_hint`` a value that would fit when read as milliseconds says so.
     """
     if not (isinstance(period, (int, float)) and math.isfinite(period) and period > 0):
         return f"must be a positive number of seconds, got {period!r}"
@@ -57,7 +57,7 @@ def frame_period_problem(period: float) -> str | None:
     if low <= period <= high:
         return None
     text = f"{fmt_s(period)} s is outside the plausible range 1 ms to 60 s per frame"
-    if period > high and low <= period / 1000.0 <= high:
+    if unit_hint and period > high and low <= period / 1000.0 <= high:
         text += f"; was it written in ms? ({fmt_s(period)} ms = {fmt_s(period / 1000.0)} s)"
     return text
 

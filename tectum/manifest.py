@@ -148,8 +148,9 @@ class RecordingInput:
     events : pandas.DataFrame
         ``stimulus``, ``onset_s``, ``duration_s``, ``params``, by onset.
     metadata : dict
-        JSON-compatible imaging metadata: resolved source paths, the frame
-        period and where it came from, Femtonics fields, suite2p ops subset,
+        JSON-compatible imaging metadata: source paths (relative to the
+        manifest's folder unless asked otherwise), the frame period and where
+        it came from, the traces layout, Femtonics fields, suite2p ops subset,
         protocol metadata.
     groups : dict of str to list of str, or None
         Regressor -> stimulus names it pools, from the manifest.
@@ -713,8 +714,11 @@ def read_entry(
         )
     source = next(s for s in ("manifest", "femtonics", "suite2p") if s in periods)
     frame_period_s = periods[source]
-    problem = plausibility.frame_period_problem(frame_period_s)
+    problem = plausibility.frame_period_problem(frame_period_s, unit_hint=source == "manifest")
     if problem:
+        if source == "femtonics":  # its unit is written in the file: show what it says
+            step = next((v for k, v in femtonics["raw"].items() if k.lower() == "d3step"), "?")
+            problem += f" (the file says D3Step = {step!r})"
         raise InputError(f"frame period ({_PERIOD_SOURCES[source]}) {problem}", entry=entry,
                          path=raw.get("femtonics_metadata") if source == "femtonics" else None,
                          role="Femtonics metadata file" if source == "femtonics" else None)

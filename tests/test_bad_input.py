@@ -861,3 +861,12 @@ def summary(request):
     target = os.environ.get("TECTUM_BAD_INPUT_SUMMARY")
     if target:
         Path(target).write_text(json.dumps(SUMMARY, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def test_docs_list_every_case():
+    """docs/bad-input.md has one table row per case, and the headline count matches the matrix."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bad-input.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z0-9_]+)`", doc, flags=re.M)
+    assert sorted(rows) == sorted(case.id for case in CASES)
+    n_reject = sum(case.expect == "reject" for case in CASES)
+    assert f"**{n_reject} bad inputs, all clear errors with nothing written**" in doc
