@@ -12,9 +12,11 @@ functions :func:`pipeline.analyse_recording` composes in memory), and inserts
 the master row and its per-ROI part rows; ``populate()`` runs it inside one
 transaction, so a failure leaves no partial rows.
 
-Every master row records what it was computed from: the recording's
-``version`` (a hash of the inputs), the parameter set's ``params_hash`` and
-the ``pipeline_version``. Before inserting, ``make()`` reads the recording's
+Every master row has a one-to-one part ``Provenance`` recording what it was
+computed from: the recording's ``version`` (a hash of the inputs), the
+parameter set's ``params_hash`` and the ``pipeline_version`` (a part, so that
+the masters share no secondary attribute names and join cleanly). Before
+inserting, ``make()`` reads the recording's
 version again with a shared lock; if the recording was replaced meanwhile it
 raises :class:`InputsChanged` and nothing is saved (a replace waits for the
 lock, so it cannot slip in between).
@@ -38,12 +40,22 @@ from .config import STORE
 
 schema = dj.Schema()
 
-#: columns every computed master table carries: what the row was computed from
-PROVENANCE = """
-    recording_version: char(32)        # acquisition.Recording.version of the inputs used
-    params_hash: char(32)              # reference.ParamSet.params_hash of the parameters used
-    pipeline_version: varchar(32)      # tectum-pipeline release that computed the row
-"""
+
+def provenance_part():
+    """A ``Provenance`` part for a computed master: what its row was computed from."""
+
+    class Provenance(dj.Part):
+        definition = """
+        # what the master row was computed from
+        -> master
+        ---
+        recording_version: char(32)    # acquisition.Recording.version of the inputs used
+        params_hash: char(32)          # reference.ParamSet.params_hash of the parameters used
+        pipeline_version: varchar(32)  # tectum-pipeline release that computed the row
+        computed_at=CURRENT_TIMESTAMP: datetime
+        """
+
+    return Provenance
 
 
 class AnalysisError(RuntimeError):
@@ -97,13 +109,16 @@ def _test_pause(table: str) -> None:
 class _Provenance:
     """What every computed table's ``make()`` shares: provenance and the input check."""
 
-    def _provenance(self, key, version: str) -> dict:
+    def _insert_provenance(self, key, version: str) -> None:
         params_hash = (reference.ParamSet & {"paramset": key["paramset"]}).fetch1("params_hash")
-        return dict(recording_version=version, params_hash=params_hash, pipeline_version=pipeline_version())
+        self.Provenance.insert1(
+            dict(key, recording_version=version, params_hash=params_hash, pipeline_version=pipeline_version())
+        )
 
     @staticmethod
     def _upstream_version(table, key) -> str:
-        return (table & key).fetch1("recording_version")
+        """The recording version an upstream result was computed from."""
+        return (table.Provenance & key).fetch1("recording_version")
 
     def _confirm_inputs(self, key, version: str) -> None:
         """Raise :class:`InputsChanged` unless the recording still has ``version`` (and lock it)."""
@@ -213,17 +228,17 @@ def _stage(key, stage):
 
 @schema
 class DeltaF(_Provenance, dj.Computed):
-    definition = (
-        """
+    definition = ("""
     # dF/F of every ROI of a recording; ROIs that cannot be normalised are excluded (NaN rows)
     -> AnalysisTask
     ---
-    method: varchar(32)
+    dff_method: varchar(32)            # how F0 was estimated (see reference.DffParams)
     dff: <npy@{store}>                 # float32, ROIs x frames; NaN rows for excluded ROIs
     n_excluded: int32                  # ROIs excluded (see DeltaF.Excluded)
     """.format(store=STORE)
-        + PROVENANCE
     )
+
+    Provenance = provenance_part()
 
     class Excluded(dj.Part):
         definition = """
@@ -255,12 +270,12 @@ class DeltaF(_Provenance, dj.Computed):
         self.insert1(
             dict(
                 key,
-                method="none" if kind == "dff" else method,
+                dff_method="none" if kind == "dff" else method,
                 dff=result.dff.astype(np.float32),
                 n_excluded=int(excluded.sum()),
-                **self._provenance(key, version),
             )
         )
+        self._insert_provenance(key, version)
         rows = np.flatnonzero(excluded)
         if len(rows):
             insert_columns(
@@ -281,8 +296,7 @@ class DeltaF(_Provenance, dj.Computed):
 
 @schema
 class Regressors(_Provenance, dj.Computed):
-    definition = (
-        """
+    definition = ("""
     # the response model: stimulus trains and the kernel they are convolved with (chosen per recording)
     -> DeltaF
     ---
@@ -294,8 +308,9 @@ class Regressors(_Provenance, dj.Computed):
     raw: <npy@{store}>                 # float64, regressors x frames: the 0/1 stimulus trains
     convolved: <npy@{store}>           # float64, regressors x frames: each regressor's predicted response
     """.format(store=STORE)
-        + PROVENANCE
     )
+
+    Provenance = provenance_part()
 
     class Regressor(dj.Part):
         definition = """
@@ -342,9 +357,9 @@ class Regressors(_Provenance, dj.Computed):
                 design=np.ascontiguousarray(regs.design, dtype=np.float64),
                 raw=np.ascontiguousarray(regs.raw, dtype=np.float64),
                 convolved=np.ascontiguousarray(regs.convolved, dtype=np.float64),
-                **self._provenance(key, version),
             )
         )
+        self._insert_provenance(key, version)
         numbers = events["presentation"].to_numpy()
         self.Regressor.insert(
             [
@@ -415,21 +430,20 @@ def _jsonable(obj):
 
 @schema
 class Fit(_Provenance, dj.Computed):
-    definition = (
-        """
+    definition = ("""
     # multiple linear regression of every ROI on the regressors, significance and selection
     -> Regressors
     ---
     n_rois: int32
     n_selected: int32
-    n_excluded: int32
     df_resid: int32                    # residual degrees of freedom of the OLS fit
     significance: varchar(16)          # shift (circular-shift permutation null) | parametric (F-test)
     fdr_alpha=null: float64            # Benjamini-Hochberg level, null when not used
     r2_threshold=null: float64         # r2 floor, null when not used
     """
-        + PROVENANCE
     )
+
+    Provenance = provenance_part()
 
     class Roi(dj.Part):
         definition = """
@@ -479,14 +493,13 @@ class Fit(_Provenance, dj.Computed):
                 key,
                 n_rois=n,
                 n_selected=int(np.sum(res.selected)),
-                n_excluded=len(excluded),
                 df_resid=int(res.df_resid),
                 significance=str(params.get("significance", "parametric")),
                 fdr_alpha=params.get("fdr_alpha"),
                 r2_threshold=params.get("r2_threshold"),
-                **self._provenance(key, version),
             )
         )
+        self._insert_provenance(key, version)
         rois = np.arange(n)
         insert_columns(
             self.Roi,
@@ -537,16 +550,16 @@ class Fit(_Provenance, dj.Computed):
 
 @schema
 class Classification(_Provenance, dj.Computed):
-    definition = (
-        """
+    definition = ("""
     # response class of every selected ROI: a stimulus (regressor), inhibited, mixed or unclassified
     -> Fit
     ---
     class_rule: varchar(32)            # how classes were assigned (see pipeline.params)
     n_classified: int32                # selected ROIs with a class (all classes, unclassified included)
     """
-        + PROVENANCE
     )
+
+    Provenance = provenance_part()
 
     class Roi(dj.Part):
         definition = """
@@ -575,9 +588,9 @@ class Classification(_Provenance, dj.Computed):
                 key,
                 class_rule=str(params.get("class_rule", ""))[:32],
                 n_classified=len(keep),
-                **self._provenance(key, version),
             )
         )
+        self._insert_provenance(key, version)
         insert_columns(
             self.Roi,
             dict(
@@ -592,16 +605,16 @@ class Classification(_Provenance, dj.Computed):
 
 @schema
 class ResponseAmplitude(_Provenance, dj.Computed):
-    definition = (
-        """
+    definition = ("""
     # stimulus-evoked response: mean dF/F after each onset minus the mean before it
     -> Regressors
     ---
-    method: varchar(16)                # baseline (after minus before) | seed2020 (the notebook's averaging)
+    amplitude_method: varchar(16)      # baseline (after minus before) | seed2020 (the notebook's averaging)
     window_info: json                  # response and baseline windows in s and frames
     """
-        + PROVENANCE
     )
+
+    Provenance = provenance_part()
 
     class Roi(dj.Part):
         definition = """
@@ -610,7 +623,7 @@ class ResponseAmplitude(_Provenance, dj.Computed):
         -> acquisition.RoiTraces.Roi
         -> Regressors.Regressor
         ---
-        amplitude=null: float64
+        mean_amplitude=null: float64   # mean over the regressor's presentations (see Trial)
         """
 
     class Trial(dj.Part):
@@ -639,16 +652,16 @@ class ResponseAmplitude(_Provenance, dj.Computed):
         self.insert1(
             dict(
                 key,
-                method=str(params.get("amplitude_method", "baseline"))[:16],
+                amplitude_method=str(params.get("amplitude_method", "baseline"))[:16],
                 window_info=_jsonable(amp.info),
-                **self._provenance(key, version),
             )
         )
+        self._insert_provenance(key, version)
         n, n_reg = amp.mean.shape
         names = np.asarray(regs.names, dtype=object)
         insert_columns(
             self.Roi,
-            dict(roi=np.repeat(np.arange(n), n_reg), regressor=np.tile(names, n), amplitude=amp.mean.ravel()),
+            dict(roi=np.repeat(np.arange(n), n_reg), regressor=np.tile(names, n), mean_amplitude=amp.mean.ravel()),
             key,
         )
         n_trials = amp.trials.shape[1]
@@ -668,22 +681,22 @@ class ResponseAmplitude(_Provenance, dj.Computed):
 
 @schema
 class Clustering(_Provenance, dj.Computed):
-    definition = (
-        """
+    definition = ("""
     # hierarchical clustering of z-scored dF/F, correlation distance
     -> Fit
     ---
-    method: varchar(16)                # linkage method
+    linkage_method: varchar(16)        # average | complete | single | weighted
     """
-        + PROVENANCE
     )
+
+    Provenance = provenance_part()
 
     class Tree(dj.Part):
         definition = """
         -> master
         roi_set: enum('all', 'selected')
         ---
-        n_rois: int32                  # ROIs clustered
+        n_clustered: int32             # ROIs clustered
         n_clusters: int32
         capped: bool                   # true when max_rois limited the ROIs clustered
         optimally_ordered: bool        # optimal leaf ordering applied (skipped above 1000 ROIs)
@@ -708,7 +721,8 @@ class Clustering(_Provenance, dj.Computed):
         r2, selected = fetch_columns(Fit.Roi & key, "r2", "selected", order_by="roi")
         trees = stages.clustering_stage(dff, r2, selected.astype(bool), method, params)
         self._confirm_inputs(key, version)
-        self.insert1(dict(key, method=method, **self._provenance(key, version)))
+        self.insert1(dict(key, linkage_method=method))
+        self._insert_provenance(key, version)
         for roi_set in ("all", "selected"):
             result = trees[roi_set]
             clustered = result.rows  # indices into dff, i.e. roi ids
@@ -719,7 +733,7 @@ class Clustering(_Provenance, dj.Computed):
                 dict(
                     key,
                     roi_set=roi_set,
-                    n_rois=len(clustered),
+                    n_clustered=len(clustered),
                     n_clusters=int(result.labels.max()) if len(result.labels) else 0,
                     capped=bool(result.capped),
                     optimally_ordered=bool(result.optimally_ordered),
@@ -736,23 +750,20 @@ class Clustering(_Provenance, dj.Computed):
 
 @schema
 class ClassSummary(_Provenance, dj.Computed):
-    definition = (
-        """
-    # per-recording counts of each response class
+    definition = ("""
+    # per-recording counts of each response class (ROI totals: Fit.n_rois, Fit.n_selected)
     -> Classification
-    ---
-    n_rois: int32
-    n_selected: int32
     """
-        + PROVENANCE
     )
+
+    Provenance = provenance_part()
 
     class Count(dj.Part):
         definition = """
         -> master
         roi_class: varchar(64)         # every regressor, then inhibited, mixed, unclassified
         ---
-        n_rois: int32
+        n_in_class: int32
         fraction_of_selected=null: float64
         fraction_of_all: float64
         """
@@ -763,14 +774,15 @@ class ClassSummary(_Provenance, dj.Computed):
         names = Regressors.names(key) + list(reference.RESERVED_CLASS_NAMES)
         (classes,) = fetch_columns(Classification.Roi & key, "roi_class")
         self._confirm_inputs(key, version)
-        self.insert1(dict(key, n_rois=n_rois, n_selected=n_selected, **self._provenance(key, version)))
+        self.insert1(key)
+        self._insert_provenance(key, version)
         counts = {name: int(np.sum(classes == name)) for name in names}
         self.Count.insert(
             [
                 dict(
                     key,
                     roi_class=name,
-                    n_rois=c,
+                    n_in_class=c,
                     fraction_of_selected=c / n_selected if n_selected else None,
                     fraction_of_all=c / n_rois if n_rois else 0.0,
                 )

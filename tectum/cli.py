@@ -14,6 +14,7 @@ import sys
 import traceback
 
 from . import __version__
+from .access import explain_refusal
 from .commands import COMMANDS
 from .errors import TectumError
 
@@ -49,8 +50,8 @@ def main(argv=None) -> int:
         if args.debug:
             traceback.print_exc()
         kind = "" if isinstance(err, (TectumError, ValueError)) else f"{type(err).__name__}: "
-        message = " ".join(str(err).split())
-        print(f"tectum {args.command}: error: {kind}{message}", file=sys.stderr)
+        message = explain_refusal(err, args.command) or kind + " ".join(str(err).split())
+        print(f"tectum {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

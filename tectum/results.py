@@ -37,7 +37,8 @@ def results_table(restriction=None) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=ID_COLUMNS + ["r2", "p_value", "q_value", "selected", "class", "cluster"])
     keys = ["fish", "recording", "paramset", "roi"]
-    df = df[keys + ["source_id", "genotype", "region", "r2", "adj_r2", "p_value", "q_value", "selected"]]
+    df = df[keys + ["source_id", "genotype", "region", "r2", "adj_r2", "p_parametric", "p_permutation", "q_value",
+                    "selected", "excluded"]]
     df["selected"] = df["selected"].astype(bool)
 
     classes = (analysis.Classification.Roi & restriction).to_pandas().reset_index()
@@ -59,7 +60,7 @@ def results_table(restriction=None) -> pd.DataFrame:
         df = df.merge(wide.reset_index(), on=keys, how="left")
     amps = (analysis.ResponseAmplitude.Roi & restriction).to_pandas().reset_index()
     if len(amps):
-        wide = amps.pivot_table(index=keys, columns="regressor", values="amplitude", aggfunc="first")
+        wide = amps.pivot_table(index=keys, columns="regressor", values="mean_amplitude", aggfunc="first")
         wide.columns = [f"amplitude_{reg}" for reg in wide.columns]
         df = df.merge(wide.reset_index(), on=keys, how="left")
     return df.sort_values(keys, kind="stable").reset_index(drop=True)

@@ -6,10 +6,15 @@ with ``TECTUM_SCHEMA_PREFIX`` (default ``tectum_``):
 ``<prefix>admin``
     everything on the project's schemas, with the right to grant it on.
 ``<prefix>analyst``
-    read and write rows, create tables (DataJoint's job tables ``~~name``)
-    and indexes, temporary tables; never DROP or ALTER.
+    read and write rows (SELECT, INSERT, UPDATE, DELETE); never CREATE,
+    DROP, ALTER or INDEX.
 ``<prefix>viewer``
-    SELECT only.
+    SELECT only (on PostgreSQL also REFERENCES, see below).
+
+Analysts create nothing, so everything DataJoint creates must exist before
+they start: ``create-roles`` declares the project's schemas and tables and
+the job table (``~~name``, which DataJoint otherwise creates on first use of
+``.jobs``) of every computed table, as the connected administrator.
 
 Subcommands: ``create-roles`` (idempotent: re-running resets the roles to
 this definition), ``add-user NAME --role ROLE [--password-env VAR]``,
@@ -23,20 +28,25 @@ MySQL / MariaDB
     would match any character); ``GRANT role TO user`` and the default role
     (``SET DEFAULT ROLE r FOR user`` on MariaDB, ``... TO user`` on MySQL 8;
     the flavour comes from ``SELECT VERSION()``). The wildcard grant covers
-    schemas created later too.
+    schemas created later too. The privilege system cannot express "rows
+    only, but create job tables": CREATE on the wildcard also allows
+    ``CREATE DATABASE <prefix>x`` and INDEX also ``DROP INDEX``, hence the
+    pre-created job tables.
 PostgreSQL
-    The schemas live in one database and privileges on objects that do not
-    exist yet cannot be granted, and only an object's owner may DROP it. So:
-    ``NOLOGIN`` roles; the project's existing schemas, their tables and types
-    are handed to ``<prefix>admin`` (so admins can drop them) and
-    ``USAGE``/``CREATE`` on the schemas and ``SELECT``/``INSERT``/``UPDATE``/
-    ``DELETE`` on their tables are granted; ``ALTER DEFAULT PRIVILEGES``
-    covers tables and schemas the admin role (and the analyst role: job
-    tables) create later. A user's default role is set with ``ALTER ROLE
-    user SET role``, so what an admin creates belongs to the admin role, not
-    to the person. Create the schemas as admin (``create-roles`` itself
-    declares them when they are missing) before analysts populate, and
-    re-run ``create-roles`` after the superuser created new tables.
+    The schemas live in one database, privileges on objects that do not
+    exist yet cannot be granted, and only an object's owner may DROP, ALTER
+    or index it. So: ``NOLOGIN`` roles; the project's schemas and everything
+    in them (tables, job tables, ``~lineage``, enum types) are handed to
+    ``<prefix>admin``; the other roles get ``USAGE`` on those schemas and
+    table privileges there, and per-schema ``ALTER DEFAULT PRIVILEGES``
+    cover tables created there later. Nothing is granted database-wide: no
+    role may create schemas (``CREATE`` on the database would allow any
+    name, also outside the prefix), so the superuser's ``create-roles``
+    declares them. A user's default role is set with ``ALTER ROLE user SET
+    role``, so what an admin creates belongs to the admin role, not to the
+    person. Viewers get ``REFERENCES`` too: DataJoint reads primary keys
+    from ``information_schema.table_constraints``, which PostgreSQL shows
+    only to roles holding a privilege other than SELECT.
 
 Passwords are never taken from the command line: ``--password-env VAR`` or
 a prompt. When they are ASCII they are hashed on the client (SCRAM-SHA-256
@@ -58,14 +68,17 @@ from dataclasses import dataclass
 
 ROLES = ("admin", "analyst", "viewer")
 
-#: MySQL/MariaDB privileges of each role on ``<prefix>%``.*
+#: MySQL/MariaDB privileges of each role on ``<prefix>%``.* -- analysts get rows only: CREATE would
+#: also allow ``CREATE DATABASE <prefix>x`` and INDEX also ``DROP INDEX`` (a primary key too)
 MYSQL_PRIVILEGES = {
     "admin": "ALL PRIVILEGES",
-    "analyst": "SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX, REFERENCES, CREATE TEMPORARY TABLES",
+    "analyst": "SELECT, INSERT, UPDATE, DELETE",
     "viewer": "SELECT",
 }
-#: PostgreSQL table privileges of the non-owner roles
-PG_TABLE_PRIVILEGES = {"analyst": "SELECT, INSERT, UPDATE, DELETE, REFERENCES", "viewer": "SELECT"}
+#: PostgreSQL table privileges of the non-owner roles. REFERENCES lets viewers see the constraints in
+#: information_schema, where DataJoint reads primary keys; it cannot be used to create a foreign key
+#: without a table of one's own (viewers may create none; temporary tables may not reference others)
+PG_TABLE_PRIVILEGES = {"analyst": "SELECT, INSERT, UPDATE, DELETE", "viewer": "SELECT, REFERENCES"}
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 _HOST = re.compile(r"^[A-Za-z0-9_.%:-]{1,255}$")
@@ -95,17 +108,20 @@ class DbError(ValueError):
 # names
 
 
-def project_prefix() -> str:
-    """``TECTUM_SCHEMA_PREFIX`` (as :func:`schemas.config.schema_prefix`, without declaring the schemas)."""
-    prefix = os.environ.get("TECTUM_SCHEMA_PREFIX", "tectum_")
+def project_prefix(prefix: str | None = None) -> str:
+    """The schema prefix (default :func:`schemas.config.schema_prefix`), checked for use in role names."""
+    if prefix is None:
+        from schemas.config import schema_prefix
+
+        prefix = schema_prefix()
     if not _PREFIX.match(prefix):
-        raise DbError(f"TECTUM_SCHEMA_PREFIX {prefix!r} must be 1-24 letters, digits or underscores")
+        raise DbError(f"schema prefix {prefix!r} (TECTUM_SCHEMA_PREFIX) must be 1-24 letters, digits or underscores")
     return prefix
 
 
 def role_names(prefix: str | None = None) -> dict[str, str]:
     """``{"admin": "<prefix>admin", ...}``."""
-    prefix = project_prefix() if prefix is None else prefix
+    prefix = project_prefix(prefix)
     return {kind: f"{prefix}{kind}" for kind in ROLES}
 
 
@@ -162,6 +178,12 @@ def _hashable(password: str) -> bool:
 # the server
 
 
+def _quiet() -> None:
+    """No DataJoint warnings about the setup in the middle of the statements' log."""
+    warnings.filterwarnings("ignore", message=".*MariaDB is not officially supported.*")
+    warnings.filterwarnings("ignore", message=".*No datajoint.json found.*")
+
+
 @dataclass
 class Server:
     """A connection and what it talks to."""
@@ -176,15 +198,14 @@ class Server:
         if conn is None:
             import datajoint as dj
 
-            warnings.filterwarnings("ignore", message=".*MariaDB is not officially supported.*")
-            warnings.filterwarnings("ignore", message=".*No datajoint.json found.*")
+            _quiet()
             conn = dj.conn()
         version = str(conn.query("SELECT VERSION()").fetchone()[0])
         if conn.adapter.backend == "postgresql":
             flavour = "postgresql"
         else:
             flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
-        return cls(conn, flavour, version, project_prefix() if prefix is None else prefix)
+        return cls(conn, flavour, version, project_prefix(prefix))
 
     @property
     def postgres(self) -> bool:
@@ -244,18 +265,49 @@ class Server:
 # create-roles
 
 
-def create_roles(conn=None, prefix: str | None = None) -> list[str]:
+def create_roles(conn=None, prefix: str | None = None, *, computed=()) -> list[str]:
     """Create (or reset) the three roles; return the statements run.
 
     Idempotent: an existing role is kept and its privileges are set again.
+
+    Parameters
+    ----------
+    conn : datajoint connection, optional
+        Default: ``dj.conn()``.
+    prefix : str, optional
+        Default: :func:`project_prefix`.
+    computed : sequence of DataJoint Computed/Imported table classes
+        Tables whose job tables (``~~name``) are created here, by the
+        connected administrator, so that analysts need no CREATE privilege
+        (``tectum db create-roles`` passes ``schemas.analysis.COMPUTED_TABLES``).
+        Each must live in a schema of the project.
     """
     server = Server.connect(conn, prefix)
+    tables = [table() if isinstance(table, type) else table for table in computed]
+    outside = [t.full_table_name for t in tables if not t.database.startswith(server.prefix)]
+    if outside:  # checked before any change
+        raise DbError(f"computed table(s) {', '.join(outside)} not in a schema named {server.prefix}*: "
+                      "their job tables would not be covered by the roles")
     log: list[str] = []
+    _create_job_tables(tables, log)
     if server.postgres:
         _pg_create_roles(server, log)
     else:
         _mysql_create_roles(server, log)
     return log
+
+
+def _create_job_tables(tables, log: list) -> None:
+    """Declare DataJoint's job table of each table, as DataJoint would on first use of ``.jobs``."""
+    from datajoint.jobs import Job
+
+    for table in tables:
+        job = Job(table)
+        if job.is_declared:
+            log.append(f"-- job table {job.full_table_name} exists")
+        else:
+            job.declare()
+            log.append(f"-- created job table {job.full_table_name}")
 
 
 def _mysql_create_roles(server: Server, log: list) -> None:
@@ -281,28 +333,77 @@ def _pg_create_roles(server: Server, log: list) -> None:
     for kind in ROLES:
         if not server.pg_role_exists(roles[kind]):
             server.run(f"CREATE ROLE {server.q(roles[kind])} NOLOGIN", log=log)
-    # admins can do (and drop) whatever analysts created, e.g. job tables
-    server.run(f"GRANT {analyst} TO {admin}", log=log)
+    _pg_reset(server, log)
     database = server.q(server.pg_database())
     server.run(f"GRANT CONNECT ON DATABASE {database} TO {admin}, {analyst}, {viewer}", log=log)
-    server.run(f"GRANT CREATE ON DATABASE {database} TO {admin}", log=log)  # to create the project's schemas
-
-    # what the admin role creates later: schemas and tables, anywhere in this database
-    default = f"ALTER DEFAULT PRIVILEGES FOR ROLE {admin}"
-    server.run(f"{default} GRANT USAGE ON SCHEMAS TO {viewer}, {analyst}", log=log)
-    server.run(f"{default} GRANT CREATE ON SCHEMAS TO {analyst}", log=log)
-    server.run(f"{default} GRANT {PG_TABLE_PRIVILEGES['viewer']} ON TABLES TO {viewer}", log=log)
-    server.run(f"{default} GRANT {PG_TABLE_PRIVILEGES['analyst']} ON TABLES TO {analyst}", log=log)
-    server.run(f"{default} GRANT USAGE, SELECT ON SEQUENCES TO {analyst}", log=log)
-    server.run(f"{default} GRANT USAGE ON TYPES TO {viewer}, {analyst}", log=log)
-    # what analysts create (DataJoint's job tables) is readable by viewers
-    server.run(f"ALTER DEFAULT PRIVILEGES FOR ROLE {analyst} GRANT SELECT ON TABLES TO {viewer}", log=log)
-
     for schema in server.pg_schemas():
         _pg_adopt_schema(server, schema, log)
     if not server.pg_schemas():
-        log.append(f"-- no schemas named {schema_pattern(server.prefix)} yet: they are covered when an "
-                   "admin creates them; re-run create-roles if the superuser creates them")
+        log.append(f"-- no schemas named {schema_pattern(server.prefix)} yet: re-run create-roles after they "
+                   "are declared")
+    for kind in ("analyst", "viewer"):
+        creatable = [s for s, in server.rows(
+            "SELECT nspname FROM pg_namespace WHERE has_schema_privilege(%s, oid, 'CREATE') ORDER BY 1",
+            (roles[kind],))]
+        if creatable:
+            log.append(f"-- warning: {roles[kind]} may create tables in schema(s) {', '.join(creatable)} "
+                       "(granted to it or to PUBLIC): revoke that, see docs/security.md")
+
+
+def _pg_reset(server: Server, log: list) -> None:
+    """Withdraw what earlier versions of create-roles granted beyond the current definition.
+
+    Those granted CREATE on the database to the admin role (a schema of any
+    name, also outside the prefix), made the admin role a member of the
+    analyst role, gave analysts CREATE on the schemas (they owned the job
+    tables they created, so could drop them) and set database-wide default
+    privileges (what the admin role created anywhere was granted to the lab).
+    """
+    roles = server.roles
+    admin, analyst, viewer = (server.q(roles[k]) for k in ROLES)
+    if server.rows("""
+            SELECT 1 FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
+            WHERE r.rolname = %s AND m.rolname = %s""", (roles["analyst"], roles["admin"])):
+        server.run(f"REVOKE {analyst} FROM {admin}", log=log)
+    database = server.pg_database()
+    for kind in ROLES:
+        if server.rows("SELECT has_database_privilege(%s, %s, 'CREATE')", (roles[kind], database))[0][0]:
+            server.run(f"REVOKE CREATE ON DATABASE {server.q(database)} FROM {server.q(roles[kind])}", log=log)
+    defaults = server.rows(
+        """
+        SELECT DISTINCT pg_get_userbyid(d.defaclrole), d.defaclobjtype
+        FROM pg_default_acl d, aclexplode(d.defaclacl) a
+        WHERE d.defaclnamespace = 0 AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname IN (%s, %s))
+        ORDER BY 1, 2
+        """,
+        (roles["analyst"], roles["viewer"]),
+    )
+    kinds = {"r": "TABLES", "S": "SEQUENCES", "n": "SCHEMAS", "T": "TYPES", "f": "FUNCTIONS"}
+    for creator, objtype in defaults:
+        server.run(f"ALTER DEFAULT PRIVILEGES FOR ROLE {server.q(creator)} REVOKE ALL ON {kinds[objtype]} "
+                   f"FROM {analyst}, {viewer}", log=log)
+    # schemas outside the prefix where the lab roles got privileges that way
+    lab = "(SELECT oid FROM pg_roles WHERE rolname IN (%s, %s))"
+    for (schema,) in server.rows(
+        f"""
+        SELECT n.nspname FROM pg_namespace n, aclexplode(n.nspacl) a
+        WHERE n.nspname NOT LIKE %s AND a.grantee IN {lab}
+        UNION
+        SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+        WHERE n.nspname NOT LIKE %s AND a.grantee IN {lab}
+        ORDER BY 1
+        """,
+        (schema_pattern(server.prefix), roles["analyst"], roles["viewer"]) * 2,
+    ):
+        s = server.q(schema)
+        server.run(f"REVOKE ALL ON SCHEMA {s} FROM {analyst}, {viewer}", log=log)
+        server.run(f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {analyst}, {viewer}", log=log)
+        server.run(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {analyst}, {viewer}", log=log)
+    for (schema,) in server.rows(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE %s AND pg_get_userbyid(nspowner) = %s "
+            "ORDER BY 1", (schema_pattern(server.prefix), roles["admin"])):
+        log.append(f"-- warning: schema {schema} is outside the prefix but owned by {roles['admin']}: "
+                   f"hand it to its owner (ALTER SCHEMA {server.q(schema)} OWNER TO ...) or drop it")
 
 
 def _pg_adopt_schema(server: Server, schema: str, log: list) -> None:
@@ -310,7 +411,9 @@ def _pg_adopt_schema(server: Server, schema: str, log: list) -> None:
     roles = server.roles
     admin, analyst, viewer = (server.q(roles[k]) for k in ROLES)
     s = server.q(schema)
-    server.run(f"ALTER SCHEMA {s} OWNER TO {admin}", log=log)
+    if server.rows("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (schema,))[0][0] \
+            != roles["admin"]:
+        server.run(f"ALTER SCHEMA {s} OWNER TO {admin}", log=log)
     kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
     objects = server.rows(
         """
@@ -335,16 +438,27 @@ def _pg_adopt_schema(server: Server, schema: str, log: list) -> None:
     )
     for (name,) in types:
         server.run(f"ALTER TYPE {s}.{server.q(name)} OWNER TO {admin}", log=log)
+    # start from nothing on the schema and its tables, so re-running resets them to this definition
+    # (earlier versions granted analysts CREATE here and REFERENCES on the tables)
+    server.run(f"REVOKE ALL ON SCHEMA {s} FROM {analyst}, {viewer}", log=log)
+    server.run(f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {analyst}, {viewer}", log=log)
+    server.run(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {analyst}, {viewer}", log=log)
     server.run(f"GRANT USAGE ON SCHEMA {s} TO {viewer}, {analyst}", log=log)
-    server.run(f"GRANT CREATE ON SCHEMA {s} TO {analyst}", log=log)
     server.run(f"GRANT {PG_TABLE_PRIVILEGES['viewer']} ON ALL TABLES IN SCHEMA {s} TO {viewer}", log=log)
     server.run(f"GRANT {PG_TABLE_PRIVILEGES['analyst']} ON ALL TABLES IN SCHEMA {s} TO {analyst}", log=log)
     server.run(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {analyst}", log=log)
-    # tables the connected (super)user creates here later, e.g. by populating as postgres
+    # tables created here later, by the admin role (a new table, a new computed table's job table)
+    # or by the connected superuser; only in this schema: nothing outside the prefix is granted
+    creators = [roles["admin"]]
     current = server.rows("SELECT current_user")[0][0]
     if current != roles["admin"]:
-        default = f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s}"
-        server.run(f"{default} GRANT ALL ON TABLES TO {admin} WITH GRANT OPTION", log=log)
+        creators.append(current)
+    for creator in creators:
+        default = f"ALTER DEFAULT PRIVILEGES FOR ROLE {server.q(creator)} IN SCHEMA {s}"
+        server.run(f"{default} REVOKE ALL ON TABLES FROM {analyst}, {viewer}", log=log)
+        server.run(f"{default} REVOKE ALL ON SEQUENCES FROM {analyst}, {viewer}", log=log)
+        if creator != roles["admin"]:
+            server.run(f"{default} GRANT ALL ON TABLES TO {admin} WITH GRANT OPTION", log=log)
         server.run(f"{default} GRANT {PG_TABLE_PRIVILEGES['viewer']} ON TABLES TO {viewer}", log=log)
         server.run(f"{default} GRANT {PG_TABLE_PRIVILEGES['analyst']} ON TABLES TO {analyst}", log=log)
         server.run(f"{default} GRANT USAGE, SELECT ON SEQUENCES TO {analyst}", log=log)
@@ -583,15 +697,16 @@ def add_db_arguments(parser) -> None:
     """Add the ``tectum db`` subcommands to ``parser``."""
     parser.description = (
         "Roles for a shared server: <prefix>admin (everything on the project's schemas), <prefix>analyst "
-        "(read/write rows, create job tables; no DROP/ALTER), <prefix>viewer (read only); the prefix is "
-        "TECTUM_SCHEMA_PREFIX. Run as a database administrator. See docs/security.md."
+        "(read and write rows only), <prefix>viewer (read only); the prefix is TECTUM_SCHEMA_PREFIX. Run as "
+        "the database administrator. See docs/security.md."
     )
     sub = parser.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     p = sub.add_parser("create-roles", help="create (or reset) the admin, analyst and viewer roles",
                        description="Create the three roles, or reset existing ones to their definition. "
-                       "The project's schemas are declared first when missing. On PostgreSQL the "
-                       "existing schemas and tables are handed to the admin role; re-run after the "
-                       "superuser created new tables.")
+                       "The project's schemas, tables and the job tables (~~name) of every computed table "
+                       "are declared first when missing, so that analysts need not create any. On "
+                       "PostgreSQL the project's schemas and tables are handed to the admin role. Re-run "
+                       "after the pipeline gained tables or schemas.")
     p.set_defaults(db_func=_cmd_create_roles)
 
     p = sub.add_parser("add-user", help="create a login holding one role (password from an env var or a prompt)",
@@ -632,12 +747,17 @@ def _print(lines) -> None:
         print(line)
 
 
-def _cmd_create_roles(args) -> int:
+def _declare_project() -> tuple:
+    """Declare the project's schemas and tables (as the connected administrator); its computed tables."""
+    _quiet()
     import schemas
 
-    schemas.activate()  # declares the project's schemas if missing, so they can be covered
+    schemas.activate()
+    return tuple(schemas.analysis.COMPUTED_TABLES)
 
-    _print(create_roles())
+
+def _cmd_create_roles(args) -> int:
+    _print(create_roles(computed=_declare_project()))
     print(f"db: roles {', '.join(role_names().values())} ready")
     return 0
 

@@ -142,9 +142,10 @@ def test_report_without_selected_rois(clean_db, recordings, tmp_path):
     fit_params = dict(stages["fit"][1], r2_threshold=2.0)  # r2 never exceeds 1
     cluster_method, cluster_params = stages["clustering"]
     ref.ParamSet.create("none_pass", "nothing is selected", dff=stages["dff"], regressors=stages["regressors"],
-                        fit=("ols", fit_params), clustering=(cluster_method, dict(cluster_params, max_rois=20)))
+                        fit=(stages["fit"][0], fit_params), clustering=(cluster_method, dict(cluster_params, max_rois=20)))
     try:
         key = db.insert_recording(**synthetic_kwargs(recordings[1], fish="F3", recording="R1"))
+        assert db.analysis.AnalysisTask.assign("none_pass", key)[0]
         reports = db.populate_all({"paramset": "none_pass"})
         assert all(not r.errors for r in reports), [r.errors for r in reports]
         assert (db.analysis.Fit & key & {"paramset": "none_pass"}).fetch1("n_selected") == 0

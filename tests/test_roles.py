@@ -4,8 +4,9 @@ The module creates the three roles for this session's schema prefix and one
 user per role (random names and passwords), logs in as each with a separate
 raw connection (pymysql / psycopg2) and shows what each may and may not do.
 A scratch schema ``<prefix>scratch`` (made before the roles, so they cover it)
-is what gets dropped. Users, roles and the scratch schemas are removed at the
-end, also when a test fails.
+is what gets dropped. The ``tectum`` command itself runs as each user in a
+subprocess (``DJ_USER``/``DJ_PASS``). Users, roles and the scratch schemas
+are removed at the end, also when a test fails.
 
 Note: a server with ``trust`` authentication for 127.0.0.1 (the local
 PostgreSQL here) accepts any password, so on such a server the log-ins prove
@@ -17,11 +18,19 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
+from tectum.roles import schema_pattern
+
 ROLES = ("admin", "analyst", "viewer")
+ROOT = Path(__file__).resolve().parents[1]
+#: the recording the analyst populates (deleted at the end)
+FISH = "roles-fish"
 
 
 def cli(*argv) -> int:
@@ -35,6 +44,7 @@ class Lab:
     server: object  # tectum.roles.Server (root / postgres)
     prefix: str
     users: dict = field(default_factory=dict)  # role -> (name, password)
+    tag: str = ""  # of this module's users and of the schema outside the prefix
 
     @property
     def postgres(self) -> bool:
@@ -47,6 +57,18 @@ class Lab:
     @property
     def scratch2(self) -> str:
         return f"{self.prefix}scratch2"
+
+    @property
+    def outside(self) -> str:
+        """A schema of this test, named outside the prefix."""
+        return f"zz{self.tag}_outside"
+
+    def tectum(self, role: str, *args, user: tuple | None = None) -> subprocess.CompletedProcess:
+        """``tectum -q ARGS`` run as the user holding ``role`` (or ``user=(name, password)``), in a subprocess."""
+        name, password = user or self.users[role]
+        env = dict(os.environ, DJ_USER=name, DJ_PASS=password, PYTHONUNBUFFERED="1")
+        return subprocess.run([sys.executable, "-m", "tectum.cli", "-q", *args], cwd=ROOT, env=env, text=True,
+                              capture_output=True, timeout=600)
 
     def q(self, *names) -> str:
         return ".".join(self.server.q(n) for n in names)
@@ -97,8 +119,8 @@ def lab(db):
     from tectum import roles
 
     server = roles.Server.connect()
-    lab = Lab(server, db.schema_prefix())
     tag = secrets.token_hex(3)
+    lab = Lab(server, db.schema_prefix(), tag=tag)
     try:
         # a scratch schema with two tables, made before the roles so that they cover it
         if lab.postgres:
@@ -132,10 +154,10 @@ def lab(db):
         for role in ROLES:
             attempt(roles.drop_user, f"tt{tag}_{role}")
         attempt(roles.drop_roles)
-        for schema in (lab.scratch, lab.scratch2):
+        for schema in (lab.scratch, lab.scratch2, lab.outside):
             attempt(lab.root, f"DROP SCHEMA IF EXISTS {lab.q(schema)} CASCADE" if lab.postgres
                     else f"DROP DATABASE IF EXISTS {lab.q(schema)}")
-        attempt(lambda: (db.acquisition.Fish & {"fish": "roles-probe"}).delete(prompt=False))
+        attempt(lambda: (db.acquisition.Fish & [{"fish": "roles-probe"}, {"fish": FISH}]).delete(prompt=False))
         attempt(_drop_probe, lab, db)
         left = [a for a in _accounts(lab) if a.startswith(lab.prefix) or a.startswith(f"tt{tag}_")]
         assert not problems and not left, (problems, left)
@@ -159,12 +181,35 @@ def _count(conn, table) -> int:
     return execute(conn, f"SELECT COUNT(*) FROM {table}")[0][0]
 
 
+def _job_table(db, table_cls) -> str:
+    from datajoint.jobs import Job
+
+    return Job(table_cls()).full_table_name
+
+
+def _primary_key_index(lab, table: str) -> str:
+    """The statement dropping the primary key's index of ``table``."""
+    if not lab.postgres:
+        return f"DROP INDEX `PRIMARY` ON {table}"
+    (index,) = lab.server.rows("SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+                               "WHERE x.indrelid = %s::regclass AND x.indisprimary", (table,))[0]
+    schema = table.split(".")[0]
+    return f"DROP INDEX {schema}.{lab.server.q(index)}"
+
+
+def _error_line(proc, command: str) -> str:
+    """The one line a failed ``tectum COMMAND`` printed about its error (checked: exit code 1, no traceback)."""
+    assert proc.returncode == 1, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    lines = [line for line in proc.stderr.splitlines() if line.startswith(f"tectum {command}: error: ")]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "count(DISTINCT" not in lines[0].split("[server:")[0]
+    return lines[0]
+
+
 # ---------------------------------------------------------------------------
 
 
 def test_pattern_escapes_underscores():
-    from tectum.roles import schema_pattern
-
     assert schema_pattern("tectum_") == r"tectum\_%"
     assert schema_pattern("a_b%c") == r"a\_b\%c%"
 
@@ -218,14 +263,131 @@ def test_analyst_writes_rows_but_cannot_drop_or_alter(lab, db):
         denied(conn, f"ALTER TABLE {keep} ADD COLUMN extra INT")
         assert _count(conn, keep) == 2
 
-        # DataJoint's job tables (~~name) are created by whoever populates first
-        try:
-            execute(conn, f"CREATE TABLE {_probe_table(lab, db)} (id INT PRIMARY KEY)")
-            execute(conn, f"INSERT INTO {_probe_table(lab, db)} (id) VALUES (1)")
-        finally:
-            _drop_probe(lab, db)
+        # no CREATE: no table, no schema named with the prefix (MySQL's CREATE would allow CREATE DATABASE)
+        denied(conn, f"CREATE TABLE {_probe_table(lab, db)} (id INT PRIMARY KEY)")
+        denied(conn, f"CREATE SCHEMA {lab.q(lab.prefix + 'x')}" if lab.postgres
+               else f"CREATE DATABASE {lab.q(lab.prefix + 'x')}")
     finally:
         conn.close()
+
+
+def test_analyst_cannot_drop_alter_or_index_job_tables(lab, db):
+    """Job tables exist from create-roles, belong to the admin (PostgreSQL) and allow analysts rows only."""
+    jobs = _job_table(db, db.analysis.Fit)
+    drop_primary_key = _primary_key_index(lab, jobs)
+    conn = lab.login("analyst")
+    try:
+        assert _count(conn, jobs) >= 0
+        denied(conn, drop_primary_key)
+        denied(conn, f"CREATE INDEX roles_probe ON {jobs} ({lab.server.q('status')})")
+        denied(conn, f"DROP TABLE {jobs}")
+        denied(conn, f"ALTER TABLE {jobs} ADD COLUMN extra INT")
+        denied(conn, f"TRUNCATE TABLE {jobs}")
+        denied(conn, f"DROP TABLE {lab.q(db.analysis.schema.database, '~lineage')}")
+    finally:
+        conn.close()
+    if lab.postgres:
+        owners = set(lab.server.rows(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r'", (db.analysis.schema.database,)))
+        assert owners == {(f"{lab.prefix}admin",)}
+
+
+def test_analyst_populates_with_reserved_jobs(lab, db):
+    """Rows only are enough: the job tables exist, the analyst's ``tectum populate --reserve-jobs`` works."""
+    from dbutil import synthetic_kwargs
+    from pipeline.synthetic import make_recording
+
+    rec = make_recording(n_rois=40, seed=5)
+    db.insert_recording(**synthetic_kwargs(rec, fish=FISH, recording="R1"))
+    key = {"fish": FISH, "paramset": "default"}
+    done = lab.tectum("analyst", "populate", f"fish={FISH}", "--paramset", "default", "--reserve-jobs")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for table in db.analysis.COMPUTED_TABLES:
+        remaining, total = table().progress(key, display=False)
+        assert (remaining, total) == (0, 1), table.__name__
+
+
+def test_missing_job_table_is_explained(lab, db):
+    """A job table that is not there (a table added after create-roles): one line naming the cure."""
+    from datajoint.jobs import Job
+
+    job = Job(db.analysis.ClassSummary())
+    key = {"fish": FISH, "paramset": "default"}
+    lab.root(f"DROP TABLE {job.full_table_name}")
+    (db.analysis.ClassSummary & key).delete(prompt=False)
+    try:
+        line = _error_line(lab.tectum("analyst", "populate", f"fish={FISH}", "--reserve-jobs"), "populate")
+        assert job.table_name in line and "only the database administrator may create it" in line
+        assert "tectum db create-roles" in line
+        line = _error_line(lab.tectum("viewer", "status"), "status")
+        assert job.table_name in line and "tectum db create-roles" in line
+        # an admin may create it too, and analysts then use it
+        done = lab.tectum("admin", "status")
+        assert done.returncode == 0 and job.is_declared, done.stderr[-3000:]
+        done = lab.tectum("analyst", "populate", f"fish={FISH}", "--paramset", "default", "--reserve-jobs")
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert len(db.analysis.ClassSummary & key) == 1
+    finally:
+        assert cli("db", "create-roles") == 0
+    if lab.postgres:  # what the admin created belongs to the admin role
+        owner = lab.server.rows("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
+                                (job.full_table_name,))[0][0]
+        assert owner == f"{lab.prefix}admin"
+
+
+def test_user_without_role_is_told_to_get_one(lab, db):
+    from tectum import roles
+
+    name, password = f"tt{lab.tag}_nobody", secrets.token_urlsafe(18)
+    if lab.postgres:
+        lab.server.run(f"CREATE ROLE {lab.q(name)} LOGIN PASSWORD %s", (password,))
+    else:
+        lab.server.run("CREATE USER %s@'%%' IDENTIFIED BY %s", (name, password))
+    try:
+        line = _error_line(lab.tectum(None, "status", user=(name, password)), "status")
+        assert f"schema {db.reference.schema.database} is not there for this database user" in line
+        assert "tectum db add-user NAME --role viewer or analyst" in line
+    finally:
+        roles.drop_user(name)
+
+
+def test_viewer_commands_say_what_the_role_allows(lab, db, tmp_path):
+    from tectum.access import explain_refusal
+    from tectum.demo_data import write_demo_dataset
+
+    status = lab.tectum("viewer", "status")
+    assert status.returncode == 0, status.stderr[-3000:]
+    for table in db.analysis.COMPUTED_TABLES:
+        assert f"{table.__name__} " in status.stdout
+    export = lab.tectum("viewer", "export", "--out", str(tmp_path / "results.csv"))
+    assert export.returncode == 0 and (tmp_path / "results.csv").is_file(), export.stderr[-3000:]
+
+    read_only = "error: read-only role: use tectum status, tectum export or tectum report; tectum ingest and " \
+                "tectum populate need the analyst role"
+    fish_before = len(db.acquisition.Fish())
+    for args in (("populate",), ("ingest", str(write_demo_dataset(tmp_path / "data", n_recordings=1, n_rois=20)))):
+        line = _error_line(lab.tectum("viewer", *args), args[0])
+        assert line.startswith(f"tectum {args[0]}: {read_only}"), line
+    assert len(db.acquisition.Fish()) == fish_before
+    line = _error_line(lab.tectum("viewer", "db", "create-roles"), "db")
+    assert "tectum db must be run by the database administrator" in line
+    assert explain_refusal(ValueError("row 3 contains NaN")) is None  # other errors are reported as they are
+
+
+def test_postgres_viewer_that_sees_no_keys_gets_a_hint(lab, db):
+    """PostgreSQL hides constraints from SELECT-only roles; DataJoint then writes ``count(DISTINCT )``."""
+    if not lab.postgres:
+        pytest.skip("MySQL/MariaDB show primary keys to SELECT-only users")
+    sensor = db.reference.Sensor.full_table_name
+    lab.root(f"REVOKE REFERENCES ON {sensor} FROM {lab.q(lab.prefix + 'viewer')}")
+    try:
+        line = _error_line(lab.tectum("viewer", "status"), "status")
+        assert line.startswith(f"tectum status: error: DataJoint cannot see the primary key of {sensor}"), line
+        assert "tectum db create-roles" in line
+    finally:
+        assert cli("db", "create-roles") == 0
+    assert lab.tectum("viewer", "status").returncode == 0
 
 
 def test_admin_can_drop_and_create(lab, db):
@@ -233,9 +395,15 @@ def test_admin_can_drop_and_create(lab, db):
     try:
         execute(conn, f"DELETE FROM {lab.q(lab.scratch, 'keep')} WHERE id = 2")
         execute(conn, f"DROP TABLE {lab.q(lab.scratch, 'doomed')}")
-        # a schema of the project created later is covered too (wildcard / default privileges)
-        execute(conn, f"CREATE SCHEMA {lab.q(lab.scratch2)}" if lab.postgres
-                else f"CREATE DATABASE {lab.q(lab.scratch2)}")
+        # a schema of the project created later is covered too: on MySQL/MariaDB the admin creates it
+        # (wildcard grant); on PostgreSQL no role may create schemas (CREATE on the database would allow
+        # any name), the superuser does and re-runs create-roles
+        if lab.postgres:
+            denied(conn, f"CREATE SCHEMA {lab.q(lab.scratch2)}")
+            lab.root(f"CREATE SCHEMA {lab.q(lab.scratch2)}")
+            assert cli("db", "create-roles") == 0
+        else:
+            execute(conn, f"CREATE DATABASE {lab.q(lab.scratch2)}")
         execute(conn, f"CREATE TABLE {lab.q(lab.scratch2, 'fresh')} (id INT PRIMARY KEY)")
         execute(conn, f"INSERT INTO {lab.q(lab.scratch2, 'fresh')} (id) VALUES (7)")
     finally:
@@ -261,6 +429,83 @@ def test_admin_can_drop_and_create(lab, db):
         conn.close()
     schemas = lab.server.pg_schemas() if lab.postgres else lab.server.mysql_schemas()
     assert lab.scratch not in schemas and lab.scratch2 not in schemas
+
+
+def test_admin_stays_inside_the_prefix(lab, db):
+    """Nothing outside the prefix: the admin cannot create or grant there, the others get no access."""
+    outside = lab.q(lab.outside)
+    lab.root(f"CREATE SCHEMA {outside}" if lab.postgres else f"CREATE DATABASE {outside}")
+    lab.root(f"CREATE TABLE {lab.q(lab.outside, 't')} (id INT PRIMARY KEY)")
+    lab.root(f"INSERT INTO {lab.q(lab.outside, 't')} (id) VALUES (1)")
+    viewer = lab.q(f"{lab.prefix}viewer")
+    conn = lab.login("admin")
+    try:
+        denied(conn, f"CREATE SCHEMA {lab.q(lab.outside + 'x')}" if lab.postgres
+               else f"CREATE DATABASE {lab.q(lab.outside + 'x')}")
+        denied(conn, f"CREATE TABLE {lab.q(lab.outside, 'u')} (id INT PRIMARY KEY)")
+        denied(conn, f"GRANT SELECT ON {lab.q(lab.outside, 't')} TO {viewer}")
+        if lab.postgres:
+            denied(conn, f"GRANT USAGE ON SCHEMA {outside} TO {viewer}")
+            denied(conn, f"CREATE TABLE public.{lab.q(lab.outside)} (id INT)")
+        else:
+            denied(conn, f"GRANT SELECT ON {outside}.* TO {viewer}")
+    finally:
+        conn.close()
+    for role in ("viewer", "analyst"):
+        conn = lab.login(role)
+        try:
+            denied(conn, f"SELECT * FROM {lab.q(lab.outside, 't')}")
+        finally:
+            conn.close()
+    if lab.postgres:  # and no database-wide default privileges that would grant what is created later
+        lab_roles = [f"{lab.prefix}{role}" for role in ROLES]
+        assert not lab.server.rows(
+            "SELECT 1 FROM pg_default_acl d, aclexplode(d.defaclacl) a WHERE d.defaclnamespace = 0 "
+            "AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY(%s))", (lab_roles,))
+
+
+def test_create_roles_resets_the_old_definition(lab, db, capsys):
+    """Roles made by an earlier create-roles (with the gaps) lose what they should not have."""
+    roles = {role: lab.q(f"{lab.prefix}{role}") for role in ROLES}
+    jobs = _job_table(db, db.analysis.Fit)
+    if lab.postgres:
+        outside = lab.q(lab.outside, "t")
+        lab.root(f"CREATE SCHEMA IF NOT EXISTS {lab.q(lab.outside)}")
+        lab.root(f"CREATE TABLE IF NOT EXISTS {outside} (id INT PRIMARY KEY)")
+        lab.root(f"GRANT CREATE ON SCHEMA {lab.q(lab.outside)} TO PUBLIC")  # create-roles warns about this
+        for sql in (f"GRANT {roles['analyst']} TO {roles['admin']}",
+                    f"GRANT CREATE ON DATABASE {lab.q(lab.server.pg_database())} TO {roles['admin']}",
+                    f"ALTER DEFAULT PRIVILEGES FOR ROLE {roles['admin']} GRANT USAGE ON SCHEMAS TO {roles['viewer']}",
+                    f"GRANT USAGE ON SCHEMA {lab.q(lab.outside)} TO {roles['viewer']}",
+                    f"GRANT SELECT ON {outside} TO {roles['viewer']}",
+                    f"GRANT CREATE ON SCHEMA {lab.q(db.analysis.schema.database)} TO {roles['analyst']}",
+                    f"ALTER TABLE {jobs} OWNER TO {roles['analyst']}"):
+            lab.root(sql)
+    else:
+        lab.root(f"GRANT CREATE, INDEX ON {lab.q(schema_pattern(lab.prefix))}.* TO {roles['analyst']}")
+    assert cli("db", "create-roles") == 0
+    out = capsys.readouterr().out
+    conn = lab.login("analyst")
+    try:
+        denied(conn, f"DROP TABLE {jobs}")
+        denied(conn, _primary_key_index(lab, jobs))
+        denied(conn, f"CREATE TABLE {_probe_table(lab, db)} (id INT PRIMARY KEY)")
+    finally:
+        conn.close()
+    if lab.postgres:
+        assert f"REVOKE {roles['analyst']} FROM {roles['admin']}" in out
+        for role in ("analyst", "viewer"):
+            assert f"-- warning: {lab.prefix}{role} may create tables in schema(s) {lab.outside} " in out
+        conn = lab.login("admin")
+        try:
+            denied(conn, f"CREATE SCHEMA {lab.q(lab.prefix + 'x')}")
+        finally:
+            conn.close()
+        conn = lab.login("viewer")
+        try:
+            denied(conn, f"SELECT * FROM {outside}")
+        finally:
+            conn.close()
 
 
 def test_show_lists_roles_and_members(lab, capsys):

@@ -17,7 +17,10 @@ def _recover(orphan_timeout) -> None:
 def run(args) -> int:
     from ..restriction import parse_restriction
 
+    from ..access import require_write_access
+
     schemas = connect()
+    require_write_access(schemas.analysis.COMPUTED_TABLES)  # a viewer is refused before computing anything
     if args.reserve_jobs:
         _recover(args.orphan_timeout)
     restrictions = [parse_restriction(args.restriction)]

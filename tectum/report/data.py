@@ -49,7 +49,7 @@ class RecordingData:
     kernel_name: str
     n_rois: int
     n_selected: int
-    r2_threshold: float
+    r2_threshold: float | None
     fdr_alpha: float | None
     dff: np.ndarray               # ROIs x frames, row i is roi i
     r2: np.ndarray                # NaN where undefined
@@ -98,7 +98,7 @@ def load_tree(key, roi_set: str, n_candidates: int) -> TreeData | None:
     return TreeData(
         roi_set=roi_set,
         n_candidates=int(n_candidates),
-        n_rois=int(row["n_rois"]),
+        n_rois=int(row["n_clustered"]),
         n_clusters=int(row["n_clusters"]),
         capped=bool(row["capped"]),
         linkage=linkage,
@@ -121,7 +121,8 @@ def load_recording_data(key) -> RecordingData:
     n_rois, n_selected, r2_threshold, fdr_alpha = (analysis.Fit & key).fetch1(
         "n_rois", "n_selected", "r2_threshold", "fdr_alpha")
     kernel_name = (analysis.Regressors & key).fetch1("kernel_name")
-    names, convolved, onsets = analysis.Regressors.load(key)
+    regs = analysis.Regressors.load(key)
+    names, convolved, onsets = regs.names, regs.convolved, regs.onset_frames
     dff = analysis.DeltaF.load(key)
     roi, r2, selected, intercept = (analysis.Fit.Roi & key).to_arrays("roi", "r2", "selected", "intercept", order_by="roi")
     n = dff.shape[0]
@@ -131,7 +132,8 @@ def load_recording_data(key) -> RecordingData:
     sel[np.asarray(roi, dtype=int)] = np.asarray(selected, dtype=bool)
     icpt = np.zeros(n)
     icpt[np.asarray(roi, dtype=int)] = _float_array(intercept)
-    _, coef = analysis.Fit.load_coefficients(key)
+    _, mats = analysis.Fit.load_coefficients(key, ("coef",))
+    coef = mats["coef"]
     coef_all = np.full((n, len(names)), np.nan)
     coef_all[: coef.shape[0]] = coef
     roi_class = np.full(n, "", dtype=object)
@@ -141,7 +143,7 @@ def load_recording_data(key) -> RecordingData:
     count_rows = (analysis.ClassSummary.Count & key).to_dicts()
     if count_rows:
         found = {r["roi_class"]: r for r in count_rows}
-        counts = [(c, int(found[c]["n_rois"]), found[c]["fraction_of_selected"], float(found[c]["fraction_of_all"]))
+        counts = [(c, int(found[c]["n_in_class"]), found[c]["fraction_of_selected"], float(found[c]["fraction_of_all"]))
                   for c in [*names, *sorted(set(found) - set(names))] if c in found]
     else:  # ClassSummary not populated yet: count the classification directly
         counts = []
@@ -161,7 +163,7 @@ def load_recording_data(key) -> RecordingData:
         kernel_name=str(kernel_name),
         n_rois=int(n_rois),
         n_selected=int(n_selected),
-        r2_threshold=float(r2_threshold),
+        r2_threshold=None if r2_threshold is None or np.isnan(r2_threshold) else float(r2_threshold),
         fdr_alpha=None if fdr_alpha is None or np.isnan(fdr_alpha) else float(fdr_alpha),
         dff=np.asarray(dff, dtype=float),
         r2=r2_all,

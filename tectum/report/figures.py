@@ -32,7 +32,8 @@ from .style import (
     HEATMAP_VMIN,
     MAX_CLASS_TRACES,
     N_EXAMPLES,
-    UNCLASSIFIED_COLOR,
+    NOT_SELECTED_COLOR,
+    class_color,
     class_colors,
 )
 
@@ -161,10 +162,12 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
     cmap_clu = ListedColormap(CLUSTER_COLORS)
     ax_clu.imshow(((tree.cluster - 1) % len(CLUSTER_COLORS))[:, None], aspect="auto", cmap=cmap_clu,
                   vmin=0, vmax=len(CLUSTER_COLORS) - 1, interpolation="nearest", extent=(0, 1, n, 0))
-    # class strip
+    # class strip: the regressors' classes, then any other class found (e.g. 'mixed'), in the shared colours
     colors = data.colors
-    palette = [UNCLASSIFIED_COLOR, *[colors[c] for c in data.regressor_names]]
-    index = {c: i + 1 for i, c in enumerate(data.regressor_names)}
+    strip_classes = list(data.regressor_names)
+    strip_classes += sorted({str(c) for c in data.roi_class[rows] if c and c not in colors})
+    palette = [NOT_SELECTED_COLOR, *[class_color(c) for c in strip_classes]]
+    index = {c: i + 1 for i, c in enumerate(strip_classes)}
     cls_idx = np.array([index.get(c, 0) for c in data.roi_class[rows]])
     ax_cls.imshow(cls_idx[:, None], aspect="auto", cmap=ListedColormap([to_rgb(c) for c in palette]),
                   vmin=0, vmax=len(palette) - 1, interpolation="nearest", extent=(0, 1, n, 0))
@@ -194,8 +197,8 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
         title += f"\ncapped: only the {tree.n_rois} of {tree.n_candidates} ROIs with the highest r2 were clustered"
     title += "\nrows: ROIs in the order of the average-linkage tree (correlation distance); dashed lines: stimulus onsets"
     fig.suptitle(title, fontsize=10.5)
-    handles = [Patch(color=colors[c], label=c) for c in data.regressor_names]
-    handles.append(Patch(color=UNCLASSIFIED_COLOR, label="not classified"))
+    handles = [Patch(color=class_color(c), label=c) for c in strip_classes]
+    handles.append(Patch(color=NOT_SELECTED_COLOR, label="not classified"))
     fig.legend(handles=handles, loc="lower left", ncol=len(handles), fontsize=8, frameon=False,
                title="class strip", title_fontsize=8, bbox_to_anchor=(0.02, 0.0))
     order_ok = np.array_equal(dend_rois, rows)
@@ -273,13 +276,12 @@ def draw_example_traces(fig: Figure, data: RecordingData, n: int = N_EXAMPLES) -
     if len(best) == 0:
         _message(fig, f"{data.title}: example traces", "no ROIs selected")
         return {"rois": []}
-    colors = data.colors
     t = data.time_s
     axes = fig.subplots(len(best), 1, sharex=True, squeeze=False)[:, 0]
     for ax, i in zip(axes, best):
         cls = data.roi_class[i] or "not classified"
         fitted = data.intercept[i] + np.nan_to_num(data.coef[i]) @ data.convolved
-        ax.plot(t, data.dff[i], color=colors.get(data.roi_class[i], "0.3"), lw=1.0,
+        ax.plot(t, data.dff[i], color=class_color(data.roi_class[i]) if data.roi_class[i] else "0.3", lw=1.0,
                 label=f"ROI {i}: {cls} (r2 = {data.r2[i]:.2f})")
         ax.plot(t, fitted, color="black", ls="--", lw=0.9, label="regression fit")
         for onset, _name in _onset_events(data):
