@@ -134,7 +134,7 @@ def duplicate_presentations(stimuli: Sequence[str], onsets: Sequence[float]) -> 
 
 
 def late_stimuli_problem(onsets: Sequence[float], n_frames: int, frame_period_s: float) -> str | None:
-    """A problem when no stimulus starts before the last second (or the last frame) of the recording.
+    """A problem when no stimulus starts before the last second (or the longer last frame) of the recording.
 
     No response to such stimuli can be seen, so the regression has nothing
     to fit; it usually means onsets in the wrong unit or time base.
@@ -144,7 +144,8 @@ def late_stimuli_problem(onsets: Sequence[float], n_frames: int, frame_period_s:
         return None
     duration = n_frames * frame_period_s
     last_frame = (n_frames - 1) * frame_period_s
-    start = max(duration - 1.0, last_frame)
+    # the last second, or the last frame when that is longer (or the recording is not longer than a second)
+    start = min(duration - 1.0, last_frame) if duration > 1.0 else last_frame
     if onsets.min() < start:
         return None
     where = "last frame" if start == last_frame else "last second"
@@ -158,8 +159,12 @@ def late_stimuli_problem(onsets: Sequence[float], n_frames: int, frame_period_s:
 
 def low_baseline_rois(traces: np.ndarray, percentile: float) -> np.ndarray:
     """Row indices of ROIs whose ``percentile``-th percentile is <= 0 or not finite."""
-    low = np.percentile(traces, percentile, axis=1)
-    return np.flatnonzero(~(np.isfinite(low) & (low > 0)))
+    # a row whose minimum is > 0 has every percentile > 0: only the others need sorting
+    maybe = np.flatnonzero(~(np.min(traces, axis=1) > 0))
+    if maybe.size == 0:
+        return maybe
+    low = np.percentile(traces[maybe], percentile, axis=1)
+    return maybe[~(np.isfinite(low) & (low > 0))]
 
 
 def transposed_fit(

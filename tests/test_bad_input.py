@@ -368,7 +368,7 @@ def _check_one_roi(db, key, paramset_errors):
         k = dict(key, paramset=paramset)
         assert (an.Fit & k).fetch1("n_rois") == 1
         tree = (an.Clustering.Tree & k & {"roi_set": "all"}).fetch1()
-        assert tree["n_rois"] == 1 and tree["n_clusters"] == 1
+        assert tree["n_clustered"] == 1 and tree["n_clusters"] == 1
         assert (an.Clustering.Member & k & {"roi_set": "all"}).fetch1("cluster") == 1
     # seed2020's F0 across ROIs is the only ROI itself: dF/F is 0, r2 undefined
     seed = (an.Fit.Roi & key & {"paramset": "seed2020"}).fetch1()
@@ -401,7 +401,7 @@ def _check_baseline_excluded(db, key, paramset_errors):
     assert (an.DeltaF.Excluded & k).to_dicts() == [dict(k, roi=2, reason="baseline <= 0")]
     row = (an.Fit.Roi & k & {"roi": 2}).fetch1()
     assert row["excluded"] == "baseline <= 0" and not row["selected"]
-    assert (an.Fit & k).fetch1("n_excluded") == 1
+    assert (an.DeltaF & k).fetch1("n_excluded") == 1
     assert len(an.Fit.Roi & k) == N_ROIS
     assert an.ClassSummary & dict(key, paramset="seed2020")  # F0 across ROIs: unaffected
     return "ingests with a warning naming ROI 2; default: ROI 2 in DeltaF.Excluded (baseline <= 0), the others analysed"
