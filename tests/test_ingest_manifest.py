@@ -7,6 +7,7 @@ Run on both backends (``DJ_BACKEND=postgresql DJ_USER=postgres`` for PostgreSQL)
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 
 import numpy as np
@@ -140,7 +141,7 @@ def test_every_entry_is_attempted_and_reported(db, tmp_path, capsys):
     errors = [line for line in text.splitlines() if line.startswith("error: ")]
     assert len(errors) == len(BAD_ENTRIES)
     for line, (_, pattern) in zip(errors, BAD_ENTRIES):
-        assert __import__("re").search(pattern, line), (pattern, line)
+        assert re.search(pattern, line), (pattern, line)
     assert "Traceback" not in text
     assert sorted(db.acquisition.Fish().to_arrays("fish")) == ["F1", "F9"]
     # only the two good recordings were written: their rows and their two files
