@@ -83,6 +83,10 @@ def create_databases(connection, names) -> None:
     for name in names:
         if name in existing:
             continue  # MySQL checks the CREATE privilege even with IF NOT EXISTS: users without it get here
-        connection.query(
-            f"CREATE DATABASE IF NOT EXISTS {quote(name)} CHARACTER SET utf8mb4 COLLATE {MYSQL_COLLATION}"
-        )
+        try:
+            connection.query(
+                f"CREATE DATABASE IF NOT EXISTS {quote(name)} CHARACTER SET utf8mb4 COLLATE {MYSQL_COLLATION}"
+            )
+        except dj.errors.AccessError as err:
+            # a schema the user holds no privilege on is invisible to it: say so as DataJoint does
+            raise dj.DataJointError(f"Schema `{name}` does not exist and could not be created. Check permissions.") from err

@@ -10,18 +10,28 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import acquisition, analysis, reference
+from . import plausibility
 from .bulk import insert_columns
 from .names import check_identifier
 
 
 class IngestError(ValueError):
     """Bad input for one recording; the message names the recording and what is wrong."""
+
+
+class IngestWarning(UserWarning):
+    """Something a recording's data may not do what is expected; it was ingested anyway.
+
+    For example ROIs whose raw fluorescence has a baseline <= 0: the default
+    ΔF/F leaves them out (``analysis.DeltaF.Excluded``).
+    """
 
 
 #: column widths of the string attributes, checked before inserting
@@ -56,7 +66,13 @@ def canonical_sensor(sensor: str, where: str = "recording") -> str:
     raise IngestError(f"{where}: unknown sensor {sensor!r}; known sensors: {', '.join(sorted(known))}")
 
 
-def _check_events(events, n_frames: int, frame_period_s: float, where: str) -> pd.DataFrame:
+def _stimulus_hint(names: Sequence[str]) -> str:
+    first = names[0]
+    return (f"declare it with reference.StimulusType.add({first!r}, 'description'), "
+            f"`tectum stimulus add {first}`, or a manifest [stimulus_types] table")
+
+
+def _check_events(events, n_rois: int, n_frames: int, frame_period_s: float, where: str) -> pd.DataFrame:
     if events is None:
         raise IngestError(f"{where}: no stimulus protocol given")
     df = pd.DataFrame(events).reset_index(drop=True)
@@ -70,9 +86,11 @@ def _check_events(events, n_frames: int, frame_period_s: float, where: str) -> p
     if unknown:
         raise IngestError(
             f"{where}: unknown stimulus {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))} "
-            "(add new ones to reference.StimulusType)"
+            f"({_stimulus_hint(unknown)})"
         )
     duration = n_frames * frame_period_s
+    extent = f"{n_frames} frames x {frame_period_s} s = {duration} s"
+    onsets = []
     for i, ev in df.iterrows():
         label = f"event #{i} ({ev['stimulus']!r} at {ev['onset_s']} s)"
         try:
@@ -81,28 +99,80 @@ def _check_events(events, n_frames: int, frame_period_s: float, where: str) -> p
             raise IngestError(f"{where}: {label}: onset and duration must be numbers") from None
         if not (math.isfinite(onset) and math.isfinite(dur)) or dur < 0:
             raise IngestError(f"{where}: {label}: onset and duration must be finite, duration >= 0")
+        onsets.append(onset)
+    for i, onset in enumerate(onsets):
         if onset < 0 or onset >= duration:
-            raise IngestError(
-                f"{where}: {label} lies outside the recording ({n_frames} frames x {frame_period_s} s = {duration} s)"
-            )
+            label = f"event #{i} ({df['stimulus'][i]!r} at {df['onset_s'][i]} s)"
+            hint = plausibility.transposed_fit(n_rois, n_frames, frame_period_s, last_onset_s=max(onsets))
+            hint = f"; the traces matrix looks transposed: {hint}; pass it as ROIs x frames" if hint else ""
+            raise IngestError(f"{where}: {label} lies outside the recording ({extent}){hint}")
+    pairs = plausibility.duplicate_presentations(df["stimulus"].astype(str), onsets)
+    if pairs:
+        first, again = pairs[0]
+        more = f" ({len(pairs)} repeated presentations)" if len(pairs) > 1 else ""
+        raise IngestError(
+            f"{where}: events #{first} and #{again} are the same presentation ({df['stimulus'][first]!r} "
+            f"at {onsets[first]} s){more}; each presentation may be listed once"
+        )
+    df["onset_s"] = onsets
+    df["duration_s"] = df["duration_s"].astype(float)
+    if "params" in df.columns:
+        params = []
+        for i, (name, p) in enumerate(zip(df["stimulus"], df["params"])):
+            label = f"event #{i} ({name!r} at {onsets[i]} s): params"
+            if p is None or (isinstance(p, float) and math.isnan(p)):
+                params.append(None)
+            elif not isinstance(p, Mapping):
+                raise IngestError(f"{where}: {label} must be a dict of parameter values, got {type(p).__name__} {p!r}")
+            else:
+                params.append(json_value(p, label, where) or None)
+        df["params"] = pd.Series(params, dtype=object)
     return df.sort_values("onset_s", kind="stable").reset_index(drop=True)
 
 
-def _jsonable(obj):
-    """Convert numpy scalars/arrays inside metadata to plain Python for the json column."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, (_dt.date, _dt.datetime)):
-        return obj.isoformat()
-    return obj
+def json_value(value: Any, what: str, where: str) -> Any:
+    """``value`` as plain JSON for a json column, or IngestError naming ``what`` and the key at fault.
+
+    Dicts (string or integer keys), lists, tuples, NumPy arrays and scalars,
+    strings, numbers, booleans, None, dates (as ISO strings) are accepted; NaN
+    becomes null (a missing value). Infinities, sets, bytes and other objects
+    are refused rather than silently converted.
+    """
+    def convert(obj, path):
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, np.generic):
+            obj = obj.item()
+            if isinstance(obj, (bytes, np.generic)):
+                raise IngestError(f"{where}: {what}{path} is {obj!r}, not a JSON value")
+            return convert(obj, path)
+        if isinstance(obj, int):
+            return obj
+        if isinstance(obj, float):
+            if math.isnan(obj):
+                return None
+            if math.isinf(obj):
+                raise IngestError(f"{where}: {what}{path} is {obj}, which JSON cannot hold")
+            return obj
+        if isinstance(obj, Mapping):
+            out = {}
+            for k, v in obj.items():
+                if isinstance(k, (bool, np.bool_)) or not isinstance(k, (str, int, np.integer)):
+                    raise IngestError(f"{where}: {what}{path} has the key {k!r}; JSON keys are text")
+                out[str(k)] = convert(v, f"{path}[{str(k)!r}]")
+            return out
+        if isinstance(obj, (list, tuple)):
+            return [convert(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+        if isinstance(obj, np.ndarray):
+            return convert(obj.tolist(), path)
+        if isinstance(obj, (_dt.date, _dt.datetime, _dt.time)):
+            return obj.isoformat()
+        raise IngestError(
+            f"{where}: {what}{path} is a {type(obj).__name__} ({obj!r}), not a JSON value "
+            "(use dicts, lists, text, numbers, booleans)"
+        )
+
+    return convert(value, "")
 
 
 def insert_recording(
@@ -139,17 +209,25 @@ def insert_recording(
     sensor : str
         A sensor of :class:`reference.Sensor` (case-insensitive).
     frame_period_s : float
-        Seconds between frames (> 0).
+        Seconds between frames, 1 ms to 60 s.
     traces : ndarray of shape (n_rois, n_frames)
         Raw fluorescence (``trace_kind="raw"``) or dF/F (``"dff"``); stored as float32.
     events : DataFrame or list of dict
-        Columns ``stimulus``, ``onset_s``, ``duration_s`` and optionally ``params`` (dict).
+        Columns ``stimulus``, ``onset_s``, ``duration_s`` and optionally ``params`` (a
+        dict of JSON values per presentation). Each (stimulus, onset) at most once.
     roi_ids : sequence of int, optional
-        Ids in the segmentation output (default ``0..n_rois-1``); must be unique.
+        Ids in the segmentation output (default ``0..n_rois-1``); integers, unique.
     positions : ndarray of shape (n_rois, 2 or 3), optional
-        ROI centroids in pixels.
+        ROI centroids in pixels (finite, at most 1e6 in magnitude).
     neuropil : ndarray of shape (n_rois, n_frames), optional
         Neuropil traces for neuropil subtraction.
+    age_dpf : float, optional
+        Days post fertilisation, 0 to 10000.
+    recorded_at : datetime, date or ISO 8601 str, optional
+        Stored as the wall-clock time written; a UTC offset, if any, is kept in
+        the metadata as ``recorded_at_utc_offset``.
+    metadata : dict, optional
+        JSON values (dicts, lists, text, numbers, booleans); NaN becomes null.
     replace : bool
         Replace an existing recording of the same name (and everything computed
         from it), in the same transaction as the insert: if anything fails the
@@ -169,7 +247,19 @@ def insert_recording(
     Raises
     ------
     IngestError
-        For any invalid input, before anything is written.
+        For any invalid input, before anything is written: a name the database
+        cannot hold exactly (see :func:`schemas.names.check_identifier`), an
+        unknown sensor or stimulus, an implausible frame period, age, time or
+        position, traces that are not a finite ROIs x frames matrix (the
+        message says when the matrix looks transposed), events outside the
+        recording, repeated or all in its last second, parameters or metadata
+        JSON cannot hold, every ROI with a raw baseline <= 0.
+
+    Warns
+    -----
+    IngestWarning
+        After inserting, when some ROIs have a raw baseline (the default
+        parameter set's percentile) <= 0; the message names them.
     """
     where = where or f"recording {fish}/{recording}"
     fish = _check_name("fish", fish, where, required=True)
@@ -187,6 +277,21 @@ def insert_recording(
         raise IngestError(f"{where}: frame period {frame_period_s!r} is not a number") from None
     if not math.isfinite(frame_period_s) or frame_period_s <= 0:
         raise IngestError(f"{where}: frame period must be a positive number of seconds, not {frame_period_s}")
+    problem = plausibility.frame_period_problem(frame_period_s)
+    if problem:
+        raise IngestError(f"{where}: frame period {problem}")
+    if age_dpf is not None:
+        problem = plausibility.age_problem(age_dpf)
+        if problem:
+            raise IngestError(f"{where}: age_dpf {problem}")
+        age_dpf = float(age_dpf)
+    try:
+        recorded_at, utc_offset = plausibility.recorded_at_value(recorded_at)
+    except ValueError as err:
+        raise IngestError(f"{where}: recorded_at {err}") from None
+    metadata = json_value(dict(metadata or {}), "metadata", where)
+    if utc_offset is not None:  # the column holds the wall-clock time; keep the offset
+        metadata["recorded_at_utc_offset"] = utc_offset
 
     try:
         traces = np.asarray(traces)
@@ -198,12 +303,7 @@ def insert_recording(
     if n_rois < 1 or n_frames < 1:
         raise IngestError(f"{where}: traces have {n_rois} ROIs and {n_frames} frames; need at least one of each")
     traces = np.ascontiguousarray(traces, dtype=np.float32)
-    roi_ids = np.arange(n_rois, dtype=np.int64) if roi_ids is None else np.asarray(roi_ids, dtype=np.int64)
-    if roi_ids.shape != (n_rois,):
-        raise IngestError(f"{where}: {len(roi_ids)} ROI ids for {n_rois} traces")
-    uniq, counts = np.unique(roi_ids, return_counts=True)
-    if (counts > 1).any():
-        raise IngestError(f"{where}: duplicate ROI id(s) {uniq[counts > 1][:10].tolist()}")
+    roi_ids = _check_roi_ids(roi_ids, n_rois, where)
     bad = ~np.isfinite(traces).all(axis=1)
     if bad.any():
         raise IngestError(f"{where}: ROI {roi_ids[np.argmax(bad)]} has NaN or infinite values ({bad.sum()} ROIs affected)")
@@ -214,12 +314,18 @@ def insert_recording(
         if not np.isfinite(neuropil).all():
             raise IngestError(f"{where}: neuropil traces have NaN or infinite values")
     if positions is not None:
-        positions = np.asarray(positions, dtype=float)
+        try:
+            positions = np.asarray(positions, dtype=float)
+        except (TypeError, ValueError):
+            raise IngestError(f"{where}: positions must be a numeric n_rois x 2 or 3 array") from None
         if positions.ndim != 2 or positions.shape[0] != n_rois or positions.shape[1] not in (2, 3):
             raise IngestError(f"{where}: positions must be n_rois x 2 or 3, got {positions.shape}")
+        problem = plausibility.position_problem(positions, roi_ids)
+        if problem:
+            raise IngestError(f"{where}: {problem}")
         if positions.shape[1] == 2:
             positions = np.column_stack([positions, np.full(n_rois, np.nan)])
-    events = _check_events(events, n_frames, frame_period_s, where)
+    events = _check_events(events, n_rois, n_frames, frame_period_s, where)
     # at most one regressor per distinct stimulus; the fit needs n_frames > n_regressors + 1
     n_stimuli = int(events["stimulus"].nunique())
     if n_frames < n_stimuli + 2:
@@ -227,6 +333,10 @@ def insert_recording(
             f"{where}: the traces have {n_frames} frame(s); the regression on up to {n_stimuli} stimulus "
             f"regressor(s) needs more frames than regressors + 1 (at least {n_stimuli + 2})"
         )
+    problem = plausibility.late_stimuli_problem(events["onset_s"], n_frames, frame_period_s)
+    if problem:
+        raise IngestError(f"{where}: {problem}")
+    low_baseline = _check_baselines(traces, roi_ids, trace_kind, where)
 
     stimuli = sorted(set(events["stimulus"].astype(str)))
     groups = _check_groups(stimulus_groups, stimuli, where)
@@ -259,7 +369,7 @@ def insert_recording(
                 n_frames=n_frames,
                 n_rois=n_rois,
                 recorded_at=recorded_at,
-                imaging_metadata=_jsonable(dict(metadata or {})),
+                imaging_metadata=metadata,
                 stimulus_groups=groups,
                 version=version,
             )
@@ -273,7 +383,7 @@ def insert_recording(
                     stimulus=str(ev.stimulus),
                     onset_s=float(ev.onset_s),
                     duration_s=float(ev.duration_s),
-                    params=_jsonable(p) if isinstance(p, Mapping) and p else None,
+                    params=p if p else None,
                 )
                 for i, (ev, p) in enumerate(zip(events.itertuples(index=False), params))
             ]
@@ -286,7 +396,64 @@ def insert_recording(
             key,
         )
         analysis.AnalysisTask.assign_new_recording(key, sensor, stimuli)
+    if low_baseline:
+        warnings.warn(low_baseline, IngestWarning, stacklevel=2)
     return key
+
+
+def _check_roi_ids(roi_ids, n_rois: int, where: str) -> np.ndarray:
+    """ROI ids as int64: integers (whole-number floats accepted), one per ROI, unique."""
+    if roi_ids is None:
+        return np.arange(n_rois, dtype=np.int64)
+    try:
+        ids = np.asarray(roi_ids)
+    except (TypeError, ValueError):
+        raise IngestError(f"{where}: roi_ids must be a sequence of integers") from None
+    if ids.ndim != 1 or ids.shape != (n_rois,):
+        raise IngestError(f"{where}: {ids.size} ROI ids for {n_rois} traces")
+    if ids.dtype.kind == "f":
+        whole = np.isfinite(ids) & (ids == np.round(ids)) & (np.abs(ids) < 2**63)
+        if not whole.all():
+            i = int(np.flatnonzero(~whole)[0])
+            raise IngestError(f"{where}: ROI id {float(ids[i])!r} (row {i}) is not an integer; ROI ids must be whole numbers")
+    elif ids.dtype.kind not in "iu":
+        raise IngestError(f"{where}: ROI ids must be integers, got {ids.dtype} values such as {ids.tolist()[0]!r}")
+    ids = ids.astype(np.int64)
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise IngestError(f"{where}: duplicate ROI id(s) {uniq[counts > 1][:10].tolist()}")
+    return ids
+
+
+def _default_baseline_percentile() -> float:
+    """The percentile the default parameter set takes as each ROI's baseline F0."""
+    from pipeline.params import DEFAULT_PARAMSET
+
+    method, params = DEFAULT_PARAMSET["dff"]
+    return float(params.get("percentile", 8.0))
+
+
+def _check_baselines(traces: np.ndarray, roi_ids: np.ndarray, trace_kind: str, where: str) -> str | None:
+    """A warning naming the ROIs whose raw baseline is <= 0; IngestError when that is every ROI.
+
+    The default ΔF/F divides by each ROI's low percentile of raw fluorescence;
+    such ROIs are left out of the analysis (``DeltaF.Excluded``), so a few
+    of them do not block the others, but a recording of nothing else is
+    unusable.
+    """
+    if trace_kind != "raw":
+        return None
+    percentile = _default_baseline_percentile()
+    bad = plausibility.low_baseline_rois(traces, percentile)
+    if len(bad) == 0:
+        return None
+    ids = ", ".join(str(int(i)) for i in roi_ids[bad[:20]]) + (", ..." if len(bad) > 20 else "")
+    what = (f"the {percentile:g}th percentile of the raw fluorescence (the default baseline F0) is <= 0 "
+            "(background over-subtracted, or the traces are already dF/F: then give trace_kind 'dff')")
+    if len(bad) == len(roi_ids):
+        raise IngestError(f"{where}: every ROI is unusable: {what}; ROI ids {ids}")
+    return (f"{where}: {len(bad)} of {len(roi_ids)} ROIs (ids {ids}): {what}; "
+            "the default analysis leaves them out (analysis.DeltaF.Excluded)")
 
 
 def recording_version(traces, neuropil, frame_period_s, sensor, events, groups) -> str:

@@ -156,6 +156,9 @@ def _write_csv(rec, folder: Path, rng) -> tuple[dict, np.ndarray]:
     stimuli = _write_protocol(rec, folder / "protocol.pkl")
     files: dict[str, Any] = {
         "traces": folder / "traces.csv",
+        # DataFrame.to_csv writes a header of frame numbers and the ROI ids as an index column
+        "traces_header": True,
+        "traces_index_column": True,
         "frame_period_s": float(rec.frame_period_s),
         "protocol": folder / "protocol.pkl",
         "stimuli": stimuli,

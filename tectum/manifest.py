@@ -22,9 +22,15 @@ A manifest is a TOML file with one ``[[recording]]`` table per recording::
     [recording.groups]                 # regressor -> stimuli it pools
     prey = ["prey-nasalward", "prey-temporalward"]
 
-Paths are relative to the manifest's folder.  :func:`read_manifest` checks
-the whole manifest's structure first (so a typo in entry #40 fails before
-entry #1 is processed), then reads one recording at a time.
+    [stimulus_types]                   # new stimulus names, added before the recordings
+    flash = "whole-field flash of light"
+
+Paths are relative to the manifest's folder.  :func:`parse_manifest` checks
+the manifest as a whole (TOML, tables, ``[stimulus_types]``) and each entry's
+keys and names; :func:`read_entry` then reads one recording's files.
+:func:`read_manifest` raises the first problem of any entry before reading
+(so a typo in entry #40 fails before entry #1 is processed);
+``tectum ingest`` reports a bad entry and goes on with the others.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import math
+import os
 import re
 import tomllib
 from collections.abc import Collection, Iterator, Mapping
@@ -44,15 +51,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from schemas import plausibility
+from schemas.names import check_identifier
+from schemas.reference import RESERVED_CLASS_NAMES
+
 from . import readers
 from .errors import InputError
 
 __all__ = [
     "MANIFEST_KEYS",
     "REQUIRED_KEYS",
+    "TOP_LEVEL_KEYS",
+    "Manifest",
     "RecordingInput",
     "check_entry",
     "load_manifest",
+    "parse_manifest",
     "read_entry",
     "read_manifest",
 ]
@@ -72,6 +86,9 @@ MANIFEST_KEYS = (
     "femtonics_metadata",
     "traces",
     "traces_kind",
+    "traces_header",
+    "traces_index_column",
+    "traces_orientation",
     "neuropil",
     "positions",
     "include_non_cells",
@@ -79,12 +96,16 @@ MANIFEST_KEYS = (
     "protocol",
     "stimuli",
     "split_prey_direction",
+    "protocol_time_tolerance_s",
     "groups",
     "nwb",
     "nwb_series",
     "nwb_stimulus_table",
     "nwb_stimulus_column",
 )
+
+#: the tables a manifest may have at its top level
+TOP_LEVEL_KEYS = ("recording", "stimulus_types")
 
 #: keys every ``[[recording]]`` table needs
 REQUIRED_KEYS = ("fish", "recording", "region", "sensor", "traces")
@@ -106,10 +127,12 @@ _PRIVATE_KEYS = ("_entry", "_base")
 
 _STRING_KEYS = (
     "fish", "recording", "experiment", "region", "sensor", "genotype", "notes",
-    "femtonics_metadata", "traces", "traces_kind", "neuropil", "positions",
+    "femtonics_metadata", "traces", "traces_kind", "traces_orientation", "neuropil", "positions",
     "events", "protocol", "nwb", "nwb_series", "nwb_stimulus_table", "nwb_stimulus_column",
 )
-_BOOL_KEYS = ("include_non_cells", "split_prey_direction")
+_BOOL_KEYS = ("include_non_cells", "split_prey_direction", "traces_header", "traces_index_column")
+#: names the manifest gives that identify rows; checked like the database does
+_IDENTIFIERS = {"fish": 64, "recording": 64}
 _TEXT_TRACE_SUFFIXES = (".csv", ".tsv", ".tab", ".txt")
 
 
@@ -140,8 +163,9 @@ class RecordingInput:
     events : pandas.DataFrame
         ``stimulus``, ``onset_s``, ``duration_s``, ``params``, by onset.
     metadata : dict
-        JSON-compatible imaging metadata: resolved source paths, the frame
-        period and where it came from, Femtonics fields, suite2p ops subset,
+        JSON-compatible imaging metadata: source paths (relative to the
+        manifest's folder unless asked otherwise), the frame period and where
+        it came from, the traces layout, Femtonics fields, suite2p ops subset,
         protocol metadata.
     groups : dict of str to list of str, or None
         Regressor -> stimulus names it pools, from the manifest.
@@ -201,8 +225,33 @@ def _toml_error(exc: tomllib.TOMLDecodeError) -> str:
     return f"invalid TOML: {text}"
 
 
-def load_manifest(path: str | PathLike) -> list[dict]:
-    """Parse a manifest and check its structure.
+@dataclass(eq=False)
+class Manifest:
+    """A parsed manifest: its recording entries and the stimulus types it declares.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    entries : list of dict
+        The ``[[recording]]`` tables as written, each with two added private
+        keys: ``_entry`` (e.g. ``"manifest.toml entry #2 (fish F1, recording
+        R3)"``) and ``_base`` (the manifest's folder, against which relative
+        paths resolve).
+    problems : dict of int to InputError
+        Entry index (0-based) -> what is wrong with its keys or names; such
+        an entry cannot be read, the others can.
+    stimulus_types : dict of str to str
+        The ``[stimulus_types]`` table: stimulus name -> description.
+    """
+
+    path: Path
+    entries: list[dict]
+    problems: dict[int, InputError]
+    stimulus_types: dict[str, str]
+
+
+def parse_manifest(path: str | PathLike) -> Manifest:
+    """Parse a manifest and check its structure, entry by entry.
 
     Parameters
     ----------
@@ -211,18 +260,16 @@ def load_manifest(path: str | PathLike) -> list[dict]:
 
     Returns
     -------
-    list of dict
-        The ``[[recording]]`` tables as written, each with two added private
-        keys: ``_entry`` (e.g. ``"manifest.toml entry #2 (fish F1, recording
-        R3)"``) and ``_base`` (the manifest's folder, against which relative
-        paths resolve).
+    Manifest
 
     Raises
     ------
     InputError
-        Missing or unreadable file, invalid TOML (with the line), no
-        ``[[recording]]`` tables, any entry failing :func:`check_entry`, the
-        same (fish, recording) twice.
+        Problems of the manifest as a whole: missing or unreadable file,
+        invalid TOML (with the line), an unknown top-level table, no
+        ``[[recording]]`` tables, a bad ``[stimulus_types]`` table. A bad
+        entry (see :func:`check_entry`; also the same fish and recording as
+        an earlier entry) is recorded in ``problems`` instead.
     """
     path = Path(path)
     label = str(path)
@@ -243,6 +290,11 @@ def load_manifest(path: str | PathLike) -> list[dict]:
         hint = difflib.get_close_matches("recording", list(data), n=1)
         extra = f"; did you mean [[{hint[0]}]]?" if hint else ""
         raise InputError(f"no [[recording]] tables{extra}", path=path, role="manifest file")
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            hint = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (accepted: {', '.join(TOP_LEVEL_KEYS)})"
+            raise InputError(f"unknown top-level key '{key}'{suggestion}", path=path, role="manifest file")
     if isinstance(tables, dict):
         raise InputError("'recording' must be an array of tables: write [[recording]], not [recording]",
                          path=path, role="manifest file")
@@ -251,27 +303,84 @@ def load_manifest(path: str | PathLike) -> list[dict]:
                          path=path, role="manifest file")
     if not tables:
         raise InputError("no [[recording]] tables", path=path, role="manifest file")
+    stimulus_types = _stimulus_types(data.get("stimulus_types"), path)
 
     base = path.parent.resolve()
-    entries, seen = [], {}
+    entries, problems, seen = [], {}, {}
     for number, table in enumerate(tables, start=1):
         entry = _entry_name(label, number, table)
-        for key in table:
-            if key in _PRIVATE_KEYS:
-                raise InputError(f"unknown key '{key}'", entry=entry)
         raw = dict(table, _entry=entry, _base=base)
-        check_entry(raw)
-        ident = (str(raw.get("fish")), str(raw["recording"]))
-        # an NWB entry without fish gets it from the file, so duplicates show only on insert
-        if "fish" in raw and ident in seen:
-            raise InputError(
-                f"fish '{ident[0]}', recording '{ident[1]}' is already entry #{seen[ident]}: "
-                "each recording may appear once per manifest",
-                entry=entry,
-            )
-        seen[ident] = number
         entries.append(raw)
-    return entries
+        try:
+            for key in table:
+                if key in _PRIVATE_KEYS:
+                    raise InputError(f"unknown key '{key}'", entry=entry)
+            check_entry(raw)
+            ident = (str(raw.get("fish")), str(raw["recording"]))
+            # an NWB entry without fish gets it from the file, so duplicates show only on insert
+            if "fish" in raw and ident in seen:
+                raise InputError(
+                    f"fish '{ident[0]}', recording '{ident[1]}' is already entry #{seen[ident]}: "
+                    "each recording may appear once per manifest",
+                    entry=entry,
+                )
+            seen[ident] = number
+        except InputError as err:
+            problems[number - 1] = err
+    return Manifest(path=path, entries=entries, problems=problems, stimulus_types=stimulus_types)
+
+
+def _stimulus_types(table: Any, path: Path) -> dict[str, str]:
+    """The ``[stimulus_types]`` table checked: names as the database needs them, text descriptions."""
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise InputError('[stimulus_types] must be a table of name = "description", '
+                         f"got {table!r}", path=path, role="manifest file")
+    out = {}
+    for name, description in table.items():
+        where = f"[stimulus_types] '{name}'"
+        try:
+            check_identifier("stimulus", name, max_len=64)
+        except ValueError as err:
+            raise InputError(f"{where}: {err}", path=path, role="manifest file") from None
+        if name in RESERVED_CLASS_NAMES:
+            raise InputError(f"{where}: the name is reserved for a response class "
+                             f"({', '.join(RESERVED_CLASS_NAMES)}); choose another",
+                             path=path, role="manifest file")
+        if not isinstance(description, str):
+            raise InputError(f'{where}: the description must be text, e.g. {name} = "what it shows"; '
+                             f"got {description!r}", path=path, role="manifest file")
+        if len(description) > 255:
+            raise InputError(f"{where}: the description is {len(description)} characters long; at most 255 fit",
+                             path=path, role="manifest file")
+        out[name] = description
+    return out
+
+
+def load_manifest(path: str | PathLike) -> list[dict]:
+    """Parse a manifest and check its structure; raise the first bad entry.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The TOML manifest.
+
+    Returns
+    -------
+    list of dict
+        :attr:`Manifest.entries` of :func:`parse_manifest`.
+
+    Raises
+    ------
+    InputError
+        As :func:`parse_manifest`, and the first entry's problem if any
+        entry has one.
+    """
+    manifest = parse_manifest(path)
+    if manifest.problems:
+        raise manifest.problems[min(manifest.problems)]
+    return manifest.entries
 
 
 def _resolve(base: Path, written: str) -> Path:
@@ -325,7 +434,7 @@ def check_entry(raw: Mapping) -> None:
             'e.g. stimuli = { stim1 = "prey", stim2 = "looming" }',
             entry=entry,
         )
-    for key in ("stimuli", "split_prey_direction"):
+    for key in ("stimuli", "split_prey_direction", "protocol_time_tolerance_s"):
         if key in raw and "protocol" not in raw:
             raise InputError(f"'{key}' only applies to a 'protocol' pickle", entry=entry)
 
@@ -333,6 +442,13 @@ def check_entry(raw: Mapping) -> None:
         return
     base = Path(raw.get("_base", "."))
     traces = _resolve(base, raw["traces"])
+    suffix = traces.suffix.lower()
+    for key in ("traces_header", "traces_index_column"):
+        if key in raw and (suffix not in _TEXT_TRACE_SUFFIXES or traces.is_dir()):
+            raise InputError(f"'{key}' only applies to text traces ({', '.join(_TEXT_TRACE_SUFFIXES)})",
+                             entry=entry)
+    if "traces_orientation" in raw and (suffix not in _TEXT_TRACE_SUFFIXES + (".npy",) or traces.is_dir()):
+        raise InputError("'traces_orientation' only applies to .npy or text traces", entry=entry)
     if traces.exists():  # a missing file is reported when the entry is read
         is_suite2p = traces.is_dir()
         if not is_suite2p:
@@ -375,9 +491,23 @@ def _check_types(raw: Mapping, entry: str) -> None:
             raise InputError(f"'{key}' must be a string, got {value!r}", entry=entry)
         if key in ("fish", "recording", "region", "sensor", "traces", "nwb") and not value.strip():
             raise InputError(f"'{key}' must not be empty", entry=entry)
+    for key, max_len in _IDENTIFIERS.items():
+        if key in raw:
+            try:
+                check_identifier(key, str(raw[key]), max_len=max_len)
+            except ValueError as err:
+                raise InputError(str(err), entry=entry) from None
     for key in _BOOL_KEYS:
         if key in raw and not isinstance(raw[key], bool):
             raise InputError(f"'{key}' must be true or false, got {raw[key]!r}", entry=entry)
+    if "traces_orientation" in raw and raw["traces_orientation"] not in readers.ORIENTATIONS:
+        raise InputError(f"traces_orientation must be {' or '.join(map(repr, readers.ORIENTATIONS))}, "
+                         f"got {raw['traces_orientation']!r}", entry=entry)
+    if "protocol_time_tolerance_s" in raw:
+        value = raw["protocol_time_tolerance_s"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+            raise InputError(f"'protocol_time_tolerance_s' must be a number of seconds >= 0, got {value!r}",
+                             entry=entry)
     for key in ("age_dpf", "frame_period_s"):
         value = raw.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -394,6 +524,8 @@ def _check_types(raw: Mapping, entry: str) -> None:
             f"got {stimuli!r}",
             entry=entry,
         )
+    for name in (stimuli or {}).values():
+        _check_name("stimulus", name, entry, "in stimuli")
     groups = raw.get("groups")
     if groups is not None:
         ok = isinstance(groups, dict) and all(
@@ -406,6 +538,17 @@ def _check_types(raw: Mapping, entry: str) -> None:
                 f"got {groups!r}",
                 entry=entry,
             )
+        for name, members in groups.items():
+            _check_name("group", name, entry, "in groups")
+            for member in [members] if isinstance(members, str) else members:
+                _check_name("stimulus", member, entry, f"in group '{name}'")
+
+
+def _check_name(what: str, value: str, entry: str, context: str) -> None:
+    try:
+        check_identifier(what, value, max_len=64)
+    except ValueError as err:
+        raise InputError(f"{context}: {err}", entry=entry) from None
 
 
 # ---------------------------------------------------------------------------
@@ -467,16 +610,22 @@ def _recorded_at(value: Any, entry: str) -> _dt.datetime | None:
     if value is None:
         return None
     if isinstance(value, _dt.datetime):
-        return value
-    if isinstance(value, _dt.date):  # a TOML local date: midnight
-        return _dt.datetime.combine(value, _dt.time())
+        parsed = value
+    elif isinstance(value, _dt.date):  # a TOML local date: midnight
+        parsed = _dt.datetime.combine(value, _dt.time())
+    else:
+        try:
+            parsed = _dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise InputError(
+                f"recorded_at {value!r} is not an ISO date-time (e.g. 2024-03-01T10:30:00)",
+                entry=entry,
+            ) from None
     try:
-        return _dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InputError(
-            f"recorded_at {value!r} is not an ISO date-time (e.g. 2024-03-01T10:30:00)",
-            entry=entry,
-        ) from None
+        plausibility.recorded_at_value(parsed)
+    except ValueError as err:
+        raise InputError(f"recorded_at {err}", entry=entry) from None
+    return parsed
 
 
 def _frame_period(value: Any, entry: str, source: str) -> float:
@@ -489,11 +638,25 @@ def _frame_period(value: Any, entry: str, source: str) -> float:
     return period
 
 
+#: where each source of the frame period is named in messages
+_PERIOD_SOURCES = {"manifest": "frame_period_s", "femtonics": "D3Step of the Femtonics metadata",
+                   "suite2p": "1 / fs of the suite2p ops.npy"}
+
+
+def _source_path(path: Path, base: Path, absolute: bool) -> str:
+    """A source path for the metadata: relative to the manifest's folder unless ``absolute``."""
+    path = path.resolve()
+    if absolute:
+        return str(path)
+    return Path(os.path.relpath(path, base.resolve())).as_posix()
+
+
 def read_entry(
     raw: Mapping,
     *,
     known_sensors: Collection[str] | None = None,
     known_stimuli: Collection[str] | None = None,
+    absolute_paths: bool = False,
 ) -> RecordingInput:
     """Read the files of one manifest entry and check them against each other.
 
@@ -508,6 +671,11 @@ def read_entry(
     known_stimuli : collection of str, optional
         Stimulus names the database knows; every event's stimulus must be
         one of them (the error names the events or protocol file).
+    absolute_paths : bool
+        Record the source files in ``metadata["sources"]`` by their absolute
+        paths; by default they are relative to the manifest's folder (the
+        metadata is readable by every user of the database, absolute paths
+        show the folders of whoever ingested).
 
     Returns
     -------
@@ -530,11 +698,14 @@ def read_entry(
     InputError
         Naming the entry and, where one is at fault, the file: see
         :func:`check_entry` and the readers, plus a missing file, unknown
-        sensor, bad ``traces_kind``, a frame period <= 0, no ROIs or frames,
+        sensor, bad ``traces_kind``, a frame period <= 0 or outside 1 ms –
+        60 s, an implausible age or recording time, no ROIs or frames,
         duplicate ROI ids, neuropil/positions not matching the traces, a
-        frame-count mismatch with the Femtonics metadata or the protocol, an
-        event starting outside the recording, an unknown stimulus, fewer
-        frames than the regression needs (distinct stimuli + 2).
+        frame-count mismatch with the Femtonics metadata or the protocol
+        (and whether the matrix looks transposed), an event starting outside
+        the recording, the same presentation twice, every stimulus in the
+        last second, an unknown stimulus, fewer frames than the regression
+        needs (distinct stimuli + 2).
     """
     raw = dict(raw)
     entry = raw.get("_entry") or _entry_name("manifest", None, raw)
@@ -554,7 +725,9 @@ def read_entry(
     if groups is not None:
         groups = {str(k): [v] if isinstance(v, str) else list(v) for k, v in groups.items()}
 
-    sources: dict[str, str] = {"manifest_dir": str(base)}
+    sources: dict[str, str] = {}
+    if absolute_paths:
+        sources["manifest_dir"] = str(base.resolve())
     metadata: dict[str, Any] = {"sources": sources}
     periods: dict[str, float] = {}
     if "frame_period_s" in raw:
@@ -562,7 +735,8 @@ def read_entry(
 
     nwb = None
     if "nwb" in raw:
-        nwb, found = _read_nwb(raw, entry, base, metadata, periods, sensor=sensor, age_dpf=age_dpf,
+        nwb, found = _read_nwb(raw, entry, base, metadata, periods, absolute_paths=absolute_paths, sensor=sensor,
+                               age_dpf=age_dpf,
                                recorded_at=recorded_at, known_sensors=known_sensors)
         raw["fish"], raw["genotype"] = found["fish"], found["genotype"]
         sensor, age_dpf, recorded_at, traces_kind = (found[k] for k in ("sensor", "age_dpf", "recorded_at",
@@ -574,7 +748,7 @@ def read_entry(
         fem_path = _existing(entry, base, written, "Femtonics metadata file")
         with _about(entry, "Femtonics metadata file", written, fem_path):
             femtonics = readers.read_femtonics_metadata(fem_path)
-        sources["femtonics_metadata"] = str(fem_path)
+        sources["femtonics_metadata"] = _source_path(fem_path, base, absolute_paths)
         metadata["femtonics"] = femtonics
         periods["femtonics"] = femtonics["frame_period_s"]
 
@@ -582,10 +756,19 @@ def read_entry(
         traces, roi_ids, positions, neuropil = nwb["traces"], nwb["roi_ids"], nwb["positions"], None
         traces_written, traces_role = raw["nwb"], "NWB file"
     else:
-        traces, roi_ids, positions, neuropil = _read_traces(raw, entry, base, metadata, periods)
+        traces, roi_ids, positions, neuropil = _read_traces(raw, entry, base, metadata, periods, absolute_paths)
         traces_written = raw["traces"]
         traces_role = "traces folder" if _resolve(base, traces_written).is_dir() else "traces file"
-    n_frames = traces.shape[1]
+    n_rois, n_frames = traces.shape
+    orientation = raw.get("traces_orientation", readers.ORIENTATIONS[0])
+    other = readers.ORIENTATIONS[1 - readers.ORIENTATIONS.index(orientation)]
+
+    def transposed(**evidence) -> str:
+        """' — the matrix looks transposed: ...' when the other orientation fits the evidence."""
+        if traces_role != "traces file":  # suite2p folders and NWB series are ROIs x frames by construction
+            return ""
+        reason = plausibility.transposed_fit(n_rois, n_frames, frame_period_s, **evidence)
+        return f"; the matrix looks transposed: {reason}; set traces_orientation = \"{other}\"" if reason else ""
 
     if not periods:
         raise InputError(
@@ -595,6 +778,14 @@ def read_entry(
         )
     source = next(s for s in ("nwb", "manifest", "femtonics", "suite2p") if s in periods)
     frame_period_s = periods[source]
+    problem = plausibility.frame_period_problem(frame_period_s, unit_hint=source == "manifest")
+    if problem:
+        if source == "femtonics":  # its unit is written in the file: show what it says
+            step = next((v for k, v in femtonics["raw"].items() if k.lower() == "d3step"), "?")
+            problem += f" (the file says D3Step = {step!r})"
+        raise InputError(f"frame period ({_PERIOD_SOURCES[source]}) {problem}", entry=entry,
+                         path=raw.get("femtonics_metadata") if source == "femtonics" else None,
+                         role="Femtonics metadata file" if source == "femtonics" else None)
     metadata["frame_period"] = {"used_s": frame_period_s, "source": source,
                                 **{f"{k}_s": v for k, v in periods.items()}}
     duration = n_frames * frame_period_s
@@ -603,7 +794,7 @@ def read_entry(
     if femtonics is not None and femtonics["n_frames"] is not None and femtonics["n_frames"] != n_frames:
         raise InputError(
             f"frame-count mismatch: D3Size = {femtonics['n_frames']} frames but the traces "
-            f"'{raw['traces']}' have {n_frames}",
+            f"'{raw['traces']}' have {n_frames}" + transposed(expected_frames=femtonics["n_frames"]),
             entry=entry,
             path=raw["femtonics_metadata"],
             role="Femtonics metadata file",
@@ -612,31 +803,41 @@ def read_entry(
     if nwb is not None and "events" not in raw and "protocol" not in raw:
         events, stim_written, stim_role = nwb["events"], raw["nwb"], "NWB file"
     else:
-        events, stim_written = _read_stimuli(raw, entry, base, metadata)
+        events, stim_written = _read_stimuli(raw, entry, base, metadata, absolute_paths)
         stim_role = "events file" if "events" in raw else "protocol file"
     protocol_s = metadata.get("protocol", {}).get("protocol_duration_s")
     if protocol_s is not None and protocol_s > duration + frame_period_s:
         raise InputError(
             f"frame-count mismatch: the protocol runs for {_fmt(protocol_s)} s but the traces "
-            f"cover only {extent}",
+            f"cover only {extent}" + transposed(protocol_s=protocol_s),
             entry=entry, path=stim_written, role=stim_role,
         )
     for stimulus, onset in zip(events["stimulus"], events["onset_s"]):
         if onset < 0:
             problem = "is before the start of the recording"
         elif onset >= duration:
-            problem = f"is after the end of the recording ({extent})"
+            problem = (f"is after the end of the recording ({extent})"
+                       + transposed(last_onset_s=float(events["onset_s"].max())))
         else:
             continue
         raise InputError(f"event '{stimulus}' at {_fmt(onset)} s {problem}",
                          entry=entry, path=stim_written, role=stim_role)
+    pairs = plausibility.duplicate_presentations(events["stimulus"], events["onset_s"])
+    if pairs:
+        first = pairs[0][0]
+        raise InputError(
+            f"the same presentation twice: '{events['stimulus'][first]}' at {_fmt(events['onset_s'][first])} s "
+            f"({len(pairs)} repeated); each presentation may be listed once",
+            entry=entry, path=stim_written, role=stim_role,
+        )
     if known_stimuli is not None:
         known = set(known_stimuli)
         unknown = [name for name in dict.fromkeys(events["stimulus"]) if name not in known]
         if unknown:
             raise InputError(
                 f"unknown stimulus {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known_stimuli))} "
-                "(add new ones to reference.StimulusType)",
+                f"(declare it in the manifest's [stimulus_types] table, e.g. {unknown[0]} = \"what it shows\", "
+                f"or run `tectum stimulus add {unknown[0]}`)",
                 entry=entry, path=stim_written, role=stim_role,
             )
     # at most one regressor per distinct stimulus; the fit needs n_frames > n_regressors + 1
@@ -647,6 +848,9 @@ def read_entry(
             f"more frames than regressors + 1 (at least {n_stimuli + 2})",
             entry=entry, path=traces_written, role=traces_role,
         )
+    problem = plausibility.late_stimuli_problem(events["onset_s"], n_frames, frame_period_s)
+    if problem:
+        raise InputError(problem, entry=entry, path=stim_written, role=stim_role)
 
     return RecordingInput(
         entry=entry,
@@ -674,13 +878,14 @@ def read_entry(
 def _age(value: Any, entry: str) -> float | None:
     if value is None:
         return None
-    age = float(value)
-    if not (math.isfinite(age) and age >= 0):
-        raise InputError(f"age_dpf must be a non-negative number, got {value!r}", entry=entry)
-    return age
+    problem = plausibility.age_problem(value)
+    if problem:
+        raise InputError(f"age_dpf {problem}", entry=entry)
+    return float(value)
 
 
-def _read_nwb(raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_at, known_sensors):
+def _read_nwb(raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_at, known_sensors,
+              absolute_paths=False):
     """Read the entry's NWB file and reconcile it with the values the manifest gives.
 
     A value given in both places must agree (the error names both); one
@@ -700,7 +905,7 @@ def _read_nwb(raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_
         nwb = readers.read_nwb(path, series=raw.get("nwb_series"), stimulus_table=raw.get("nwb_stimulus_table"),
                                stimulus_column=raw.get("nwb_stimulus_column"), stimuli=stimuli,
                                cells_only=not raw.get("include_non_cells", False))
-    metadata["sources"]["nwb"] = str(path)
+    metadata["sources"]["nwb"] = _source_path(path, base, absolute_paths)
     metadata["nwb"] = nwb["metadata"]
 
     def conflict(what: str, given, in_file: str) -> InputError:
@@ -765,14 +970,15 @@ def _read_nwb(raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_
     return nwb, found
 
 
-def _read_traces(raw, entry, base, metadata, periods):
+def _read_traces(raw, entry, base, metadata, periods, absolute_paths=False):
     """Read traces (+ neuropil, positions) by the kind of path ``traces`` names."""
     written = raw["traces"]
     path = _existing(entry, base, written, "traces file")
-    metadata["sources"]["traces"] = str(path)
+    metadata["sources"]["traces"] = _source_path(path, base, absolute_paths)
     role = "traces folder" if path.is_dir() else "traces file"
     neuropil = positions = roi_ids = None
     n_segmented = None
+    orientation = raw.get("traces_orientation", readers.ORIENTATIONS[0])
     with _about(entry, role, written, path):
         if path.is_dir():
             s2p = readers.read_suite2p(path, iscell_only=not raw.get("include_non_cells", False))
@@ -783,9 +989,16 @@ def _read_traces(raw, entry, base, metadata, periods):
             if s2p["frame_period_s"] is not None:
                 periods["suite2p"] = s2p["frame_period_s"]
         elif path.suffix.lower() == ".npy":
-            traces = readers.read_traces_npy(path)
+            traces = readers.read_traces_npy(path, orientation=orientation)
+            metadata["traces_layout"] = {"orientation": orientation}
         elif path.suffix.lower() in _TEXT_TRACE_SUFFIXES:
-            traces, roi_ids = readers.read_traces_csv(path)
+            traces, roi_ids = readers.read_traces_csv(
+                path, header=raw.get("traces_header"), index_column=raw.get("traces_index_column"),
+                orientation=orientation,
+            )
+            metadata["traces_layout"] = {"orientation": orientation,
+                                         "header": bool(raw.get("traces_header", False)),
+                                         "index_column": bool(raw.get("traces_index_column", False))}
         else:
             raise InputError(
                 f"unsupported traces format '{path.suffix}': expected a suite2p plane folder, "
@@ -809,20 +1022,20 @@ def _read_traces(raw, entry, base, metadata, periods):
             raise InputError(f"duplicate ROI ids: {shown}", path=path)
 
     if "neuropil" in raw:
-        neuropil = _read_neuropil(raw["neuropil"], entry, base, traces.shape)
-        metadata["sources"]["neuropil"] = str(_resolve(base, raw["neuropil"]))
+        neuropil = _read_neuropil(raw["neuropil"], entry, base, traces.shape, orientation)
+        metadata["sources"]["neuropil"] = _source_path(_resolve(base, raw["neuropil"]), base, absolute_paths)
     if "positions" in raw:
         positions = _read_positions(raw["positions"], entry, base, roi_ids, n_segmented)
-        metadata["sources"]["positions"] = str(_resolve(base, raw["positions"]))
+        metadata["sources"]["positions"] = _source_path(_resolve(base, raw["positions"]), base, absolute_paths)
     return traces, roi_ids, positions, neuropil
 
 
-def _read_neuropil(written, entry, base, shape):
+def _read_neuropil(written, entry, base, shape, orientation):
     path = _existing(entry, base, written, "neuropil file")
     with _about(entry, "neuropil file", written, path):
         if path.suffix.lower() != ".npy":
-            raise InputError("neuropil must be a .npy matrix (ROIs x frames)", path=path)
-        neuropil = readers.read_traces_npy(path)
+            raise InputError("neuropil must be a .npy matrix (laid out as the traces)", path=path)
+        neuropil = readers.read_traces_npy(path, orientation=orientation)
         if neuropil.shape != shape:
             raise InputError(f"shape {neuropil.shape} does not match the traces {shape}", path=path)
     return neuropil
@@ -841,24 +1054,28 @@ def _read_positions(written, entry, base, roi_ids, n_segmented):
             positions = positions[roi_ids]
         if len(positions) != len(roi_ids):
             raise InputError(f"{len(positions)} positions for {len(roi_ids)} ROIs", path=path)
+        problem = plausibility.position_problem(positions, roi_ids)
+        if problem:
+            raise InputError(problem, path=path)
     return positions
 
 
-def _read_stimuli(raw, entry, base, metadata):
+def _read_stimuli(raw, entry, base, metadata, absolute_paths=False):
     if "events" in raw:
         written = raw["events"]
         path = _existing(entry, base, written, "events file")
         with _about(entry, "events file", written, path):
             events = readers.read_events_table(path)
-        metadata["sources"]["events"] = str(path)
+        metadata["sources"]["events"] = _source_path(path, base, absolute_paths)
         return events, written
     written = raw["protocol"]
     path = _existing(entry, base, written, "protocol file")
     with _about(entry, "protocol file", written, path):
         events, protocol_meta = readers.read_protocol_pickle(
-            path, raw["stimuli"], split_prey_direction=raw.get("split_prey_direction", False)
+            path, raw["stimuli"], split_prey_direction=raw.get("split_prey_direction", False),
+            time_tolerance_s=raw.get("protocol_time_tolerance_s", readers.DEFAULT_TIME_TOLERANCE_S),
         )
-    metadata["sources"]["protocol"] = str(path)
+    metadata["sources"]["protocol"] = _source_path(path, base, absolute_paths)
     metadata["protocol"] = protocol_meta
     return events, written
 
@@ -867,7 +1084,7 @@ def _read_stimuli(raw, entry, base, metadata):
 
 
 def read_manifest(
-    path: str | PathLike, *, known_sensors: Collection[str] | None = None
+    path: str | PathLike, *, known_sensors: Collection[str] | None = None, absolute_paths: bool = False
 ) -> Iterator[RecordingInput]:
     """Read a manifest's recordings one at a time.
 
@@ -882,6 +1099,8 @@ def read_manifest(
         The TOML manifest.
     known_sensors : collection of str, optional
         As in :func:`read_entry`.
+    absolute_paths : bool
+        As in :func:`read_entry`.
 
     Returns
     -------
@@ -892,4 +1111,4 @@ def read_manifest(
         for raw in entries:
             if "sensor" in raw:  # an NWB entry may take it from the file
                 _canonical_sensor(raw["sensor"], known_sensors, raw["_entry"])
-    return (read_entry(raw, known_sensors=known_sensors) for raw in entries)
+    return (read_entry(raw, known_sensors=known_sensors, absolute_paths=absolute_paths) for raw in entries)

@@ -26,7 +26,9 @@ at the end of the module (and written to ``$TECTUM_BAD_INPUT_SUMMARY`` if set).
 from __future__ import annotations
 
 import json
+import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -101,7 +103,9 @@ def toml_value(value) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{toml_value(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(type(value))
 
 
@@ -139,6 +143,8 @@ def write_recording(folder: Path, *, traces=None, events=None, fmt: str = "npy",
     events.to_csv(folder / "events.csv", index=False)
     keys = dict(fish="F1", recording="R1", region=REGION, sensor=SENSOR, genotype="wild type",
                 frame_period_s=PERIOD, traces=traces_name, events="events.csv")
+    if fmt == "csv":  # DataFrame.to_csv(index=False) writes a header of column numbers
+        keys["traces_header"] = True
     keys.update(entry)
     files = Files(folder, {k: v for k, v in keys.items() if v is not None})
     files.write_manifest()
@@ -173,7 +179,10 @@ class Case:
     ``populate_error`` (ingests; populate fails for ``failing_paramsets`` with
     a message matching ``match``), ``unchanged`` (already ingested: reported,
     nothing written). ``match`` must occur in the error (both arms);
-    ``cli_names`` in the CLI's error line besides the manifest entry.
+    ``cli_names`` in the CLI's error line besides the manifest entry (an
+    error of the manifest as a whole, ``entry_named=False``, names the
+    manifest file instead). ``warns``: a warning matching it must be
+    printed (CLI) or issued (Python).
     """
 
     id: str
@@ -189,6 +198,8 @@ class Case:
     key: dict = field(default_factory=lambda: {"fish": "F1", "recording": "R1"})
     failing_paramsets: tuple = ("default",)
     check: Callable | None = None
+    warns: str | None = None
+    entry_named: bool = True
 
 
 def insert(**change):
@@ -244,7 +255,7 @@ def _constant_roi_traces():
 
 
 def _csv_with_duplicate_labels(folder):
-    files = write_recording(folder, fmt="csv")
+    files = write_recording(folder, fmt="csv", traces_index_column=True)
     frame = pd.DataFrame(base_traces(), index=[10, 11, 12, 12, 14, 15])
     frame.to_csv(folder / "traces.csv", float_format="%.6g")  # first column: ROI labels
     return files.manifest
@@ -357,7 +368,7 @@ def _check_one_roi(db, key, paramset_errors):
         k = dict(key, paramset=paramset)
         assert (an.Fit & k).fetch1("n_rois") == 1
         tree = (an.Clustering.Tree & k & {"roi_set": "all"}).fetch1()
-        assert tree["n_rois"] == 1 and tree["n_clusters"] == 1
+        assert tree["n_clustered"] == 1 and tree["n_clusters"] == 1
         assert (an.Clustering.Member & k & {"roi_set": "all"}).fetch1("cluster") == 1
     # seed2020's F0 across ROIs is the only ROI itself: dF/F is 0, r2 undefined
     seed = (an.Fit.Roi & key & {"paramset": "seed2020"}).fetch1()
@@ -368,7 +379,7 @@ def _check_one_roi(db, key, paramset_errors):
 def _check_zero_variance(db, key, paramset_errors):
     an = db.analysis
     row = (an.Fit.Roi & key & {"roi": 2, "paramset": "default"}).fetch1()
-    assert row["r2"] is None and row["p_value"] is None and not row["selected"]
+    assert row["r2"] is None and row["p_parametric"] is None and not row["selected"]
     assert not (an.Classification.Roi & key & {"roi": 2})
     assert len(an.Clustering.Member & key & {"paramset": "default", "roi_set": "all"}) == N_ROIS
     seed = (an.Fit.Roi & key & {"roi": 2, "paramset": "seed2020"}).fetch1()
@@ -384,9 +395,109 @@ def _check_round_trip(name):
     return check
 
 
+def _check_baseline_excluded(db, key, paramset_errors):
+    an = db.analysis
+    k = dict(key, paramset="default")
+    assert (an.DeltaF.Excluded & k).to_dicts() == [dict(k, roi=2, reason="baseline <= 0")]
+    row = (an.Fit.Roi & k & {"roi": 2}).fetch1()
+    assert row["excluded"] == "baseline <= 0" and not row["selected"]
+    assert (an.DeltaF & k).fetch1("n_excluded") == 1
+    assert len(an.Fit.Roi & k) == N_ROIS
+    assert an.ClassSummary & dict(key, paramset="seed2020")  # F0 across ROIs: unaffected
+    return "ingests with a warning naming ROI 2; default: ROI 2 in DeltaF.Excluded (baseline <= 0), the others analysed"
+
+
+def _all_negative_traces():
+    return -5.0 - np.abs(base_traces() - 500.0)
+
+
+def _late_events():
+    """Every stimulus in the last frame of the 100 s recording."""
+    return pd.DataFrame({"stimulus": ["prey", "looming", "dimming"], "onset_s": [99.1, 99.4, 99.7],
+                         "duration_s": [0.2] * 3})
+
+
+def _duplicated_events():
+    return pd.concat([base_events(), base_events().iloc[[3]]], ignore_index=True)
+
+
+def _positions_1e39():
+    positions = np.zeros((N_ROIS, 3))
+    positions[4, 0] = 1e39
+    return positions
+
+
+def _positions_file(folder):
+    files = write_recording(folder, positions="positions.npy")
+    np.save(folder / "positions.npy", _positions_1e39())
+    return files.manifest
+
+
+def _inf_param_events(folder):
+    files = write_recording(folder)
+    events = base_events()
+    events["size"] = [10.0, 20.0, float("inf"), 10.0, 20.0, 30.0]
+    events.to_csv(folder / "events.csv", index=False)
+    return files.manifest
+
+
+def _set_param_events():
+    events = base_events()
+    events["params"] = [{"size": 10}, {}, {"colours": {"red", "green"}}, {}, {}, {}]
+    return events
+
+
+def _csv_frame_time_header(folder):
+    """A traces CSV whose first line holds frame times (no key says it is a header)."""
+    files = write_recording(folder, fmt="csv", traces_header=None)
+    data = [",".join(f"{v:.6g}" for v in row) for row in base_traces()]
+    header = ",".join(f"{t:g}" for t in np.arange(N_FRAMES) * PERIOD)
+    (folder / "traces.csv").write_text("\n".join([header] + data) + "\n")
+    return files.manifest
+
+
+def _csv_index_without_header(folder):
+    """A traces CSV written with an index column and no header (no key says so)."""
+    files = write_recording(folder, fmt="csv", traces_header=None)
+    pd.DataFrame(base_traces()).to_csv(folder / "traces.csv", header=False, float_format="%.6g")
+    return files.manifest
+
+
+def _csv_float_roi_ids(folder):
+    files = write_recording(folder, fmt="csv", traces_header=False, traces_index_column=True)
+    pd.DataFrame(base_traces(), index=[0, 1, 2.5, 3, 4, 5]).to_csv(folder / "traces.csv", header=False,
+                                                                  float_format="%.6g")
+    return files.manifest
+
+
+def _transposed_npy(folder):
+    return write_recording(folder, traces=base_traces().T).manifest
+
+
+def _protocol_step_back(folder):
+    """The lab's protocol pickle with one row 0.5 s earlier than the row before (beyond the tolerance)."""
+    files = write_recording(folder, events=None)
+    stimuli = write_protocol(folder / "protocol.p", 99.0, base_events())
+    content = pd.read_pickle(folder / "protocol.p")
+    content["protocol"].loc[400, "t"] = content["protocol"].loc[399, "t"] - 0.5
+    pd.to_pickle(content, folder / "protocol.p")
+    files.entry.pop("events")
+    files.entry.update(protocol="protocol.p", stimuli=stimuli)
+    return files.write_manifest()
+
+
+def _conflicting_stimulus_type(folder):
+    files = write_recording(folder)
+    text = files.manifest.read_text(encoding="utf-8")
+    files.manifest.write_text('[stimulus_types]\nlooming = "a dark bar sweeping across"\n\n' + text,
+                              encoding="utf-8")
+    return files.manifest
+
+
 NON_ASCII = "Fisch-Ä-日本"
 QUOTED = "F1'; DROP TABLE fish; --"
 LONG_CJK = "日" * 64
+EMOJI_64 = "🐟" * 64
 
 CASES = [
     Case("nan_in_traces", "rejected at ingest: names the ROI (and for files the row and frame)",
@@ -395,10 +506,15 @@ CASES = [
     Case("inf_in_traces", "rejected at ingest: names the ROI (CSV: line, ROI row and frame)",
          insert(traces=_inf_traces()), _inf_csv,
          match=r"ROI (row )?\d+.*(infinite|inf)", cli_names=("traces.csv", "line 6")),
-    Case("baseline_not_positive", "ingests; populate fails DeltaF (default) naming the recording and ROI; "
-         "no partial rows; seed2020 (F0 across ROIs) is unaffected",
+    Case("baseline_not_positive", "ingests with a warning naming the ROI; the default analysis excludes it "
+         "(DeltaF.Excluded) and analyses the others; seed2020 (F0 across ROIs) is unaffected",
          insert(traces=_negative_roi_traces()), npy_with(_negative_roi_traces()),
-         expect="populate_error", match=r"F1/R1.*ROI 2\b.*baseline"),
+         expect="ingest", check=_check_baseline_excluded,
+         warns=r"(recording F1/R1|manifest.toml entry #1 \(fish F1, recording R1\)): 1 of 6 ROIs \(ids 2\): "
+               r"the 8th percentile of the raw fluorescence .* is <= 0"),
+    Case("every_roi_bad", "rejected: every ROI's raw baseline is <= 0",
+         insert(traces=_all_negative_traces()), npy_with(_all_negative_traces()),
+         match=r"every ROI is unusable: the 8th percentile of the raw fluorescence .* <= 0.*ROI ids 0, 1, 2"),
     Case("protocol_longer_than_traces", "rejected: frame-count mismatch naming the protocol file",
          via_manifest(_protocol_longer), _protocol_longer,
          match=r"frame-count mismatch.*protocol runs for 149.9 s", cli_names=("protocol.p",),
@@ -418,10 +534,10 @@ CASES = [
     Case("unknown_sensor", "rejected: unknown sensor, known ones listed",
          insert(sensor="GCaMP99"), manifest_with(sensor="GCaMP99"),
          match=r"unknown sensor 'GCaMP99'"),
-    Case("unknown_stimulus", "rejected: unknown stimulus, known ones listed (add to reference.StimulusType)",
+    Case("unknown_stimulus", "rejected: unknown stimulus, known ones listed, and how to declare it",
          insert(events=base_events().replace({"stimulus": {"dimming": "flash"}})),
          events_with(base_events().replace({"stimulus": {"dimming": "flash"}})),
-         match=r"unknown stimulus 'flash'", cli_names=("events.csv",)),
+         match=r"unknown stimulus 'flash'.*(\[stimulus_types\]|tectum stimulus add flash)", cli_names=("events.csv",)),
     Case("duplicate_roi_ids", "rejected: the duplicated ROI id is named",
          insert(roi_ids=[10, 11, 12, 12, 14, 15]), _csv_with_duplicate_labels,
          match=r"duplicate ROI id.*12", cli_names=("traces.csv",)),
@@ -468,12 +584,22 @@ CASES = [
          via_manifest(lambda f: _femtonics(f, 100, "0 ms")), lambda f: _femtonics(f, 100, "0 ms"),
          match=r"D3Step = '0 ms' must be a positive", cli_names=("mes.txt",), python_names=("mes.txt",)),
     Case("long_fish_name", "rejected: 65 characters, at most 64 fit",
-         insert(fish="x" * 65), manifest_with(fish="x" * 65), match=r"'fish' is 65 characters long; at most 64",
+         insert(fish="x" * 65), manifest_with(fish="x" * 65), match=r"'fish' 'x+' is 65 characters long; at most 64",
          python_names=("x" * 65,), key={"fish": "x" * 65, "recording": "R1"}),
     Case("long_recording_name", "rejected: 300 characters, at most 64 fit",
          insert(recording="r" * 300), manifest_with(recording="r" * 300),
-         match=r"'recording' is 300 characters long; at most 64", python_names=("r" * 300,),
+         match=r"'recording' 'r+' is 300 characters long; at most 64", python_names=("r" * 300,),
          key={"fish": "F1", "recording": "r" * 300}),
+    Case("emoji_fish_name", "rejected: 64 emoji fit the column but not the object store's file names",
+         insert(fish=EMOJI_64), manifest_with(fish=EMOJI_64),
+         match=r"'fish' '🐟+' takes \d+ bytes in the object store's file names \(at most 200\)",
+         python_names=(EMOJI_64,), key={"fish": EMOJI_64, "recording": "R1"}),
+    Case("trailing_space_name", "rejected: a name that ends with white space (MySQL would match it to 'X')",
+         insert(fish="X "), manifest_with(fish="X "), match=r"'fish' 'X ' begins or ends with white space",
+         python_names=("X ",), key={"fish": "X ", "recording": "R1"}),
+    Case("bad_group_name", "rejected: a regressor group named with surrounding white space",
+         insert(stimulus_groups={"prey ": ["prey"]}), manifest_with(groups={"prey ": ["prey"]}),
+         match=r"'group' 'prey ' begins or ends with white space"),
     Case("long_genotype", "rejected: genotype of 256 characters, at most 255 fit",
          insert(genotype="g" * 256), manifest_with(genotype="g" * 256),
          match=r"'genotype' is 256 characters long; at most 255"),
@@ -486,6 +612,57 @@ CASES = [
     Case("quote_in_name", "ingests and populates: values are parameters, never SQL text",
          insert(fish=QUOTED), manifest_with(fish=QUOTED), expect="ingest",
          key={"fish": QUOTED, "recording": "R1"}, check=_check_round_trip(QUOTED)),
+    Case("frame_period_ms_as_s", "rejected: 500 s per frame is outside 1 ms - 60 s (ms written as s)",
+         insert(frame_period_s=500.0), manifest_with(frame_period_s=500.0),
+         match=r"frame period.* 500(\.0)? s is outside the plausible range 1 ms to 60 s.*500(\.0)? ms = 0.5 s"),
+    Case("femtonics_d3step_in_s", "rejected: D3Step = 500 s (a period in ms written with the unit s)",
+         via_manifest(lambda f: _femtonics(f, 100, "500 s")), lambda f: _femtonics(f, 100, "500 s"),
+         match=r"D3Step of the Femtonics metadata\) 500.0 s is outside the plausible range",
+         cli_names=("mes.txt",), python_names=("mes.txt",)),
+    Case("stimuli_only_at_last_frame", "rejected: no stimulus before the last second/frame of the recording",
+         insert(events=_late_events()), events_with(_late_events()),
+         match=r"every stimulus starts in the last frame of the recording \(onsets 99.1 to 99.7 s",
+         cli_names=("events.csv",)),
+    Case("duplicated_presentation", "rejected: the same stimulus at the same onset twice",
+         insert(events=_duplicated_events()), events_with(_duplicated_events()),
+         match=r"(lines 5 and 8 are the same presentation|events #3 and #6 are the same presentation) "
+               r"\('prey' at 55(\.0)? s\)", cli_names=("events.csv",)),
+    Case("age_1e39", "rejected: age_dpf = 1e39 is not a plausible age",
+         insert(age_dpf=1e39), manifest_with(age_dpf=1e39),
+         match=r"age_dpf 1e\+39 days post fertilisation is not a plausible age \(at most 10000\)"),
+    Case("positions_1e39", "rejected: a ROI position of 1e39 pixels",
+         insert(positions=_positions_1e39()), _positions_file,
+         match=r"position x = 1e\+39 of ROI 4 \(row 4\) is beyond ±1e\+06 pixels", cli_names=("positions.npy",)),
+    Case("recorded_at_not_a_date", "rejected: recorded_at = 'yesterday' is not an ISO date-time",
+         insert(recorded_at="yesterday"), manifest_with(recorded_at="yesterday"),
+         match=r"recorded_at 'yesterday' is not an ISO date-time"),
+    Case("non_json_params", "rejected: stimulus parameters JSON cannot hold (a set; an inf in the events file)",
+         insert(events=_set_param_events()), _inf_param_events,
+         match=r"event #2 \('dimming' at 40(\.0)? s\): params\['(colours|size)'\] is (a set|inf)"),
+    Case("csv_frame_time_header", "rejected: a first line of frame times with no traces_header key",
+         via_manifest(_csv_frame_time_header), _csv_frame_time_header,
+         match=r"line 1 \(0, 1, 2, 3, \.\.\.\) holds whole numbers counting up, like a header.*"
+               r"set traces_header = true", cli_names=("traces.csv",), python_names=("traces.csv",)),
+    Case("csv_index_without_header", "rejected: a first column 0..n-1 with no traces_index_column key",
+         via_manifest(_csv_index_without_header), _csv_index_without_header,
+         match=r"column 1 \(0, 1, 2, 3, \.\.\.\) holds whole numbers counting up, like an index column.*"
+               r"set traces_index_column = true", cli_names=("traces.csv",), python_names=("traces.csv",)),
+    Case("non_integer_roi_ids", "rejected: a ROI id of 2.5 (CSV index column / roi_ids)",
+         insert(roi_ids=[0, 1, 2.5, 3, 4, 5]), _csv_float_roi_ids,
+         match=r"ROI id '?2.5'? .*not an integer", cli_names=("traces.csv", "line 3")),
+    Case("transposed_matrix", "rejected: frames x ROIs given where ROIs x frames is expected; says so",
+         insert(traces=base_traces().T), _transposed_npy,
+         match=r"(after the end|outside) .*the (traces )?matrix looks transposed: its 100 rows match the "
+               r"recording's frames", cli_names=("traces_orientation",)),
+    Case("protocol_step_back", "rejected: protocol 't' going back 0.5 s (beyond the 0.1 s tolerance)",
+         via_manifest(_protocol_step_back), _protocol_step_back,
+         match=r"'t' does not increase at row 400 .*0.5 s back; rows may step back by less than "
+               r"protocol_time_tolerance_s = 0.1 s", cli_names=("protocol.p",), python_names=("protocol.p",)),
+    Case("conflicting_stimulus_type", "rejected before anything is written: [stimulus_types] gives 'looming' "
+         "another description than the database's",
+         via_manifest(_conflicting_stimulus_type), _conflicting_stimulus_type,
+         match=r"\[stimulus_types\] 'looming': the database already has this stimulus type with the "
+               r"description 'expanding dark disc'", python_names=("manifest.toml",), entry_named=False),
     Case("backslash_in_name", "rejected: names with a backslash or control character",
          insert(fish="F\\1"), manifest_with(fish="F\\1"), match=r"contains a backslash",
          python_names=("F\\1",), key={"fish": "F\\1", "recording": "R1"}),
@@ -535,6 +712,12 @@ def table(db, dotted: str):
     return obj
 
 
+def store_files() -> set[str]:
+    """Files in the test session's object store (a failed ingest must leave none behind)."""
+    root = Path(os.environ["TECTUM_STORE_DIR"])
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
 def _record(case, interface, result, detail, folder=None):
     if folder is not None:
         detail = detail.replace(f"{folder}/", "")
@@ -563,19 +746,24 @@ def test_bad_input(case: Case, interface: str, existing, tmp_path, capsys):
         capsys.readouterr()
 
     before = row_counts(db)
+    files_before = store_files()
     if interface == "python":
         error, result = None, None
-        try:
-            result = run_python(case, db, folder)
-        except Exception as err:  # noqa: BLE001 - the type is checked below
-            error = err
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = run_python(case, db, folder)
+            except Exception as err:  # noqa: BLE001 - the type is checked below
+                error = err
         text = "" if error is None else str(error)
+        warned = [str(w.message) for w in caught]
         rc = None
     else:
         manifest = case.cli(folder)
         rc = cli("ingest", str(manifest))
         out = capsys.readouterr()
         text = out.out + out.err
+        warned = [ln[len("warning: "):] for ln in text.splitlines() if ln.startswith("warning: ")]
 
     if case.expect in ("reject", "unchanged") and not (case.expect == "unchanged" and interface == "cli"):
         # an error, and the database exactly as before
@@ -592,12 +780,13 @@ def test_bad_input(case: Case, interface: str, existing, tmp_path, capsys):
             lines = [ln for ln in text.splitlines() if re.search(case.cli_match or case.match, ln)]
             assert lines, f"no line matches {case.cli_match or case.match!r}:\n{text}"
             line = lines[0]
-            assert "manifest.toml entry #1" in line, line
+            assert ("manifest.toml entry #1" if case.entry_named else "manifest.toml") in line, line
             for name in case.cli_names:
                 assert name in line, f"{name!r} not named in: {line}"
             assert "Traceback" not in text
         assert re.search(case.match, line), line
         assert row_counts(db) == before
+        assert store_files() == files_before, "files left in the object store"
         _record(case, interface, "rejected" if case.expect == "reject" else "unchanged",
                 line if interface == "python" else f"exit {rc}: {line}", folder)
         if case.expect == "unchanged":  # replace re-inserts and drops the old results
@@ -623,6 +812,10 @@ def test_bad_input(case: Case, interface: str, existing, tmp_path, capsys):
         assert error is None, text
     else:
         assert rc == 0 and "1 inserted" in text, text
+    if case.warns:
+        assert any(re.search(case.warns, w) for w in warned), f"no warning matches {case.warns!r}: {warned}"
+    else:
+        assert not [w for w in warned if "ROI" in w], warned
     assert db.acquisition.Recording & case.key
     assert len(db.acquisition.Recording()) == 2
 
@@ -668,3 +861,12 @@ def summary(request):
     target = os.environ.get("TECTUM_BAD_INPUT_SUMMARY")
     if target:
         Path(target).write_text(json.dumps(SUMMARY, indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+def test_docs_list_every_case():
+    """docs/bad-input.md has one table row per case, and the headline count matches the matrix."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bad-input.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z0-9_]+)`", doc, flags=re.M)
+    assert sorted(rows) == sorted(case.id for case in CASES)
+    n_reject = sum(case.expect == "reject" for case in CASES)
+    assert f"**{n_reject} bad inputs, all clear errors with nothing written**" in doc

@@ -53,7 +53,7 @@ def entry_text(name="r1", fish="F1", recording="R1", **extra):
     for key, value in keys.items():
         if value is None:
             continue
-        lines.append(f"{key} = {value if isinstance(value, RawToml) else json.dumps(value)}")
+        lines.append(f"{key} = {value if isinstance(value, RawToml) else json.dumps(value, ensure_ascii=False)}")
     return "\n".join(lines) + "\n"
 
 
@@ -113,8 +113,8 @@ def test_read_full_entry(tmp_path):
     assert rec.events["params"].tolist() == [{}, {"size": 30}]
     assert rec.groups == {"prey": ["prey-nasalward", "prey-temporalward"], "looming": ["looming"]}
     json.dumps(rec.metadata)  # must be JSON-serialisable
-    assert rec.metadata["sources"]["traces"] == str((tmp_path / "data" / "r1.npy").resolve())
-    assert rec.metadata["sources"]["events"].endswith("r1_events.csv")
+    # relative to the manifest: the metadata is readable by every user of the database
+    assert rec.metadata["sources"] == {"traces": "data/r1.npy", "events": "data/r1_events.csv"}
     assert rec.metadata["frame_period"]["source"] == "manifest"
     assert manifest.exists()
 
@@ -143,12 +143,51 @@ def test_bad_recorded_at(tmp_path):
 
 
 def test_non_ascii_and_long_names_kept_whole(tmp_path):
-    fish = "Fisch-Ä-斑马鱼-" + "x" * 300
+    fish = "Fisch-Ä-斑马鱼-" + "x" * 50
     notes = "é" * 5000
     [rec] = read_one(tmp_path, fish=fish, recording="Aufnahme ü 1", notes=notes, genotype="ñ" * 400)
     assert rec.fish == fish and rec.recording == "Aufnahme ü 1"
-    assert rec.notes == notes and rec.genotype == "ñ" * 400
+    assert rec.notes == notes and rec.genotype == "ñ" * 400  # their column widths are checked at insert
     assert fish in rec.entry
+
+
+@pytest.mark.parametrize("fish, message", [
+    ("x" * 65, "'fish' 'xxx"),
+    ("X ", "begins or ends with white space"),
+    (" X", "begins or ends with white space"),
+    ("F\\1", "contains a backslash"),
+    ("🐟" * 64, "bytes in the object store's file names"),
+])
+def test_identifying_names_are_checked_in_the_manifest(tmp_path, fish, message):
+    with pytest.raises(InputError) as exc:
+        read_one(tmp_path, fish=fish)
+    assert_error(exc, "manifest.toml entry #1 (fish ", message)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(groups=RawToml('{ "prey " = ["prey"] }')), "in groups: 'group' 'prey ' begins or ends with white space"),
+    (dict(groups=RawToml('{ prey = ["prey\\t"] }')), "in group 'prey': 'stimulus'"),
+    (dict(events=None, protocol="data/p.pkl", stimuli=RawToml('{ stim1 = " prey" }')),
+     "in stimuli: 'stimulus' ' prey' begins or ends with white space"),
+])
+def test_stimulus_and_group_names_are_checked(tmp_path, extra, message):
+    with pytest.raises(InputError) as exc:
+        read_one(tmp_path, **extra)
+    assert_error(exc, ENTRY1, message)
+
+
+def test_absolute_source_paths_only_when_asked(tmp_path):
+    write_data(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    np.save(elsewhere / "pos.npy", np.zeros((N_ROIS, 2)))
+    path = write_manifest(tmp_path / "data", entry_text(traces="r1.npy", events=str(tmp_path / "data" / "r1_events.csv"),
+                                                        positions=str(elsewhere / "pos.npy")))
+    [rec] = list(read_manifest(path))
+    assert rec.metadata["sources"] == {"traces": "r1.npy", "events": "r1_events.csv", "positions": "../elsewhere/pos.npy"}
+    [rec] = list(read_manifest(path, absolute_paths=True))
+    assert rec.metadata["sources"]["manifest_dir"] == str((tmp_path / "data").resolve())
+    assert rec.metadata["sources"]["positions"] == str((elsewhere / "pos.npy").resolve())
 
 
 def test_integer_fish_id_becomes_string(tmp_path):
@@ -171,14 +210,16 @@ def test_csv_traces_with_labels_positions_and_neuropil(tmp_path):
     np.save(tmp_path / "data" / "pos.npy", np.arange(8.0).reshape(4, 2))
     np.save(tmp_path / "data" / "neu.npy", traces * 0.5)
     path = write_manifest(tmp_path, entry_text(traces="data/t.csv", positions="data/pos.npy",
-                                               neuropil="data/neu.npy"))
+                                               neuropil="data/neu.npy", traces_header=RawToml("true"),
+                                               traces_index_column=RawToml("true")))
     [rec] = list(read_manifest(path))
     assert rec.roi_ids.tolist() == [5, 6, 7, 9]
     np.testing.assert_allclose(rec.traces, traces, rtol=1e-6)
     np.testing.assert_array_equal(rec.positions, [[0, 1, 0], [2, 3, 0], [4, 5, 0], [6, 7, 0]])
     assert rec.positions.dtype == np.float64
     np.testing.assert_allclose(rec.neuropil, traces * 0.5)
-    assert rec.metadata["sources"]["positions"].endswith("pos.npy")
+    assert rec.metadata["sources"]["positions"] == "data/pos.npy"
+    assert rec.metadata["traces_layout"] == {"orientation": "rois_x_frames", "header": True, "index_column": True}
 
 
 def test_read_entry_without_manifest(tmp_path):
@@ -355,7 +396,11 @@ def test_misspelt_key_suggests(tmp_path):
 
 
 def test_manifest_keys_cover_documented_keys():
-    assert len(MANIFEST_KEYS) == 25 and "split_prey_direction" in MANIFEST_KEYS and "nwb" in MANIFEST_KEYS
+    assert len(MANIFEST_KEYS) == 29 and "split_prey_direction" in MANIFEST_KEYS and "nwb" in MANIFEST_KEYS
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## The manifest"):readme.index("## Tables")]
+    for key in MANIFEST_KEYS:
+        assert f"{key}" in section, f"manifest key {key!r} is not documented in README's manifest section"
 
 
 @pytest.mark.parametrize("missing", ["region", "sensor", "traces"])
@@ -471,7 +516,8 @@ def test_duplicate_roi_ids(tmp_path):
     traces = write_data(tmp_path)
     pd.DataFrame(traces, index=[1, 2, 2, 3]).to_csv(tmp_path / "data" / "t.csv")
     with pytest.raises(InputError) as exc:
-        list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/t.csv"))))
+        list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/t.csv", traces_header=RawToml("true"),
+                                                               traces_index_column=RawToml("true")))))
     assert_error(exc, ENTRY1, "traces file 'data/t.csv': duplicate ROI ids: 2")
 
 
@@ -505,12 +551,13 @@ def test_nan_traces_names_entry_file_and_row(tmp_path):
 def test_ragged_and_non_numeric_csv_via_manifest(tmp_path):
     write_data(tmp_path)
     (tmp_path / "data" / "t.csv").write_text("1,2,3\n4,5\n")
+    no_header = RawToml("false")
     with pytest.raises(InputError) as exc:
-        list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/t.csv"))))
+        list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/t.csv", traces_header=no_header))))
     assert_error(exc, ENTRY1, "traces file 'data/t.csv': line 2: 2 values")
     (tmp_path / "data" / "t.csv").write_text("1,2,3\n4,5,x\n")
     with pytest.raises(InputError) as exc:
-        list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/t.csv"))))
+        list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/t.csv", traces_header=no_header))))
     assert_error(exc, ENTRY1, "traces file 'data/t.csv': line 2, column 3: non-numeric value 'x'")
 
 
@@ -657,3 +704,184 @@ def test_demo_dataset_round_trip(tmp_path):
             assert len(set(range(n_segmented)) - set(rec.roi_ids.tolist())) == n_segmented - n_rois
         if expected.positions is not None:
             np.testing.assert_allclose(rec.positions[:, :2], np.asarray(expected.positions)[:, :2])
+
+
+# ---------------------------------------------------------------------------
+# the manifest as a whole: [stimulus_types], per-entry problems
+
+
+def test_stimulus_types_table(tmp_path):
+    from tectum.manifest import parse_manifest
+
+    write_data(tmp_path)
+    path = write_manifest(tmp_path, '[stimulus_types]\nflash = "whole-field flash"\n"grating-left" = ""\n',
+                          entry_text())
+    manifest = parse_manifest(path)
+    assert manifest.stimulus_types == {"flash": "whole-field flash", "grating-left": ""}
+    assert not manifest.problems and len(manifest.entries) == 1
+
+
+@pytest.mark.parametrize("table, message", [
+    ('"flash " = "x"', "[stimulus_types] 'flash ': 'stimulus' 'flash ' begins or ends with white space"),
+    ('mixed = "x"', "[stimulus_types] 'mixed': the name is reserved for a response class"),
+    ("flash = 3", "[stimulus_types] 'flash': the description must be text"),
+    (f'flash = "{"d" * 256}"', "the description is 256 characters long; at most 255 fit"),
+])
+def test_bad_stimulus_types_table(tmp_path, table, message):
+    write_data(tmp_path)
+    path = write_manifest(tmp_path, f"[stimulus_types]\n{table}\n", entry_text())
+    with pytest.raises(InputError) as exc:
+        load_manifest(path)
+    assert_error(exc, "manifest file '", message)
+
+
+def test_unknown_top_level_key(tmp_path):
+    write_data(tmp_path)
+    path = write_manifest(tmp_path, '[stimulus_type]\nflash = "x"\n', entry_text())
+    with pytest.raises(InputError, match=r"unknown top-level key 'stimulus_type'; did you mean 'stimulus_types'\?"):
+        load_manifest(path)
+
+
+def test_a_bad_entry_does_not_hide_the_others(tmp_path):
+    from tectum.manifest import parse_manifest
+
+    write_data(tmp_path)
+    path = write_manifest(tmp_path, entry_text(), entry_text(fish="X ", recording="R2"),
+                          entry_text(recording="R3", frame_perod_s=1.0), entry_text(recording="R4"))
+    manifest = parse_manifest(path)
+    assert sorted(manifest.problems) == [1, 2]
+    assert "begins or ends with white space" in str(manifest.problems[1])
+    assert "entry #3" in str(manifest.problems[2]) and "did you mean 'frame_period_s'" in str(manifest.problems[2])
+    with pytest.raises(InputError, match="entry #2"):  # the strict API raises the first
+        load_manifest(path)
+
+
+# ---------------------------------------------------------------------------
+# CSV and .npy layout keys; transposed matrices
+
+
+def test_csv_layout_keys_through_the_manifest(tmp_path):
+    traces = write_data(tmp_path)
+    pd.DataFrame(traces, index=[5, 6, 7, 9]).to_csv(tmp_path / "data" / "t.csv")
+    with pytest.raises(InputError) as exc:
+        list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/t.csv"))))
+    assert_error(exc, ENTRY1, "traces file 'data/t.csv': line 1", "set traces_header = true and "
+                 "traces_index_column = true")
+    with pytest.raises(InputError) as exc:
+        read_one(tmp_path, traces_header=RawToml("true"))
+    assert_error(exc, ENTRY1, "'traces_header' only applies to text traces")
+    with pytest.raises(InputError) as exc:
+        read_one(tmp_path, traces_orientation="transposed")
+    assert_error(exc, ENTRY1, "traces_orientation must be 'rois_x_frames' or 'frames_x_rois'")
+
+
+def test_frames_x_rois_npy(tmp_path):
+    traces = write_data(tmp_path)
+    np.save(tmp_path / "data" / "r1.npy", traces.T)
+    [rec] = list(read_manifest(write_manifest(tmp_path, entry_text(traces_orientation="frames_x_rois"))))
+    np.testing.assert_array_equal(rec.traces, traces)
+    assert rec.metadata["traces_layout"] == {"orientation": "frames_x_rois"}
+
+
+def test_transposed_npy_is_reported_by_the_stimuli(tmp_path):
+    # 30 ROIs x 420 frames, stored frames x ROIs
+    write_data(tmp_path, n_rois=420, n_frames=30,
+               events="stimulus,onset_s,duration_s\nprey,100,2\nlooming,410,5\n")
+    with pytest.raises(InputError) as exc:
+        list(read_manifest(write_manifest(tmp_path, entry_text())))
+    assert_error(exc, ENTRY1, "events file 'data/r1_events.csv': event 'prey' at 100.0 s is after the end of the "
+                 "recording (30 frames x 1.0 s = 30.0 s); the matrix looks transposed: its 420 rows match the "
+                 "recording's frames (the last stimulus starts at 410.0 s; 420 frames x 1.0 s = 420.0 s); "
+                 'set traces_orientation = "frames_x_rois"')
+    [rec] = list(read_manifest(write_manifest(tmp_path, entry_text(traces_orientation="frames_x_rois"))))
+    assert rec.traces.shape == (30, 420)
+
+
+def test_transposed_csv_is_reported_by_the_femtonics_frame_count(tmp_path):
+    write_data(tmp_path)
+    traces = np.random.default_rng(1).uniform(50, 150, size=(N_FRAMES, 8))  # 8 ROIs, stored frames x ROIs
+    np.savetxt(tmp_path / "data" / "t.csv", traces, delimiter=",")
+    (tmp_path / "data" / "fem.txt").write_text(femtonics_text())
+    with pytest.raises(InputError) as exc:
+        read_one(tmp_path, traces="data/t.csv", frame_period_s=None, femtonics_metadata="data/fem.txt")
+    assert_error(exc, ENTRY1, "D3Size = 60 frames but the traces 'data/t.csv' have 8; the matrix looks "
+                 f"transposed: its {N_FRAMES} rows match the recording's frames (the microscope recorded 60); "
+                 'set traces_orientation = "frames_x_rois"')
+
+
+# ---------------------------------------------------------------------------
+# implausible values: named with the value and the unit expected
+
+
+@pytest.mark.parametrize("value, message", [
+    ("500", "frame period (frame_period_s) 500.0 s is outside the plausible range 1 ms to 60 s per frame; "
+            "was it written in ms? (500.0 ms = 0.5 s)"),
+    ("0.0002", "frame period (frame_period_s) 0.0002 s is outside the plausible range 1 ms to 60 s"),
+])
+def test_implausible_frame_period(tmp_path, value, message):
+    with pytest.raises(InputError) as exc:
+        read_one(tmp_path, frame_period_s=RawToml(value))
+    assert_error(exc, ENTRY1, message)
+
+
+def test_implausible_femtonics_frame_period_names_the_file(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "fem.txt").write_text(femtonics_text(step_ms="500 s"))
+    with pytest.raises(InputError) as exc:
+        read_one(tmp_path, frame_period_s=None, femtonics_metadata="data/fem.txt")
+    assert_error(exc, ENTRY1, "Femtonics metadata file 'data/fem.txt': frame period (D3Step of the Femtonics "
+                 "metadata) 500.0 s is outside the plausible range")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(age_dpf=RawToml("1e39")), "age_dpf 1e+39 days post fertilisation is not a plausible age"),
+    (dict(age_dpf=RawToml("-2")), "age_dpf must be a non-negative number"),
+    (dict(recorded_at=RawToml("0999-01-01")), "recorded_at 0999-01-01T00:00:00 is before the year 1000"),
+])
+def test_implausible_annotations(tmp_path, extra, message):
+    with pytest.raises(InputError) as exc:
+        read_one(tmp_path, **extra)
+    assert_error(exc, ENTRY1, message)
+
+
+def test_implausible_positions_name_the_roi(tmp_path):
+    write_data(tmp_path)
+    positions = np.zeros((N_ROIS, 2))
+    positions[2, 1] = 1e39
+    np.save(tmp_path / "data" / "pos.npy", positions)
+    with pytest.raises(InputError) as exc:
+        list(read_manifest(write_manifest(tmp_path, entry_text(positions="data/pos.npy"))))
+    assert_error(exc, ENTRY1, "positions file 'data/pos.npy': position y = 1e+39 of ROI 2 (row 2) is beyond "
+                 "±1e+06 pixels")
+
+
+def test_stimuli_only_in_the_last_second(tmp_path):
+    write_data(tmp_path, events="stimulus,onset_s,duration_s\nprey,59.2,0.5\nlooming,59.5,0.5\n")
+    with pytest.raises(InputError) as exc:
+        list(read_manifest(write_manifest(tmp_path, entry_text())))
+    assert_error(exc, ENTRY1, "events file 'data/r1_events.csv': every stimulus starts in the last frame of the "
+                 "recording (onsets 59.2 to 59.5 s; the recording is 60 frames x 1.0 s = 60.0 s)")
+
+
+def test_duplicated_presentation_through_the_manifest(tmp_path):
+    write_data(tmp_path, events="stimulus,onset_s,duration_s\nprey,5,1\nlooming,10,1\nprey,5,1\n")
+    with pytest.raises(InputError) as exc:
+        list(read_manifest(write_manifest(tmp_path, entry_text())))
+    assert_error(exc, ENTRY1, "events file 'data/r1_events.csv': lines 2 and 4 are the same presentation "
+                 "('prey' at 5 s)")
+
+
+def test_protocol_time_tolerance_key(tmp_path):
+    write_data(tmp_path)
+    write_protocol(tmp_path / "data" / "p.pkl")
+    proto = pd.read_pickle(tmp_path / "data" / "p.pkl")
+    proto["protocol"].loc[100, "t"] = proto["protocol"].loc[99, "t"] - 0.02  # one row 20 ms out of order
+    pd.to_pickle(proto, tmp_path / "data" / "p.pkl")
+    [rec] = list(read_manifest(write_manifest(tmp_path, entry_text(**PROTOCOL_KEYS))))
+    assert rec.metadata["protocol"]["rows_out_of_order"] == 1
+    with pytest.raises(InputError) as exc:
+        list(read_manifest(write_manifest(tmp_path, entry_text(**PROTOCOL_KEYS, protocol_time_tolerance_s=0.0))))
+    assert_error(exc, ENTRY1, "protocol file 'data/p.pkl': 't' does not increase at row 100")
+    with pytest.raises(InputError) as exc:
+        read_one(tmp_path, protocol_time_tolerance_s=0.1)
+    assert_error(exc, ENTRY1, "'protocol_time_tolerance_s' only applies to a 'protocol' pickle")

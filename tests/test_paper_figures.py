@@ -224,7 +224,7 @@ def test_class_responses_panels_counts_and_spans(rec, tmp_path):
     stimuli = ["prey-nasalward", "prey-temporalward", "looming", "dimming"]
     assert sorted(info["stimuli"]) == sorted(stimuli)
     assert info["stimuli"][2:] == ["looming", "dimming"]  # grouped by regressor, in the regressors' order
-    assert info["classes"] == [c for c in rec["names"] if (labels == c).any()]
+    assert info["classes"] == [c for c in [*rec["names"], "mixed", "inhibited", "unclassified"] if (labels == c).any()]
     assert len(info["panels"]) == len(info["classes"]) * len(stimuli) == len(fig.axes)
     assert info["n_excluded"] == 2
     durations = rec["r"].events.groupby("stimulus")["duration_s"].first().to_dict()
@@ -298,7 +298,8 @@ def test_class_responses_without_selected_rois_and_with_plain_text_names(rec, tm
     assert fig.tectum_info["panels"] == [] and "no ROIs selected" in _texts(fig)
     _render(fig, tmp_path / "none.png")
     # an explicitly requested class without ROIs gets empty panels saying so
-    fig = plot_class_responses(rec["dff"], rec["T"], rec["pres"], rec["labels"], classes=["inhibited"])
+    assert not (rec["labels"] == "grating").any()
+    fig = plot_class_responses(rec["dff"], rec["T"], rec["pres"], rec["labels"], classes=["grating"])
     assert all(p["n_rois"] == 0 for p in fig.tectum_info["panels"]) and "no ROIs" in _texts(fig)
     # mathtext is off: '$' in a class name is printed, not parsed (or failed on)
     labels = np.where(rec["labels"] == "dimming", "$dim_1$", rec["labels"]).astype(object)

@@ -153,7 +153,7 @@ def test_csv_pandas_index_column_becomes_roi_ids(tmp_path):
     data = traces_matrix()
     pd.DataFrame(data, index=[10, 11, 15, 20]).to_csv(tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_text().startswith(",0,1,2")
-    traces, ids = read_traces_csv(tmp_path / "t.csv")
+    traces, ids = read_traces_csv(tmp_path / "t.csv", header=True, index_column=True)
     assert ids.dtype == np.int64 and ids.tolist() == [10, 11, 15, 20]
     np.testing.assert_allclose(traces, data, rtol=1e-6)
 
@@ -161,22 +161,16 @@ def test_csv_pandas_index_column_becomes_roi_ids(tmp_path):
 def test_csv_pandas_without_index(tmp_path):
     data = traces_matrix()
     pd.DataFrame(data).to_csv(tmp_path / "t.csv", index=False)
-    traces, ids = read_traces_csv(tmp_path / "t.csv")
+    traces, ids = read_traces_csv(tmp_path / "t.csv", header=True)
     assert ids is None and traces.shape == (4, 6)
     np.testing.assert_allclose(traces, data, rtol=1e-6)
-
-
-def test_csv_text_labels_are_dropped(tmp_path):
-    pd.DataFrame(traces_matrix(), index=list("abcd")).to_csv(tmp_path / "t.csv")
-    traces, ids = read_traces_csv(tmp_path / "t.csv")
-    assert ids is None and traces.shape == (4, 6)
 
 
 def test_csv_roi_id_header_and_tsv(tmp_path):
     data = traces_matrix(3, 5)
     frame = pd.DataFrame(data, index=pd.Index([7, 8, 9], name="roi_id"))
     frame.to_csv(tmp_path / "t.tsv", sep="\t")
-    traces, ids = read_traces_csv(tmp_path / "t.tsv")
+    traces, ids = read_traces_csv(tmp_path / "t.tsv", header=True, index_column=True)
     assert ids.tolist() == [7, 8, 9]
     np.testing.assert_allclose(traces, data, rtol=1e-6)
 
@@ -189,37 +183,109 @@ def test_txt_whitespace_with_comment(tmp_path):
     np.testing.assert_allclose(traces, data, rtol=1e-6)
 
 
+# the layout is stated, never guessed: a file contradicting the defaults names the key to set
+
+
+@pytest.mark.parametrize("first_row", [
+    "0,1,2,3,4,5",                      # frame numbers, as to_csv(index=False) writes them
+    "1,2,3,4,5,6",                      # frame numbers from 1
+    "0.0,0.5,1.0,1.5,2.0,2.5",          # frame times
+])
+def test_csv_numeric_header_is_not_read_as_roi_0(tmp_path, first_row):
+    data = traces_matrix()
+    lines = [first_row] + [",".join(f"{v:.6g}" for v in row) for row in data]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"t\.csv': line 1 \(.*\) holds .*like a header.*set traces_header = true"):
+        read_traces_csv(tmp_path / "t.csv")
+    traces, _ = read_traces_csv(tmp_path / "t.csv", header=True)
+    np.testing.assert_allclose(traces, data, rtol=1e-5)
+    # stated explicitly, the first line is data
+    traces, _ = read_traces_csv(tmp_path / "t.csv", header=False)
+    assert traces.shape == (5, 6)
+
+
+def test_csv_pandas_default_names_both_keys(tmp_path):
+    pd.DataFrame(traces_matrix()).to_csv(tmp_path / "t.csv")
+    with pytest.raises(InputError, match=r"line 1 \('', 0, 1, 2, \.\.\.\) is not numbers.*set traces_header = "
+                                         r"true and traces_index_column = true"):
+        read_traces_csv(tmp_path / "t.csv")
+    with pytest.raises(InputError, match=r"header's first cell is empty.*set traces_index_column = true"):
+        read_traces_csv(tmp_path / "t.csv", header=True)
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 2, 3], [1, 2, 3, 4], [5, 9, 12, 40]])
+def test_csv_index_column_without_header_is_not_read_as_frame_0(tmp_path, labels):
+    data = traces_matrix()
+    pd.DataFrame(data, index=labels).to_csv(tmp_path / "t.csv", header=False, float_format="%.6g")
+    with pytest.raises(InputError, match=r"column 1 \(.*\) holds whole numbers counting up, like an index "
+                                         r"column.*set traces_index_column = true"):
+        read_traces_csv(tmp_path / "t.csv")
+    traces, ids = read_traces_csv(tmp_path / "t.csv", index_column=True)
+    assert ids.tolist() == labels
+    np.testing.assert_allclose(traces, data, rtol=1e-5)
+
+
+@pytest.mark.parametrize("label, shown", [("2.5", "'2.5'"), ("b", "'b'")])
+def test_csv_non_integer_roi_ids_are_refused(tmp_path, label, shown):
+    (tmp_path / "t.csv").write_text(f",0,1,2\n1,5,6,7\n{label},8,9,10\n3,4,2,1\n")
+    with pytest.raises(InputError, match=rf"line 3: ROI id {shown} in the index column is not an integer"):
+        read_traces_csv(tmp_path / "t.csv", header=True, index_column=True)
+
+
+def test_csv_frames_x_rois(tmp_path):
+    data = traces_matrix(3, 7)
+    frame = pd.DataFrame(data.T, columns=[4, 8, 15], index=np.arange(7) * 0.5)  # rows: frame times
+    frame.to_csv(tmp_path / "t.csv", float_format="%.9g")
+    traces, ids = read_traces_csv(tmp_path / "t.csv", header=True, index_column=True, orientation="frames_x_rois")
+    assert ids.tolist() == [4, 8, 15]
+    np.testing.assert_allclose(traces, data, rtol=1e-6)
+    frame.to_csv(tmp_path / "u.csv", float_format="%.9g", index=False, header=False)
+    traces, ids = read_traces_csv(tmp_path / "u.csv", orientation="frames_x_rois")
+    assert ids is None and traces.shape == (3, 7)
+    frame.rename(columns={8: "roi8"}).to_csv(tmp_path / "v.csv")
+    with pytest.raises(InputError, match=r"header column 3: ROI id 'roi8' is not an integer"):
+        read_traces_csv(tmp_path / "v.csv", header=True, index_column=True, orientation="frames_x_rois")
+
+
+def test_npy_frames_x_rois(tmp_path):
+    data = traces_matrix(3, 7)
+    np.save(tmp_path / "t.npy", data.T)
+    np.testing.assert_allclose(read_traces_npy(tmp_path / "t.npy", orientation="frames_x_rois"), data, rtol=1e-6)
+    with pytest.raises(InputError, match="traces_orientation must be one of"):
+        read_traces_npy(tmp_path / "t.npy", orientation="columns")
+
+
 def test_csv_ragged_names_line(tmp_path):
     (tmp_path / "t.csv").write_text("1,2,3\n4,5,6\n7,8\n")
     with pytest.raises(InputError, match=r"t\.csv': line 3: 2 values where line 1 has 3 \(ragged"):
-        read_traces_csv(tmp_path / "t.csv")
+        read_traces_csv(tmp_path / "t.csv", header=False)
 
 
 def test_csv_ragged_after_header(tmp_path):
     (tmp_path / "t.csv").write_text(",0,1,2\n0,1,2,3\n1,4,5,6,7\n")
     with pytest.raises(InputError, match="line 3: 5 values"):
-        read_traces_csv(tmp_path / "t.csv")
+        read_traces_csv(tmp_path / "t.csv", header=True, index_column=True)
 
 
 def test_csv_non_numeric_names_line_and_column(tmp_path):
     (tmp_path / "t.csv").write_text("1,2,3\n4,five,6\n")
     with pytest.raises(InputError, match=r"line 2, column 2: non-numeric value 'five'"):
-        read_traces_csv(tmp_path / "t.csv")
+        read_traces_csv(tmp_path / "t.csv", header=False)
     (tmp_path / "e.csv").write_text(",0,1\n0,1,2\n1,3,\n")
     with pytest.raises(InputError, match=r"line 3, column 3: non-numeric value ''"):
-        read_traces_csv(tmp_path / "e.csv")
+        read_traces_csv(tmp_path / "e.csv", header=True, index_column=True)
 
 
 def test_csv_nan_names_line_and_row(tmp_path):
     (tmp_path / "t.csv").write_text(",0,1\n0,1,2\n\n1,3,nan\n")
     with pytest.raises(InputError, match=r"line 4 \(ROI row 1\): non-finite value nan at frame 1"):
-        read_traces_csv(tmp_path / "t.csv")
+        read_traces_csv(tmp_path / "t.csv", header=True, index_column=True)
 
 
 def test_csv_empty(tmp_path):
     (tmp_path / "t.csv").write_text(",0,1,2\n")
-    with pytest.raises(InputError, match="no ROI rows"):
-        read_traces_csv(tmp_path / "t.csv")
+    with pytest.raises(InputError, match="no data rows"):
+        read_traces_csv(tmp_path / "t.csv", header=True, index_column=True)
 
 
 def test_csv_binary_file(tmp_path):
@@ -366,6 +432,15 @@ def test_events_empty(tmp_path, text):
         read_events_table(tmp_path / "ev.csv")
 
 
+def test_events_duplicated_presentation_names_both_lines(tmp_path):
+    (tmp_path / "ev.csv").write_text("stimulus,onset_s,duration_s\nprey,1,1\nlooming,5,1\nprey,1,2\n")
+    with pytest.raises(InputError, match=r"ev\.csv': lines 2 and 4 are the same presentation \('prey' at 1 s\)"):
+        read_events_table(tmp_path / "ev.csv")
+    # the same onset for different stimuli is two presentations
+    (tmp_path / "ok.csv").write_text("stimulus,onset_s,duration_s\nprey,1,1\nlooming,1,1\n")
+    assert len(read_events_table(tmp_path / "ok.csv")) == 2
+
+
 def test_events_ragged_row(tmp_path):
     (tmp_path / "ev.csv").write_text("stimulus,onset_s,duration_s\nprey,1,1\nprey,2,1,4,5\n")
     with pytest.raises(InputError, match="cannot parse the table.*line 3"):
@@ -474,6 +549,62 @@ def test_protocol_time_must_increase(tmp_path):
     pd.to_pickle({"protocol": proto}, tmp_path / "p.pkl")
     with pytest.raises(InputError, match="'t' does not increase at row 5"):
         read_protocol_pickle(tmp_path / "p.pkl", STIMULI)
+
+
+def state_machine_log(path, *, jitter_s=0.035, seed=0):
+    """A protocol logged like the lab's stimulus software: two state-machine rows per display
+    frame, and in 11 of the 25 frames the two rows written out of order (the second ``t`` up to
+    ``jitter_s`` earlier than the row before), as in the published recording's protocol pickle."""
+    rng = np.random.default_rng(seed)
+    frames = np.arange(25) * 1.2  # 30 s
+    gaps = rng.uniform(0.001, jitter_s, len(frames))
+    swapped = np.zeros(len(frames), bool)
+    swapped[3] = True  # the first prey presentation starts on a frame logged out of order
+    swapped[rng.choice(np.delete(np.arange(len(frames)), 3), 10, replace=False)] = True
+    t = []
+    for frame, gap, swap in zip(frames, gaps, swapped):
+        t += [frame + gap, frame] if swap else [frame, frame + gap]
+    proto = pd.DataFrame({"t": t})
+    proto["stim1_presence"] = ((proto["t"] >= 3) & (proto["t"] < 6)) | ((proto["t"] >= 15) & (proto["t"] < 18))
+    proto["stim2_presence"] = (proto["t"] >= 9) & (proto["t"] < 12)
+    proto["stim3_presence"] = (proto["t"] >= 21) & (proto["t"] < 24)
+    pd.to_pickle({"metadata": {}, "protocol": proto}, path)
+    return proto
+
+
+def test_protocol_rows_out_of_order_within_tolerance(tmp_path):
+    proto = state_machine_log(tmp_path / "p.pkl")
+    back = np.maximum.accumulate(proto["t"].to_numpy())[:-1] - proto["t"].to_numpy()[1:]
+    assert (back > 0).sum() == 11 and 0 < back.max() < 0.1  # like the published log: 11 of 50 rows
+    ev, meta = read_protocol_pickle(tmp_path / "p.pkl", STIMULI)
+    ordered = proto.sort_values("t", kind="stable").reset_index(drop=True)
+    expected = []
+    for stem, name in STIMULI.items():  # in time order, a run starts where presence switches on
+        on = ordered[f"{stem}_presence"].astype(int).to_numpy()
+        starts = np.flatnonzero(np.diff(np.concatenate(([0], on))) == 1)
+        expected += [(name, ordered["t"][i]) for i in starts]
+    expected.sort(key=lambda x: x[1])
+    assert list(zip(ev["stimulus"], ev["onset_s"])) == expected
+    assert ev["onset_s"].is_monotonic_increasing and len(ev) == 4
+    assert ev["onset_s"][0] == pytest.approx(3.6)  # the earlier of its frame's two rows
+    assert meta["rows_out_of_order"] == 11 and meta["largest_step_back_s"] == pytest.approx(back.max())
+    # the same log with no tolerance is refused, naming the first row that steps back
+    first = int(np.flatnonzero(back > 0)[0]) + 1
+    with pytest.raises(InputError, match=rf"'t' does not increase at row {first} .*"
+                                         r"protocol_time_tolerance_s = 0 requires t to increase"):
+        read_protocol_pickle(tmp_path / "p.pkl", STIMULI, time_tolerance_s=0)
+
+
+def test_protocol_large_step_back_names_the_row(tmp_path):
+    proto = state_machine_log(tmp_path / "p.pkl")
+    proto.loc[30, "t"] = proto.loc[29, "t"] - 0.5
+    pd.to_pickle({"metadata": {}, "protocol": proto}, tmp_path / "p.pkl")
+    with pytest.raises(InputError, match=r"'t' does not increase at row 30 \(.* 0\.5 s back; rows may step back "
+                                         r"by less than protocol_time_tolerance_s = 0\.1 s\)"):
+        read_protocol_pickle(tmp_path / "p.pkl", STIMULI)
+    read_protocol_pickle(tmp_path / "p.pkl", STIMULI, time_tolerance_s=0.6)  # a wider tolerance accepts it
+    with pytest.raises(InputError, match="protocol_time_tolerance_s must be a number of seconds >= 0"):
+        read_protocol_pickle(tmp_path / "p.pkl", STIMULI, time_tolerance_s=-1)
 
 
 # ---------------------------------------------------------------------------

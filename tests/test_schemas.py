@@ -149,10 +149,14 @@ def test_bad_roi_is_excluded_not_fatal(db, small_recording):
 
 
 def test_failing_make_leaves_no_partial_rows(db, small_recording):
-    """A recording whose every ROI has a baseline <= 0 fails DeltaF for that recording only."""
+    """A recording whose every ROI has a baseline <= 0 fails DeltaF for that recording only.
+
+    Raw traces like that are refused at ingest; here the raw traces are fine and the neuropil
+    subtraction of the default ΔF/F (F - 0.7 Fneu) makes every baseline negative.
+    """
     good = db.insert_recording(**synthetic_kwargs(small_recording, recording="good"))
-    traces = -np.abs(small_recording.traces)
-    bad = db.insert_recording(**synthetic_kwargs(small_recording, recording="bad", traces=traces))
+    neuropil = 2.0 * np.abs(small_recording.traces)
+    bad = db.insert_recording(**synthetic_kwargs(small_recording, recording="bad", neuropil=neuropil))
     reports = db.populate_all({"paramset": "default"})
     errors = [e for r in reports for e in r.errors]
     assert len(errors) == 1

@@ -197,7 +197,7 @@ def write_gallery(out_dir, *, seed: int = 0, n_rois: int = 300, n_rois_cross: in
             res_k = _analyse(small)
             lab = _labels(res_k)
             n_sel = int((lab != "").sum())
-            for cls in res_k["regressors"].names:
+            for cls in res_k.regressors.names:
                 rows.append(dict(fish=fish, recording=f"R{r + 1}", genotype=genotype, roi_class=cls,
                                  fraction=(lab == cls).sum() / n_sel if n_sel else np.nan))
     table = pd.DataFrame(rows)

@@ -8,7 +8,8 @@ manifests; :mod:`tectum.manifest` adds the manifest entry to the message.
 Formats
 -------
 * traces as a ``.npy`` matrix (ROIs x frames): :func:`read_traces_npy`
-* traces as CSV/TSV text, one ROI per row: :func:`read_traces_csv`
+* traces as CSV/TSV text, laid out as stated (header, index column,
+  orientation): :func:`read_traces_csv`
 * ROI positions as a ``.npy`` array: :func:`read_positions_npy`
 * a suite2p plane folder (``F.npy``, ``Fneu.npy``, ``iscell.npy``,
   ``stat.npy``, ``ops.npy``): :func:`read_suite2p`
@@ -34,12 +35,14 @@ from ._common import to_jsonable
 from .events import EVENT_COLUMNS, read_events_table
 from .femtonics import read_femtonics_metadata
 from .nwb import parse_iso_age_days, read_nwb
-from .protocol import PREY_DIRECTIONS, read_protocol_pickle
+from .protocol import DEFAULT_TIME_TOLERANCE_S, PREY_DIRECTIONS, read_protocol_pickle
 from .suite2p import read_suite2p
-from .traces import read_positions_npy, read_traces_csv, read_traces_npy
+from .traces import ORIENTATIONS, read_positions_npy, read_traces_csv, read_traces_npy
 
 __all__ = [
+    "DEFAULT_TIME_TOLERANCE_S",
     "EVENT_COLUMNS",
+    "ORIENTATIONS",
     "PREY_DIRECTIONS",
     "read_traces_npy",
     "read_traces_csv",

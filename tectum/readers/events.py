@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from schemas.plausibility import duplicate_presentations
+
 from ..errors import InputError
 from ._common import PathArg, _is_missing, _plain, _require_file, _sniff_delimiter
 
@@ -55,7 +57,8 @@ def read_events_table(path: PathArg) -> pd.DataFrame:
     ------
     InputError
         Missing columns (all listed), an empty stimulus name or a
-        non-numeric/negative onset or duration (naming the line), no rows
+        non-numeric/negative onset or duration (naming the line), the same
+        presentation (stimulus and onset) twice (naming both lines), no rows
         ("no stimulus events").
     """
     path = _require_file(path)
@@ -96,6 +99,15 @@ def read_events_table(path: PathArg) -> pd.DataFrame:
         if _is_missing(name) or not str(name).strip():
             raise InputError(f"line {line}: empty stimulus name", path=path)
         stimuli.append(str(name).strip())
+    pairs = duplicate_presentations(stimuli, onsets)
+    if pairs:
+        first, again = pairs[0]
+        more = f" ({len(pairs)} repeated rows)" if len(pairs) > 1 else ""
+        raise InputError(
+            f"lines {table.index[first]} and {table.index[again]} are the same presentation "
+            f"({stimuli[first]!r} at {onsets[first]:g} s){more}; list each presentation once",
+            path=path,
+        )
 
     extra = [
         c for c in table.columns

@@ -17,12 +17,17 @@ from .events import _events_frame
 #: by sign (see :func:`read_protocol_pickle`)
 PREY_DIRECTIONS = ("nasalward", "temporalward")
 
+#: how far (s) ``t`` may step back from the latest earlier row: the stimulus
+#: software logs the state-machine rows of one display frame out of order
+DEFAULT_TIME_TOLERANCE_S = 0.1
+
 
 def read_protocol_pickle(
     path: PathArg,
     stimuli: Mapping[str, str],
     *,
     split_prey_direction: bool = False,
+    time_tolerance_s: float = DEFAULT_TIME_TOLERANCE_S,
 ) -> tuple[pd.DataFrame, dict]:
     """Read stimulus presentations from the lab's protocol pickle.
 
@@ -30,6 +35,13 @@ def read_protocol_pickle(
     The protocol has a time column ``t`` (seconds), per stimulus stem ``stimN``
     a ``stimN_presence`` column that is > 0 while it is shown and optional
     ``stimN_<param>`` columns, and a ``prey_direction`` column.
+
+    The stimulus software logs its state-machine rows with the time they
+    were handled, and the rows of one display frame can come out of order:
+    ``t`` may step back from the latest earlier row by less than
+    ``time_tolerance_s``. The rows are then put in time order (stably)
+    before presentations are read, and the metadata counts them; a larger
+    step back is an error naming the row.
 
     Every contiguous run of rows with ``stimN_presence > 0`` is one
     presentation: its onset is ``t`` at the run's first row, its duration is
@@ -54,6 +66,9 @@ def read_protocol_pickle(
         (``"nasalward"``/``"temporalward"``, or ``"nasal"``/``"temporal"``,
         any case) are preferred; numbers are mapped by sign: > 0 nasalward,
         < 0 temporalward.
+    time_tolerance_s : float
+        Largest step back of ``t`` accepted (default 0.1 s); 0 requires
+        ``t`` to increase strictly.
 
     Returns
     -------
@@ -61,18 +76,23 @@ def read_protocol_pickle(
         As :func:`read_events_table`.
     metadata : dict
         The pickle's metadata made JSON-compatible, plus
-        ``protocol_duration_s`` (the largest ``t``).
+        ``protocol_duration_s`` (the largest ``t``) and, when rows were out
+        of order, ``rows_out_of_order`` and ``largest_step_back_s``.
 
     Raises
     ------
     InputError
-        Unreadable pickle, not a dict with a DataFrame ``protocol``, no or a
-        non-increasing ``t``, a stem without ``_presence`` column, a stimulus
+        Unreadable pickle, not a dict with a DataFrame ``protocol``, no ``t``
+        or one stepping back by ``time_tolerance_s`` or more, a stem without ``_presence`` column, a stimulus
         never shown, an unusable prey direction when splitting.
     """
     path = _require_file(path)
     if not stimuli:
         raise InputError("no stimuli given to read from the protocol", path=path)
+    if isinstance(time_tolerance_s, bool) or not (isinstance(time_tolerance_s, (int, float))
+                                                  and math.isfinite(time_tolerance_s) and time_tolerance_s >= 0):
+        raise InputError(f"protocol_time_tolerance_s must be a number of seconds >= 0, got {time_tolerance_s!r}",
+                         path=path)
     try:
         content = pd.read_pickle(path)
     except Exception as exc:  # unpickling can fail in any way the file's code does
@@ -94,7 +114,13 @@ def read_protocol_pickle(
     if not isinstance(metadata, dict):
         raise InputError(f"'metadata' must be a dict, found {type(metadata).__name__}", path=path)
 
-    t = _protocol_time(protocol, path)
+    t, back = _protocol_time(protocol, path, time_tolerance_s)
+    out_of_order = None
+    if back is not None:
+        out_of_order = dict(rows_out_of_order=int((back >= 0).sum()), largest_step_back_s=float(back.max()))
+        order = np.argsort(t, kind="stable")
+        protocol = protocol.iloc[order].reset_index(drop=True)
+        t = t[order]
     names, onsets, durations, params = [], [], [], []
     for stem, name in stimuli.items():
         for onset, duration, par in _presentations(protocol, t, stem, name, path):
@@ -109,10 +135,17 @@ def read_protocol_pickle(
 
     metadata = to_jsonable(metadata)
     metadata["protocol_duration_s"] = float(t.max())
+    if out_of_order is not None:
+        metadata.update(out_of_order)
     return _events_frame(names, onsets, durations, params), metadata
 
 
-def _protocol_time(protocol: pd.DataFrame, path: Path) -> np.ndarray:
+def _protocol_time(protocol: pd.DataFrame, path: Path, tolerance_s: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """``t`` as float, and per row after the first how far it is behind the latest earlier row.
+
+    The second value is None when ``t`` increases strictly; rows that do not
+    advance have a value >= 0 there.
+    """
     if "t" not in protocol.columns:
         raise InputError("the protocol has no time column 't'", path=path)
     t = pd.to_numeric(protocol["t"], errors="coerce").to_numpy(dtype=np.float64)
@@ -121,10 +154,21 @@ def _protocol_time(protocol: pd.DataFrame, path: Path) -> np.ndarray:
     if not np.all(np.isfinite(t)):
         row = int(np.flatnonzero(~np.isfinite(t))[0])
         raise InputError(f"'t' has a missing or non-numeric value at row {row}", path=path)
-    if np.any(np.diff(t) <= 0):
-        row = int(np.flatnonzero(np.diff(t) <= 0)[0]) + 1
-        raise InputError(f"'t' does not increase at row {row} ({t[row - 1]} then {t[row]})", path=path)
-    return t
+    if np.all(np.diff(t) > 0):
+        return t, None
+    latest = np.maximum.accumulate(t)
+    back = latest[:-1] - t[1:]  # row i + 1 is this far behind the latest earlier row
+    bad = back >= tolerance_s if tolerance_s > 0 else back >= 0
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        limit = (f"rows may step back by less than protocol_time_tolerance_s = {tolerance_s:g} s"
+                 if tolerance_s > 0 else "protocol_time_tolerance_s = 0 requires t to increase")
+        raise InputError(
+            f"'t' does not increase at row {row} ({latest[row - 1]:g} then {t[row]:g}, "
+            f"{back[row - 1]:.3g} s back; {limit})",
+            path=path,
+        )
+    return t, back
 
 
 def _presentations(protocol, t, stem, name, path):

@@ -15,18 +15,25 @@ import numpy as np
 from ..errors import InputError
 from ._common import PathArg, _check_finite, _load_npy, _numeric_matrix, _require_file, _sniff_delimiter
 
-#: header names accepted for the ROI-label column of a traces CSV, besides
-#: the empty name pandas writes for an unnamed index
-_ROI_LABEL_HEADERS = ("", "roi", "roi_id", "index")
+#: how a traces matrix is laid out: one ROI per row (the default) or one frame per row
+ORIENTATIONS = ("rois_x_frames", "frames_x_rois")
 
 
-def read_traces_npy(path: PathArg) -> np.ndarray:
+def _check_orientation(orientation: str, path) -> None:
+    if orientation not in ORIENTATIONS:
+        raise InputError(f"traces_orientation must be one of {', '.join(ORIENTATIONS)}, got {orientation!r}",
+                         path=path)
+
+
+def read_traces_npy(path: PathArg, *, orientation: str = "rois_x_frames") -> np.ndarray:
     """Read a ``.npy`` matrix of fluorescence traces.
 
     Parameters
     ----------
     path : str or path-like
         A ``.npy`` file holding one numeric 2-D array, ROIs x frames.
+    orientation : {"rois_x_frames", "frames_x_rois"}
+        How the array is laid out; ``"frames_x_rois"`` is transposed on reading.
 
     Returns
     -------
@@ -41,7 +48,9 @@ def read_traces_npy(path: PathArg) -> np.ndarray:
         named).
     """
     path = _require_file(path)
-    return _numeric_matrix(_load_npy(path), path)
+    _check_orientation(orientation, path)
+    traces = _numeric_matrix(_load_npy(path), path)
+    return np.ascontiguousarray(traces.T) if orientation == "frames_x_rois" else traces
 
 
 def read_positions_npy(path: PathArg) -> np.ndarray:
@@ -101,91 +110,145 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _looks_like_header(cells: list[str]) -> bool:
-    """True when the first row of a traces table names columns.
+def _counts_up(values: np.ndarray) -> str | None:
+    """How ``values`` look like labels rather than fluorescence, or None.
 
-    A row with any non-numeric cell is a header; so is ``0,1,...,n-1`` written
-    as plain integers, which is what ``DataFrame.to_csv(index=False)`` writes
-    for unnamed columns (a data row being exactly that is implausible).
+    Integers increasing in order (``0..n-1``, ``1..n``, ids with gaps) or
+    equal steps (frame numbers or times) are labels; a measured trace is
+    neither. At least three values are needed to tell.
     """
-    if not all(_is_number(c) for c in cells):
-        return True
-    return [c.strip() for c in cells] == [str(i) for i in range(len(cells))]
+    if len(values) < 3 or not np.all(np.isfinite(values)):
+        return None
+    steps = np.diff(values)
+    if not np.all(steps > 0):
+        return None
+    if np.all(values == np.round(values)):
+        return "whole numbers counting up"
+    if np.allclose(steps, steps[0], rtol=1e-6, atol=0):
+        return "equal steps like frame numbers or times"
+    return None
 
 
-def read_traces_csv(path: PathArg) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read traces from a delimited text table, one ROI per row.
+def _preview(cells: list[str], n: int = 4) -> str:
+    shown = ", ".join(c.strip() or "''" for c in cells[:n])
+    return shown + (", ..." if len(cells) > n else "")
 
-    Accepted layouts:
 
-    * header-less numeric rows (``numpy.savetxt``; comma, tab, semicolon or
-      whitespace separated);
-    * a header row of frame names (e.g. ``0,1,...``), which is skipped;
-    * a leading ROI-label column as ``pandas.DataFrame.to_csv`` writes it: the
-      header's first cell is empty (or ``roi``/``roi_id``/``index``).  The
-      labels become the ROI ids when they are all integers and are dropped
-      otherwise.
+def read_traces_csv(
+    path: PathArg,
+    *,
+    header: bool | None = None,
+    index_column: bool | None = None,
+    orientation: str = "rois_x_frames",
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read traces from a delimited text table, laid out as stated.
 
-    Without a header a leading label column cannot be told apart from the
-    first frame, so it is read as data.  Blank lines and lines starting with
-    ``#`` are ignored.
+    Nothing about the layout is guessed. ``header``, ``index_column`` and
+    ``orientation`` say how the file is written (the manifest keys
+    ``traces_header``, ``traces_index_column``, ``traces_orientation``).
+    A value left as None takes its default (no header, no index column) and
+    the file is checked against it: a first row of numbers counting up (frame
+    numbers, times, ROI ids) or a first column counting up (``0..n-1``,
+    ``1..n``) is an error that names the key to set. A value given as True
+    or False is trusted.
+
+    * ``orientation="rois_x_frames"`` (default): one ROI per row. A header
+      names the frames (it is skipped); an index column holds the ROI ids
+      (integers).
+    * ``orientation="frames_x_rois"``: one frame per row. A header holds the
+      ROI ids (integers; the cell above an index column is skipped); an index
+      column holds frame numbers or times (skipped).
+
+    ``numpy.savetxt`` writes no header and no index; ``DataFrame.to_csv``
+    writes both (``index=False``: a header only). Blank lines and lines
+    starting with ``#`` are ignored.
 
     Parameters
     ----------
     path : str or path-like
         ``.csv`` (comma), ``.tsv``/``.tab`` (tab) or another extension (the
-        delimiter is guessed from the first line).
+        delimiter is guessed from the first line: comma, tab, semicolon or
+        whitespace).
+    header : bool or None
+        Whether the first line is a header.
+    index_column : bool or None
+        Whether the first column is an index.
+    orientation : {"rois_x_frames", "frames_x_rois"}
 
     Returns
     -------
     traces : numpy.ndarray
         float32, shape (n_rois, n_frames).
     roi_ids : numpy.ndarray or None
-        int64 labels from the label column, or None.
+        int64 ROI ids from the index column (ROIs x frames) or the header
+        (frames x ROIs), else None.
 
     Raises
     ------
     InputError
-        Rows of different length or non-numeric cells (naming the line and
-        column), NaN/inf (naming the line and ROI row), no data rows.
+        A layout the file contradicts (naming the key to set), ROI ids that
+        are not integers, rows of different length or non-numeric cells
+        (naming the line and column), NaN/inf (naming the line and ROI), no
+        data rows.
     """
     path = _require_file(path)
+    _check_orientation(orientation, path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             sample = fh.read(65536)
             fh.seek(0)
             delimiter = _sniff_delimiter(path, sample)
-            rows, labels, lines = _parse_traces_table(fh, delimiter, path)
+            head, rows, labels, lines = _parse_traces_table(fh, delimiter, path, header, index_column)
     except UnicodeDecodeError as exc:
         raise InputError(f"not a text file ({exc.reason} at byte {exc.start})", path=path) from None
     if not rows:
-        raise InputError("no ROI rows found", path=path)
+        raise InputError("no data rows found", path=path)
     parsed = np.vstack(rows)
     with np.errstate(over="ignore"):  # overflow is reported by _check_finite
-        traces = parsed.astype(np.float32)
-    _check_finite(traces, parsed, path, what="traces", row_lines=np.asarray(lines))
-    return traces, _integer_labels(labels)
+        matrix = parsed.astype(np.float32)
+    by_rois = orientation == "rois_x_frames"
+    if by_rois:
+        _check_finite(matrix, parsed, path, what="traces", row_lines=np.asarray(lines))
+        roi_ids = None if labels is None else _integer_ids(labels, lines, path)
+        return matrix, roi_ids
+    # frames x ROIs: check per ROI (column), then transpose
+    traces = np.ascontiguousarray(matrix.T)
+    roi_ids = None
+    if head is not None:
+        roi_ids = _header_ids(head[1:] if labels is not None else head, path, offset=2 if labels is not None else 1)
+    _check_finite(traces, np.ascontiguousarray(parsed.T), path, what="traces")
+    return traces, roi_ids
 
 
-def _parse_traces_table(fh, delimiter, path):
+def _parse_traces_table(fh, delimiter, path, header, index_column):
     rows: list[np.ndarray] = []
-    labels: list[str] | None = None
+    first_cells: list[str] = []
+    labels: list[str] | None = [] if index_column else None
     lines: list[int] = []
+    head = None
     n_cells = None
     for line_no, cells in _split_lines(fh, delimiter):
-        if n_cells is None:  # first non-blank line
+        if n_cells is None:  # the first line
             n_cells = len(cells)
-            if _looks_like_header(cells):
-                if cells[0].strip().lower() in _ROI_LABEL_HEADERS:
-                    labels = []
+            if header:
+                head = cells
+                if index_column is None and not cells[0].strip() and len(cells) > 1:
+                    raise InputError(
+                        "the header's first cell is empty, as pandas writes above an index column; "
+                        "set traces_index_column = true (or false to read the first column as data)",
+                        path=path,
+                    )
                 continue
+            if header is None:
+                _refuse_header_like(cells, line_no, path)
         if len(cells) != n_cells:
             raise InputError(
                 f"line {line_no}: {len(cells)} values where line {lines[0] if lines else 1} "
-                f"has {n_cells} (ragged rows: every ROI needs the same number of frames)",
+                f"has {n_cells} (ragged rows: every row needs the same number of values)",
                 path=path,
             )
         values = cells
+        first_cells.append(cells[0])
         if labels is not None:
             labels.append(cells[0].strip())
             values = cells[1:]
@@ -200,16 +263,74 @@ def _parse_traces_table(fh, delimiter, path):
                 f"line {line_no}, column {col}: non-numeric value {cell!r}", path=path
             ) from None
         lines.append(line_no)
-    return rows, labels, lines
+    if index_column is None and len(rows) >= 3:
+        first = np.array([r[0] for r in rows])
+        looks = _counts_up(first)
+        if looks:
+            raise InputError(
+                f"column 1 ({_preview(first_cells)}) holds {looks}, like an index "
+                "column, not a trace: set traces_index_column = true (or false to read it as data)",
+                path=path,
+            )
+    return head, rows, labels, lines
 
 
-def _integer_labels(labels: list[str] | None) -> np.ndarray | None:
-    if not labels:
-        return None
+def _refuse_header_like(cells: list[str], line_no: int, path) -> None:
+    """The default says "no header": refuse a first line that is evidently one."""
+    numeric = [_is_number(c) for c in cells]
+    if not all(numeric):
+        both = not cells[0].strip() and len(cells) > 1 and all(numeric[1:])
+        extra = (" and traces_index_column = true (an empty first cell is what pandas writes above "
+                 "an index column)") if both else ""
+        raise InputError(
+            f"line {line_no} ({_preview(cells)}) is not numbers, so it looks like a header: "
+            f"set traces_header = true{extra}",
+            path=path,
+        )
+    looks = _counts_up(np.array([float(c) for c in cells]))
+    if looks:
+        raise InputError(
+            f"line {line_no} ({_preview(cells)}) holds {looks}, like a header, not a trace: "
+            "set traces_header = true (or false to read it as data)",
+            path=path,
+        )
+
+
+def _integer_ids(labels: list[str], lines: list[int], path) -> np.ndarray:
+    """ROI ids from an index column: every one an integer."""
+    ids = np.empty(len(labels), dtype=np.int64)
+    for i, (text, line_no) in enumerate(zip(labels, lines)):
+        value = _whole_number(text)
+        if value is None:
+            raise InputError(
+                f"line {line_no}: ROI id {text!r} in the index column is not an integer "
+                "(traces_index_column = true reads the first column as ROI ids)",
+                path=path,
+            )
+        ids[i] = value
+    return ids
+
+
+def _header_ids(cells: list[str], path, *, offset: int) -> np.ndarray:
+    """ROI ids from the header of a frames x ROIs table: every one an integer."""
+    ids = np.empty(len(cells), dtype=np.int64)
+    for i, text in enumerate(cells):
+        value = _whole_number(text.strip())
+        if value is None:
+            raise InputError(
+                f"header column {i + offset}: ROI id {text.strip()!r} is not an integer "
+                "(with traces_orientation = \"frames_x_rois\" the header holds the ROI ids)",
+                path=path,
+            )
+        ids[i] = value
+    return ids
+
+
+def _whole_number(text: str) -> int | None:
     try:
-        values = np.array([float(v) for v in labels])
+        value = float(text)
     except ValueError:
-        return None  # text labels: the row order is all we can keep
-    if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
         return None
-    return values.astype(np.int64)
+    if not np.isfinite(value) or value != round(value) or abs(value) >= 2**63:
+        return None
+    return int(value)
