@@ -515,7 +515,7 @@ def paramset(dff=None, regressors=None, fit=None, clustering=None, *,
             for stage in STAGES}
 
 
-def applicable(spec, stimuli, sensor):
+def applicable(spec, stimuli, sensor, n_rois=None):
     """Whether a parameter set can analyse a recording.
 
     Parameters
@@ -528,6 +528,8 @@ def applicable(spec, stimuli, sensor):
     sensor : dict or str
         Sensor dict (name, tau_decay_s, tau_rise_s, seed2020_tau_s) or a
         known sensor name.
+    n_rois : int, optional
+        ROIs of the recording (the notebook's baseline needs at least 2).
 
     Returns
     -------
@@ -536,6 +538,10 @@ def applicable(spec, stimuli, sensor):
     """
     from .kernels import check_sensor
 
+    if (isinstance(spec, dict) and "dff" in spec and n_rois is not None and n_rois < 2
+            and resolve_stage("dff", spec["dff"])[0] == "seed2020"):
+        return False, ("the notebook's baseline (seed2020) is a percentile across ROIs: with "
+                       f"{n_rois} ROI the dF/F is 0 everywhere")
     if isinstance(spec, dict) and "regressors" in spec:
         spec = spec["regressors"]
     method, params = resolve_stage("regressors", spec)

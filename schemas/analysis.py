@@ -174,12 +174,12 @@ class AnalysisTask(dj.Manual):
         return assigned, skipped
 
     @classmethod
-    def assign_new_recording(cls, key: dict, sensor: str, stimuli) -> list[str]:
+    def assign_new_recording(cls, key: dict, sensor: str, stimuli, n_rois: int | None = None) -> list[str]:
         """Assign every auto-assigned parameter set that fits a new recording (inside its ingest transaction)."""
         names = []
         sensor_spec = reference.Sensor.spec(sensor)
         for name in (reference.ParamSet & {"auto_assign": True}).to_arrays("paramset"):
-            ok, _ = reference.ParamSet.applicable(name, stimuli, sensor_spec)
+            ok, _ = reference.ParamSet.applicable(name, stimuli, sensor_spec, n_rois)
             if ok:
                 cls.insert1(dict(key, paramset=name))
                 names.append(name)
@@ -191,7 +191,8 @@ def fits(stage_params, key, sensor: str) -> tuple[bool, str]:
     from pipeline import params as pipeline_params
 
     stimuli = sorted(set((acquisition.Presentation & key).to_arrays("stimulus")))
-    return pipeline_params.applicable(stage_params, stimuli, reference.Sensor.spec(sensor))
+    n_rois = (acquisition.Recording & key).fetch1("n_rois")
+    return pipeline_params.applicable(stage_params, stimuli, reference.Sensor.spec(sensor), n_rois)
 
 
 def _recording_arrays(key):

@@ -395,7 +395,7 @@ def insert_recording(
             dict(roi=np.arange(n_rois), source_id=roi_ids, x=pos[:, 0], y=pos[:, 1], z=pos[:, 2]),
             key,
         )
-        analysis.AnalysisTask.assign_new_recording(key, sensor, stimuli)
+        analysis.AnalysisTask.assign_new_recording(key, sensor, stimuli, n_rois)
     if low_baseline:
         warnings.warn(low_baseline, IngestWarning, stacklevel=2)
     return key

@@ -75,8 +75,13 @@ def age_problem(age: Any) -> str | None:
 
 
 def position_problem(positions: np.ndarray, roi_ids: Sequence[int] | None = None) -> str | None:
-    """Why a ROIs x 2/3 position array is unusable (naming the ROI), or None."""
-    ok = np.isfinite(positions) & (np.abs(positions) <= MAX_POSITION)
+    """Why a ROIs x 2/3 position array is unusable (naming the ROI), or None.
+
+    NaN means "not known" (e.g. z of a single plane, a ROI without a mask) and is stored as NULL;
+    infinite or absurdly large values are refused.
+    """
+    with np.errstate(invalid="ignore"):
+        ok = np.isnan(positions) | (np.isfinite(positions) & (np.abs(positions) <= MAX_POSITION))
     if ok.all():
         return None
     row, col = (int(i) for i in np.argwhere(~ok)[0])

@@ -385,6 +385,6 @@ class ParamSet(dj.Lookup):
         return out
 
     @classmethod
-    def applicable(cls, paramset: str, stimuli, sensor: dict) -> tuple[bool, str]:
-        """Whether ``paramset`` can analyse a recording with these stimuli and sensor (and why not)."""
-        return pipeline_params.applicable(cls.stage_params(paramset), list(stimuli), sensor)
+    def applicable(cls, paramset: str, stimuli, sensor: dict, n_rois: int | None = None) -> tuple[bool, str]:
+        """Whether ``paramset`` can analyse a recording with these stimuli, sensor and ROIs (and why not)."""
+        return pipeline_params.applicable(cls.stage_params(paramset), list(stimuli), sensor, n_rois)

@@ -364,16 +364,16 @@ def _one_frame_events():
 
 def _check_one_roi(db, key, paramset_errors):
     an = db.analysis
-    for paramset in ("default", "seed2020"):
-        k = dict(key, paramset=paramset)
-        assert (an.Fit & k).fetch1("n_rois") == 1
-        tree = (an.Clustering.Tree & k & {"roi_set": "all"}).fetch1()
-        assert tree["n_clustered"] == 1 and tree["n_clusters"] == 1
-        assert (an.Clustering.Member & k & {"roi_set": "all"}).fetch1("cluster") == 1
-    # seed2020's F0 across ROIs is the only ROI itself: dF/F is 0, r2 undefined
-    seed = (an.Fit.Roi & key & {"paramset": "seed2020"}).fetch1()
-    assert seed["r2"] is None and not seed["selected"]
-    return "populates both paramsets; Clustering: 1 ROI, 1 cluster; seed2020 r2 NULL (its F0 is the ROI itself)"
+    k = dict(key, paramset="default")
+    assert (an.Fit & k).fetch1("n_rois") == 1
+    tree = (an.Clustering.Tree & k & {"roi_set": "all"}).fetch1()
+    assert tree["n_clustered"] == 1 and tree["n_clusters"] == 1
+    assert (an.Clustering.Member & k & {"roi_set": "all"}).fetch1("cluster") == 1
+    # seed2020's F0 across ROIs would be the only ROI itself (dF/F 0): not assigned, and the reason is given
+    assert set((an.AnalysisTask & key).to_arrays("paramset")) == {"default"}
+    assigned, skipped = an.AnalysisTask.assign("seed2020", key)
+    assert not assigned and "across ROIs" in skipped[0]
+    return "populates default; Clustering: 1 ROI, 1 cluster; seed2020 not assigned (its F0 would be the ROI itself)"
 
 
 def _check_zero_variance(db, key, paramset_errors):
@@ -381,9 +381,11 @@ def _check_zero_variance(db, key, paramset_errors):
     row = (an.Fit.Roi & key & {"roi": 2, "paramset": "default"}).fetch1()
     assert row["r2"] is None and row["p_parametric"] is None and not row["selected"]
     assert not (an.Classification.Roi & key & {"roi": 2})
-    assert len(an.Clustering.Member & key & {"paramset": "default", "roi_set": "all"}) == N_ROIS
+    assert row["excluded"] == "zero variance"
+    assert len(an.Clustering.Member & key & {"paramset": "default", "roi_set": "all"}) == N_ROIS - 1
     seed = (an.Fit.Roi & key & {"roi": 2, "paramset": "seed2020"}).fetch1()
-    return f"default: r2 NULL, never selected or classified; seed2020 r2 = {seed['r2']!r} (F0 varies per frame)"
+    return (f"default: excluded ('zero variance'), r2 NULL, never selected, classified or clustered; "
+            f"seed2020 r2 = {seed['r2']!r} (F0 varies per frame)")
 
 
 def _check_round_trip(name):
@@ -564,13 +566,13 @@ CASES = [
     Case("reingest", "Python: error 'already ingested (use replace)'; CLI: reported as already ingested, "
          "exit 0; nothing changes either way; replace=True / --replace re-inserts",
          insert(), manifest_with(), expect="unchanged", match=r"already ingested"),
-    Case("one_roi", "ingests and populates; clustering trivial (one cluster)",
+    Case("one_roi", "ingests and populates default; clustering trivial (one cluster); seed2020 not assigned",
          insert(traces=base_traces()[:1]), npy_with(base_traces()[:1]), expect="ingest", check=_check_one_roi),
     Case("one_frame", "rejected at ingest: need more frames than regressors + 1",
          insert(traces=base_traces()[:, :1], events=_one_frame_events()),
          lambda f: write_recording(f, traces=base_traces()[:, :1], events=_one_frame_events()).manifest,
          match=r"1 frame.*more frames than regressors \+ 1", cli_names=("traces.npy",)),
-    Case("zero_variance_roi", "ingests and populates; the constant ROI has r2 NULL and is never selected",
+    Case("zero_variance_roi", "ingests and populates; the constant ROI is excluded (zero variance), never selected",
          insert(traces=_constant_roi_traces()), npy_with(_constant_roi_traces()), expect="ingest",
          check=_check_zero_variance),
     Case("frame_period_zero", "rejected: frame period must be positive",

@@ -308,7 +308,7 @@ def test_paramset_create_show_list(lab, capsys):
     assert run("paramset", "create", "other", "--from", "nope") == 1
     assert "unknown parameter set; known:" in capsys.readouterr().err
     assert run("paramset", "create", "other", "--method", "regressors=gamma") == 1
-    assert "unknown method 'gamma'" in capsys.readouterr().err
+    assert "unknown regressors method 'gamma'" in capsys.readouterr().err
     assert row_counts(lab) == before
 
     assert run("paramset", "create", "auto", "--set", "fit.r2_min=0.1", "--auto-assign",
