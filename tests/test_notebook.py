@@ -70,5 +70,5 @@ def test_walkthrough_runs(clean_db, monkeypatch):
     key = {"fish": "F1", "recording": "R1"}
     assert len(db.acquisition.RoiTraces.Roi & key) == 150
     assert len(db.analysis.ClassSummary & key) == 2  # default and seed2020
-    counts = (db.analysis.ClassSummary.Count & key & {"paramset": "default"}).to_arrays("n_rois")
+    counts = (db.analysis.ClassSummary.Count & key & {"paramset": "default"}).to_arrays("n_in_class")
     assert counts.sum() == (db.analysis.Fit & key & {"paramset": "default"}).fetch1("n_selected") > 0
