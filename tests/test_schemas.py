@@ -188,7 +188,7 @@ def test_zero_variance_roi_is_never_selected(db, small_recording):
         (dict(fish="x" * 65), "at most 64"),
         (dict(events=pd.DataFrame(columns=["stimulus", "onset_s", "duration_s"])), "empty"),
         (dict(events=pd.DataFrame([{"stimulus": "prey", "onset_s": 9999.0, "duration_s": 1.0}])), "outside the recording"),
-        (dict(events=pd.DataFrame([{"stimulus": "flash", "onset_s": 1.0, "duration_s": 1.0}])), "unknown stimulus"),
+        (dict(events=pd.DataFrame([{"stimulus": "never-declared-stimulus", "onset_s": 1.0, "duration_s": 1.0}])), "unknown stimulus"),
         (dict(roi_ids=[0] * 80), "duplicate ROI"),
         (dict(trace_kind="photons"), "trace_kind"),
     ],

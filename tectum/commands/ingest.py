@@ -6,9 +6,14 @@ from ._common import connect
 
 
 def run(args) -> int:
+    from ..access import require_write_access
     from ..ingest import ingest_manifest
 
-    connect()
+    schemas = connect()
+    acq = schemas.acquisition
+    # a read-only role is told so once, not once per manifest entry
+    require_write_access([acq.Fish, acq.Recording, acq.Presentation, acq.RoiTraces, acq.RoiTraces.Roi,
+                          schemas.analysis.AnalysisTask])
     report = ingest_manifest(args.manifest, replace=args.replace, progress=not args.quiet,
                              absolute_paths=args.absolute_paths)
     if report.stimulus_types_added:
