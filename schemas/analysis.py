@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -36,7 +38,7 @@ from pipeline import classify, stages
 from pipeline.params import effective_groups
 
 from . import acquisition, reference
-from .bulk import fetch_columns, insert_columns
+from .bulk import JsonText, fetch_columns, insert_columns
 from .config import STORE
 
 schema = dj.Schema()
@@ -107,14 +109,49 @@ def _test_pause(table: str) -> None:
         time.sleep(0.05)
 
 
+# The last results this process computed, so the next table's make() of the same key does not read them
+# back from the database and the object store. An entry is keyed by the key, the recording version and
+# the parameter hash it was computed from, and holds exactly what the database holds (dF/F rounded to
+# float32), so a hit returns what a read would. The computations are deterministic, so a row another
+# worker computed from the same version and parameters is the same row.
+_MEMO: OrderedDict = OrderedDict()
+_MEMO_SIZE = 6
+
+
+def _memo_key(kind, key, provenance):
+    return (kind, key["fish"], key["recording"], key["paramset"], *provenance)
+
+
+def _remember(kind, key, provenance, value) -> None:
+    _MEMO[_memo_key(kind, key, provenance)] = value
+    _MEMO.move_to_end(_memo_key(kind, key, provenance))
+    while len(_MEMO) > _MEMO_SIZE:
+        _MEMO.popitem(last=False)
+
+
+def _recall(kind, key, provenance):
+    return _MEMO.get(_memo_key(kind, key, provenance))
+
+
+def _stored_provenance(table, key) -> tuple[str, str]:
+    """(recording_version, params_hash) of one computed row."""
+    return tuple((table.Provenance & _row_key(key)).fetch1("recording_version", "params_hash"))
+
+
+def _row_key(key) -> dict:
+    return {"fish": key["fish"], "recording": key["recording"], "paramset": key["paramset"]}
+
+
 class _Provenance:
     """What every computed table's ``make()`` shares: provenance and the input check."""
 
-    def _insert_provenance(self, key, version: str) -> None:
+    def _insert_provenance(self, key, version: str) -> tuple[str, str]:
+        """Insert the row's provenance; return ``(recording_version, params_hash)``."""
         params_hash = (reference.ParamSet & {"paramset": key["paramset"]}).fetch1("params_hash")
         self.Provenance.insert1(
             dict(key, recording_version=version, params_hash=params_hash, pipeline_version=pipeline_version())
         )
+        return version, params_hash
 
     @staticmethod
     def _upstream_version(table, key) -> str:
@@ -200,13 +237,20 @@ def _recording_arrays(key):
     rec_key = _rec_key(key)
     kind, traces_ref, neuropil_ref = (acquisition.RoiTraces & rec_key).fetch1("trace_kind", "traces", "neuropil")
     try:
-        traces = np.asarray(traces_ref.load())
-        neuropil = np.asarray(neuropil_ref.load()) if neuropil_ref is not None else None
+        traces = _load_array(traces_ref)
+        neuropil = _load_array(neuropil_ref) if neuropil_ref is not None else None
     except (FileNotFoundError, OSError) as err:
         # the object of a recording replaced meanwhile is gone
         raise InputsChanged(f"{_where(key)}: the traces' object is missing ({err})") from err
     (source_ids,) = fetch_columns(acquisition.RoiTraces.Roi & rec_key, "source_id", order_by="roi")
     return kind, traces, neuropil, source_ids
+
+
+def _load_array(ref) -> np.ndarray:
+    """An object-store array; memory-mapped from a file store (one read instead of a read and two copies)."""
+    if getattr(getattr(ref, "_backend", None), "protocol", None) == "file":
+        return np.asarray(ref.load(mmap_mode="r"))
+    return np.asarray(ref.load())
 
 
 def events_table(key) -> pd.DataFrame:
@@ -268,16 +312,19 @@ class DeltaF(_Provenance, dj.Computed):
         except ValueError as err:
             raise AnalysisError(f"{_where(key)}: {err}") from err
         excluded = np.array([r is not None for r in result.excluded], dtype=bool)
+        stored = result.dff.astype(np.float32)
         self._confirm_inputs(key, version)
         self.insert1(
             dict(
                 key,
                 dff_method="none" if kind == "dff" else method,
-                dff=result.dff.astype(np.float32),
+                dff=stored,
                 n_excluded=int(excluded.sum()),
             )
         )
-        self._insert_provenance(key, version)
+        dff = stored.astype(np.float64)
+        dff.flags.writeable = False  # shared with the next make() of this process: nobody writes to it
+        _remember("dff", key, self._insert_provenance(key, version), dff)
         rows = np.flatnonzero(excluded)
         if len(rows):
             insert_columns(
@@ -288,12 +335,19 @@ class DeltaF(_Provenance, dj.Computed):
 
     @staticmethod
     def load(key) -> np.ndarray:
-        """The dF/F matrix of one ``(fish, recording, paramset)`` key (float64, NaN rows excluded ROIs)."""
-        ref = (DeltaF & key).fetch1("dff")
+        """The dF/F matrix of one ``(fish, recording, paramset)`` key (float64, NaN rows excluded ROIs; read-only)."""
+        provenance = _stored_provenance(DeltaF, key)
+        known = _recall("dff", key, provenance)
+        if known is not None:
+            return known
+        ref = (DeltaF & _row_key(key)).fetch1("dff")
         try:
-            return np.asarray(ref.load(), dtype=np.float64)
+            dff = np.array(_load_array(ref), dtype=np.float64)
         except (FileNotFoundError, OSError) as err:
             raise InputsChanged(f"{_where(key)}: the dF/F object is missing ({err})") from err
+        dff.flags.writeable = False  # shared with the next make() of this process: nobody writes to it
+        _remember("dff", key, provenance, dff)
+        return dff
 
 
 @schema
@@ -325,7 +379,7 @@ class Regressors(_Provenance, dj.Computed):
         first_column: int16            # its design columns: first_column .. first_column + n_columns - 1
         n_columns: int16               # 1, or the lags of a kernel-free (FIR) model
         onset_frames: <blob>           # int, frame of each presentation onset
-        presentations: <blob>          # int, the acquisition.Presentation numbers it uses
+        presentations: json            # the acquisition.Presentation numbers it uses, by onset
         """
 
     @property
@@ -361,7 +415,7 @@ class Regressors(_Provenance, dj.Computed):
                 convolved=np.ascontiguousarray(regs.convolved, dtype=np.float64),
             )
         )
-        self._insert_provenance(key, version)
+        provenance = self._insert_provenance(key, version)
         numbers = events["presentation"].to_numpy()
         self.Regressor.insert(
             [
@@ -374,16 +428,22 @@ class Regressors(_Provenance, dj.Computed):
                     first_column=int(np.min(regs.columns[i])),
                     n_columns=len(regs.columns[i]),
                     onset_frames=np.asarray(regs.onset_frames[i], dtype=np.int64),
-                    presentations=numbers[np.asarray(regs.presentation_index[i], dtype=int)].astype(np.int64),
+                    presentations=[int(v) for v in numbers[np.asarray(regs.presentation_index[i], dtype=int)]],
                 )
                 for i, name in enumerate(regs.names)
             ]
         )
+        _remember("regressors", key, provenance, regs)
 
     @staticmethod
     def load(key) -> stages.RegressorResult:
         """The regressors of one key as the :class:`pipeline.stages.RegressorResult` they were computed as."""
+        provenance = _stored_provenance(Regressors, key)
+        known = _recall("regressors", key, provenance)
+        if known is not None:
+            return known
         method, params = _stage(key, "regressors")
+        key = _row_key(key)
         row = (Regressors & key).fetch1()
         parts = (Regressors.Regressor & key).to_dicts(order_by="regressor_index")
         events = events_table(key)
@@ -393,7 +453,7 @@ class Regressors(_Provenance, dj.Computed):
         except (FileNotFoundError, OSError) as err:
             raise InputsChanged(f"{_where(key)}: a regressor object is missing ({err})") from err
         info = row["kernel_info"]
-        return stages.RegressorResult(
+        regs = stages.RegressorResult(
             names=[p["regressor"] for p in parts],
             stimuli={p["regressor"]: list(p["stimuli"]) for p in parts},
             design=design,
@@ -410,6 +470,8 @@ class Regressors(_Provenance, dj.Computed):
                 np.array([position[int(n)] for n in np.atleast_1d(p["presentations"])], dtype=np.int64) for p in parts
             ],
         )
+        _remember("regressors", key, provenance, regs)
+        return regs
 
     @staticmethod
     def names(key) -> list[str]:
@@ -504,7 +566,7 @@ class Fit(_Provenance, dj.Computed):
                 r2_min=params.get("r2_min"),
             )
         )
-        self._insert_provenance(key, version)
+        provenance = self._insert_provenance(key, version)
         rois = np.arange(n)
         insert_columns(
             self.Roi,
@@ -536,6 +598,26 @@ class Fit(_Provenance, dj.Computed):
             ),
             key,
         )
+        stored = {a: np.array(getattr(res, a), dtype=np.float64) for a in ("r2", "coef", "t_value", "coef_z", "coef_p")}
+        for a, values in stored.items():
+            values[~np.isfinite(values)] = np.nan  # as read back: NULL is NaN
+        _remember("fit", key, provenance, dict(stored, names=list(regs.names),
+                                               selected=np.asarray(res.selected, dtype=bool)))
+
+    @staticmethod
+    def results(key) -> dict:
+        """What Classification and Clustering read of one fit: ``names``, ``r2``, ``selected`` (per ROI) and
+        ``coef``, ``t_value``, ``coef_z``, ``coef_p`` (n_rois x n_reg)."""
+        provenance = _stored_provenance(Fit, key)
+        known = _recall("fit", key, provenance)
+        if known is not None:
+            return known
+        key = _row_key(key)
+        names, mats = Fit.load_coefficients(key)
+        r2, selected = fetch_columns(Fit.Roi & key, "r2", "selected", order_by="roi")
+        out = dict(mats, names=names, r2=np.asarray(r2, dtype=np.float64), selected=selected.astype(bool))
+        _remember("fit", key, provenance, out)
+        return out
 
     @staticmethod
     def load_coefficients(key, attrs=("coef", "t_value", "coef_z", "coef_p")):
@@ -580,10 +662,9 @@ class Classification(_Provenance, dj.Computed):
     def make(self, key):
         params = _stage(key, "fit")[1]
         version = self._upstream_version(Fit, key)
-        names, mats = Fit.load_coefficients(key)
-        (selected,) = fetch_columns(Fit.Roi & key, "selected", order_by="roi")
-        selected = selected.astype(bool)
-        labels, score, margin = classify(dict(mats, selected=selected), names, params)
+        fit = Fit.results(key)
+        names, selected = fit["names"], fit["selected"]
+        labels, score, margin = classify(fit, names, params)
         keep = np.flatnonzero(selected & np.array([bool(lab) for lab in labels], dtype=bool))
         self._confirm_inputs(key, version)
         self.insert1(
@@ -621,23 +702,15 @@ class ResponseAmplitude(_Provenance, dj.Computed):
 
     class Roi(dj.Part):
         definition = """
-        # averaged over the regressor's presentations
+        # one ROI's response to one regressor's presentations: their mean, spread and each of them
         -> master
         -> acquisition.RoiTraces.Roi
         -> Regressors.Regressor
         ---
-        mean_amplitude=null: float64   # mean over the regressor's presentations (see Trial)
-        """
-
-    class Trial(dj.Part):
-        definition = """
-        # one ROI's response to one presentation, for trial-to-trial reliability
-        -> master
-        -> acquisition.RoiTraces.Roi
-        -> acquisition.Presentation
-        ---
-        regressor: varchar(64)         # the regressor the presentation belongs to
-        amplitude=null: float64
+        mean_amplitude=null: float64   # mean over the regressor's presentations
+        sd_amplitude=null: float64     # their standard deviation (trial-to-trial variability; null below 2)
+        n_presentations: int32
+        per_presentation=null: json    # each presentation's amplitude, in the order of Regressors.Regressor.presentations
         """
 
     def make(self, key):
@@ -651,6 +724,25 @@ class ResponseAmplitude(_Provenance, dj.Computed):
             amp = stages.amplitude_stage(dff, regs, events, params, frame_period_s=frame_period)
         except ValueError as err:
             raise AnalysisError(f"{_where(key)}: {err}") from err
+        n, n_reg = amp.mean.shape
+        trials = np.asarray(amp.per_presentation, dtype=np.float64)
+        rows = np.asarray(amp.presentation_row, dtype=np.int64)
+        owner = np.asarray(amp.presentation_regressor, dtype=np.int64)
+        sd = np.full((n, n_reg), np.nan)
+        count = np.zeros((n, n_reg), dtype=np.int64)
+        texts = np.empty((n, n_reg), dtype=object)
+        for r in range(n_reg):
+            # the regressor's presentations, in the order Regressors.Regressor.presentations lists them
+            cols = np.flatnonzero(owner == r)
+            order = {int(p): i for i, p in enumerate(regs.presentation_index[r])}
+            cols = cols[np.argsort([order.get(int(rows[c]), len(order)) for c in cols], kind="stable")]
+            values = trials[:, cols]
+            count[:, r] = len(cols)
+            if len(cols) > 1:
+                with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of excluded ROIs
+                    sd[:, r] = np.nanstd(values, axis=1, ddof=1)
+            texts[:, r] = _json_rows(values)
         self._confirm_inputs(key, version)
         self.insert1(
             dict(
@@ -660,26 +752,33 @@ class ResponseAmplitude(_Provenance, dj.Computed):
             )
         )
         self._insert_provenance(key, version)
-        n, n_reg = amp.mean.shape
         names = np.asarray(regs.names, dtype=object)
         insert_columns(
             self.Roi,
-            dict(roi=np.repeat(np.arange(n), n_reg), regressor=np.tile(names, n), mean_amplitude=amp.mean.ravel()),
+            dict(
+                roi=np.repeat(np.arange(n), n_reg),
+                regressor=np.tile(names, n),
+                mean_amplitude=amp.mean.ravel(),
+                sd_amplitude=sd.ravel(),
+                n_presentations=count.ravel(),
+                per_presentation=JsonText.wrap(texts.ravel()),
+            ),
             key,
         )
-        n_trials = amp.per_presentation.shape[1]
-        if n_trials:
-            numbers = events["presentation"].to_numpy()[np.asarray(amp.presentation_row, dtype=int)]
-            insert_columns(
-                self.Trial,
-                dict(
-                    roi=np.repeat(np.arange(n), n_trials),
-                    presentation=np.tile(numbers.astype(np.int64), n),
-                    regressor=np.tile(names[np.asarray(amp.presentation_regressor, dtype=int)], n),
-                    amplitude=np.asarray(amp.per_presentation).ravel(),
-                ),
-                key,
-            )
+
+
+def _json_rows(values: np.ndarray) -> np.ndarray:
+    """JSON array text of each row of ``values``, 7 significant digits (NaN and inf as null)."""
+    n_rows, n_cols = values.shape
+    out = np.empty(n_rows, dtype=object)
+    template = "[" + ",".join(["%.7g"] * n_cols) + "]"
+    finite = np.isfinite(values).all(axis=1)
+    for i, row in enumerate(values.tolist()):
+        if finite[i]:
+            out[i] = template % tuple(row)
+        else:
+            out[i] = "[" + ",".join("%.7g" % v if np.isfinite(v) else "null" for v in row) + "]"
+    return out
 
 
 @schema
@@ -721,8 +820,8 @@ class Clustering(_Provenance, dj.Computed):
         method, params = _stage(key, "clustering")
         version = self._upstream_version(Fit, key)
         dff = DeltaF.load(key)
-        r2, selected = fetch_columns(Fit.Roi & key, "r2", "selected", order_by="roi")
-        trees = stages.clustering_stage(dff, r2, selected.astype(bool), params, method=method)
+        fit = Fit.results(key)
+        trees = stages.clustering_stage(dff, fit["r2"], fit["selected"], params, method=method)
         self._confirm_inputs(key, version)
         self.insert1(dict(key, linkage_method=params.get("linkage", method) if trees else "none"))
         self._insert_provenance(key, version)

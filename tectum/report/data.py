@@ -199,17 +199,30 @@ def _amplitudes(key, n: int, names: list):
 
 
 def load_trial_amplitudes(key, presentations: pd.DataFrame) -> pd.DataFrame:
-    """``ResponseAmplitude.Trial`` of one key: roi, presentation, stimulus, regressor, amplitude (NaN for NULL)."""
-    from schemas import analysis
-    from schemas.bulk import fetch_columns
+    """Per-presentation amplitudes of one key: roi, presentation, stimulus, regressor, amplitude (NaN for NULL).
 
-    roi, number, reg, amp = fetch_columns(analysis.ResponseAmplitude.Trial & key, "roi", "presentation",
-                                          "regressor", "amplitude")
+    Unpacked from ``ResponseAmplitude.Roi.per_presentation``, whose order is
+    ``Regressors.Regressor.presentations``.
+    """
+    from schemas import analysis
+
+    key = {k: key[k] for k in ("fish", "recording", "paramset")}
+    order = dict(zip(*(analysis.Regressors.Regressor & key).to_arrays("regressor", "presentations")))
+    roi, reg, values = (analysis.ResponseAmplitude.Roi & key).to_arrays("roi", "regressor", "per_presentation")
     stim = dict(zip(presentations["presentation"].tolist(), presentations["stimulus"].tolist()))
-    number = np.asarray(number, dtype=np.int64)
-    return pd.DataFrame({"roi": np.asarray(roi, dtype=np.int64), "presentation": number,
-                         "stimulus": [stim[int(p)] for p in number], "regressor": [str(r) for r in reg],
-                         "amplitude": np.asarray(amp, dtype=float)})
+    rows = {"roi": [], "presentation": [], "regressor": [], "amplitude": []}
+    for r, g, v in zip(roi, reg, values):
+        numbers = list(order.get(g) or [])
+        v = list(v or [])
+        rows["roi"] += [int(r)] * len(numbers)
+        rows["presentation"] += [int(p) for p in numbers]
+        rows["regressor"] += [str(g)] * len(numbers)
+        rows["amplitude"] += [np.nan if a is None else float(a) for a in v]
+    frame = pd.DataFrame({"roi": np.asarray(rows["roi"], dtype=np.int64),
+                          "presentation": np.asarray(rows["presentation"], dtype=np.int64),
+                          "regressor": rows["regressor"], "amplitude": np.asarray(rows["amplitude"], dtype=float)})
+    frame.insert(2, "stimulus", [stim[int(p)] for p in frame["presentation"]])
+    return frame
 
 
 def load_recording_data(key) -> RecordingData:

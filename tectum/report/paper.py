@@ -167,7 +167,7 @@ def tuning_figures(data: RecordingData) -> list:
         per.info = per.fig.tectum_info
         pooled = "; ".join(f"{r}: {', '.join(s)}" for r, s in data.regressor_stimuli.items() if len(s) > 1)
         per.caption = ("The same ROIs with one column per stimulus, from the per-presentation amplitudes "
-                       f"(ResponseAmplitude.Trial) averaged over each stimulus's presentations. Pooled regressors: "
+                       f"(ResponseAmplitude.Roi.per_presentation) averaged over each stimulus's presentations. Pooled regressors: "
                        f"{pooled}; their stimuli stand side by side.")
         out.append(per)
     return out
