@@ -38,3 +38,24 @@ def synthetic_kwargs(rec, fish="F1", recording="R1", **extra) -> dict:
     )
     kwargs.update(extra)
     return kwargs
+
+
+def overwrite_stored_traces(db, key, value: float = -5.0) -> None:
+    """Overwrite a recording's traces file in the object store behind the database's back.
+
+    Ingest refuses traces on which every ROI has a baseline <= 0, so a recording
+    that fails ``DeltaF`` deterministically is made by changing the stored file
+    after ingest (a corrupted store file is a fault a lab can meet, too).
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    import numpy as np
+
+    table = db.acquisition.RoiTraces
+    where = " AND ".join(f"`{k}` = '{v}'" if db.acquisition.schema.connection.adapter.backend == "mysql"
+                         else f"\"{k}\" = '{v}'" for k, v in key.items() if k in ("fish", "recording"))
+    (raw,), = table.connection.query(f"SELECT traces FROM {table.full_table_name} WHERE {where}").fetchall()
+    path = Path(os.environ["TECTUM_STORE_DIR"]) / json.loads(raw)["path"]
+    np.save(path, np.full_like(np.load(path), value))

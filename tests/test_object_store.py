@@ -173,7 +173,7 @@ def test_ingest_populate_export_delete_gc(project, tmp_path):
     assert "1 inserted" in project.run("ingest", str(manifest))
     files = project.listing()
     (traces_path,) = files
-    assert re.fullmatch(rf"{prefix}acquisition/roi_traces/fish={rec.fish}/recording={rec.recording}/traces_\w+\.npy",
+    assert re.fullmatch(rf"{prefix}acquisition/roi_traces/fish={rec.fish}/recording={rec.recording}/traces_[\w-]+\.npy",
                         traces_path), traces_path
     np.testing.assert_array_equal(load_npy(files[traces_path]), rec.traces)
 

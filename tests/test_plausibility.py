@@ -51,8 +51,12 @@ def test_recorded_at_keeps_the_wall_clock_and_the_offset():
 def test_positions():
     positions = np.zeros((4, 2))
     assert pl.position_problem(positions) is None
+    positions[3, 1] = np.nan  # not known: stored as NULL
+    assert pl.position_problem(positions, [10, 11, 12, 13]) is None
+    positions[3, 1] = np.inf
+    assert pl.position_problem(positions, [10, 11, 12, 13]) == "position y = inf of ROI 13 (row 3) is not finite"
     positions[3, 1] = np.nan
-    assert pl.position_problem(positions, [10, 11, 12, 13]) == "position y = nan of ROI 13 (row 3) is not finite"
+    positions[2, 0] = np.inf
     positions[1, 0] = -2e6
     assert pl.position_problem(positions).startswith("position x = -2000000.0 of ROI row 1 is beyond ±1e+06 pixels "
                                                      "(2 ROI rows affected)")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from dbutil import row_counts, synthetic_kwargs
+from dbutil import overwrite_stored_traces, row_counts, synthetic_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 180
@@ -199,9 +199,9 @@ def test_two_workers_compute_every_key_once(clean_db):
     n_good = 6
     for i in range(n_good):
         db.insert_recording(**synthetic_kwargs(rec, fish=f"W{i // 2}", recording=f"R{i}"))
-    traces = rec.traces.copy()
-    traces[7] = -5.0  # a baseline <= 0: DeltaF (default) fails for this recording, deterministically
-    bad = db.insert_recording(**synthetic_kwargs(rec, fish="W9", recording="bad", traces=traces))
+    bad = db.insert_recording(**synthetic_kwargs(rec, fish="W9", recording="bad"))
+    overwrite_stored_traces(db, bad)  # every baseline <= 0: DeltaF fails for this recording, deterministically
+    (an.AnalysisTask & dict(bad, paramset="seed2020")).delete_quick()  # so only (bad, default) fails
     bad_default = dict(bad, paramset="default")
 
     start = time.monotonic()
@@ -399,7 +399,7 @@ def test_sigkilled_worker_leaves_no_rows_and_is_recovered(db, big_key, tmp_path)
     rows = computed_rows(db, key)
     assert rows["Clustering"] == 1 and rows["ClassSummary"] == 1
     assert len(an.Clustering.Tree & key) == 2
-    assert len(an.Clustering.Member & key) == sum((an.Clustering.Tree & key).to_arrays("n_rois"))
+    assert len(an.Clustering.Member & key) == sum((an.Clustering.Tree & key).to_arrays("n_clustered"))
     job = (an.Clustering.jobs & key).proj("status", "pid", "duration").fetch1()
     assert (job["status"], job["pid"]) == ("success", rerun.pid)
     assert not an.Clustering.jobs.reserved and not an.Clustering.jobs.errors
