@@ -1,3 +1,3 @@
 """Regression-based functional classification of zebrafish tectal neurons."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -64,7 +64,8 @@ def test_fft_null_equals_brute_force(n_frames):
     single = shift_null(design, y, shifts, tail="none")
     np.testing.assert_allclose(single.r2_null_mean, res.r2_null_mean,
                                rtol=1e-5)
-    np.testing.assert_array_equal(single.r2, res.r2)
+    # the observed fit is always double precision (BLAS may differ in the last bit)
+    np.testing.assert_allclose(single.r2, res.r2, rtol=1e-12, atol=0)
 
 
 def test_one_roi_distribution_and_contrasts():
