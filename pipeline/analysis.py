@@ -51,6 +51,7 @@ class AnalysisResult:
 
     @property
     def selected(self) -> np.ndarray:
+        """Boolean mask of the ROIs the fit stage selected."""
         return self.fit.selected
 
 

@@ -294,8 +294,9 @@ def _corrected_block(traces, neuropil, factor, index):
 
 
 def _sliding_percentile(f, percentile, window):
-    """Running percentile along axis 1, like
-    ``ndimage.percentile_filter(f, p, size=(1, window), mode="nearest")``.
+    """Compute a running percentile along axis 1.
+
+    The same as ``ndimage.percentile_filter(f, p, size=(1, window), mode="nearest")``.
 
     scipy's fast (heap-based) rank filter only runs on 1-D input; its N-D
     path is ~20x slower. Each row is therefore padded with its edge values

@@ -72,6 +72,7 @@ class Param:
     nullable: bool = False
 
     def range_text(self):
+        """The values the parameter accepts, as text for messages and docs."""
         if self.kind == "choice":
             return " | ".join(repr(c) for c in self.choices)
         if self.kind == "bool":
@@ -100,6 +101,7 @@ class Method:
     params: tuple = field(default_factory=tuple)
 
     def param(self, name):
+        """The declared parameter called ``name`` (KeyError if none)."""
         for p in self.params:
             if p.name == name:
                 return p
@@ -597,8 +599,11 @@ def effective_groups(method, params, recording_groups=None):
 
 
 def describe(stage=None):
-    """The registry as text: stages, methods, parameters, defaults, and
-    where the shipped paramsets differ from the methods' defaults."""
+    """Describe the registry as text.
+
+    Stages, methods, parameters, defaults, and where the shipped paramsets
+    differ from the methods' defaults.
+    """
     stages = STAGES if stage is None else (stage,)
     lines = []
     for st in stages:

@@ -68,10 +68,12 @@ class RegressorSet:
 
     @property
     def n_regressors(self) -> int:
+        """Number of regressors."""
         return len(self.names)
 
     @property
     def n_frames(self) -> int:
+        """Number of frames."""
         return int(self.raw.shape[1])
 
     @property

@@ -167,6 +167,7 @@ class ShiftNullResult:
 
     @property
     def n_shifts(self) -> int:
+        """Number of circular shifts in the null."""
         return int(self.shifts.size)
 
 

@@ -183,11 +183,14 @@ class RegressorResult:
 
     @property
     def n_regressors(self) -> int:
+        """Number of regressors (stimuli or groups), not design columns."""
         return len(self.names)
 
     def contrasts(self) -> np.ndarray:
-        """(n_reg, n_columns): each regressor's coefficient, or the mean of
-        its FIR lag coefficients."""
+        """Contrast matrix, shape (n_reg, n_columns).
+
+        Each regressor's coefficient, or the mean of its FIR lag coefficients.
+        """
         c = np.zeros((len(self.names), self.design.shape[1]))
         for r, cols in enumerate(self.columns):
             c[r, cols] = 1.0 / len(cols)
@@ -195,8 +198,11 @@ class RegressorResult:
 
 
 def _scale_to_peak(convolved):
-    """Each regressor scaled to a maximum of 1, so that its coefficient is
-    the peak dF/F of the modelled response (comparable across stimuli)."""
+    """Scale each regressor to a maximum of 1.
+
+    Its coefficient is then the peak dF/F of the modelled response
+    (comparable across stimuli).
+    """
     peak = convolved.max(axis=1, keepdims=True)
     return convolved / np.where(peak > 0, peak, 1.0)
 

@@ -126,6 +126,7 @@ class SyntheticRecording:
 
     @property
     def classes(self):
+        """The response classes of the recording (its regressor groups)."""
         return list(self.groups)
 
 
