@@ -354,11 +354,13 @@ def retry_failed(tasks=None) -> dict[str, int]:
     """
     from schemas import analysis
 
+    from .access import require_write_access
+
     deleted = {}
-    for table_cls in analysis.COMPUTED_TABLES:
-        jobs = existing_jobs(table_cls())
-        if jobs is None:
-            continue
+    tables = [(table_cls.__name__, existing_jobs(table_cls())) for table_cls in analysis.COMPUTED_TABLES]
+    tables = [(name, jobs) for name, jobs in tables if jobs is not None]
+    require_write_access([jobs for _, jobs in tables])  # a viewer is refused even when nothing has failed
+    for name, jobs in tables:
         failed = jobs.errors.keys()
         if tasks is not None:  # by key: a job table does not join with the tasks (see table_status)
             wanted = {_tuple(k) for k in (analysis.AnalysisTask & tasks).keys()}
@@ -367,5 +369,5 @@ def retry_failed(tasks=None) -> dict[str, int]:
         for start in range(0, len(failed), 500):
             n += (jobs.errors & failed[start:start + 500]).delete_quick(get_count=True)
         if n:
-            deleted[table_cls.__name__] = int(n)
+            deleted[name] = int(n)
     return deleted

@@ -113,8 +113,10 @@ def _references():
 
     refs = []
     for schema in _schemas():
-        for name in schema.list_tables():
-            table = schema.get_table(name)
+        quote = schema.connection.adapter.quote_identifier
+        for name in schema.list_tables():  # every table, as DataJoint's collector scans them
+            # FreeTable by full name: schema.get_table() reloads the dependency graph for every table
+            table = dj.FreeTable(schema.connection, f"{quote(schema.database)}.{quote(name)}")
             heading = table.heading
             attrs = list(heading.schema_objects) + list(heading.hash_objects)
             if not attrs:
