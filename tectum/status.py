@@ -128,20 +128,27 @@ def _restricted(expr, tasks):
     return expr & tasks if tasks is not None else expr
 
 
-def _upstream_detail(table, key: dict) -> str:
-    """Which upstream input of ``table`` the key lacks, as far as the computed tables tell."""
+def _upstream_detail(table, tasks):
+    """A function telling which upstream input of ``table`` a waiting key lacks (one query per parent table)."""
     from schemas import acquisition, analysis
 
     computed = {cls().full_table_name: cls for cls in analysis.COMPUTED_TABLES}
-    missing = [computed[name].__name__ for name in table.parents(primary=True) if name in computed
-               and not (computed[name]() & key)]
-    if missing:
-        return "no " + " and no ".join(f"{name} row" for name in missing)
-    if isinstance(table, analysis.DeltaF) and not (acquisition.RoiTraces & key):
-        return "the recording has no traces"
-    if isinstance(table, analysis.Regressors) and not (acquisition.Presentation & key):
-        return "the recording has no stimulus presentations"
-    return "an upstream input is missing"
+    parents = [(computed[name].__name__, {_tuple(k) for k in _restricted(computed[name]().proj(), tasks).keys()})
+               for name in table.parents(primary=True) if name in computed]
+
+    def detail(key: dict) -> str:
+        missing = [name for name, made in parents if _tuple(key) not in made]
+        if missing:
+            return "no " + " and no ".join(f"{name} row" for name in missing)
+        # the key sources that add a condition on the recording (rare: one query each)
+        recording = {"fish": key["fish"], "recording": key["recording"]}
+        if isinstance(table, analysis.DeltaF) and not (acquisition.RoiTraces & recording):
+            return "the recording has no traces"
+        if isinstance(table, analysis.Regressors) and not (acquisition.Presentation & recording):
+            return "the recording has no stimulus presentations"
+        return "an upstream input is missing"
+
+    return detail
 
 
 def table_status(table_cls, tasks=None, *, task_keys=None) -> TableStatus:
@@ -172,6 +179,7 @@ def table_status(table_cls, tasks=None, *, task_keys=None) -> TableStatus:
             # the rule populate --reserve-jobs re-queues by (a dead process of this host)
             dead = {_tuple(s.key) for s in find_stale_jobs(table, lost_connections=False)}
     status = TableStatus(name, len(task_keys), {state: [] for state in STATES}, jobs_declared=jobs is not None)
+    upstream = None  # made when the first waiting key needs it
     for key in task_keys:
         t = _tuple(key)
         job = job_rows.get(t)
@@ -189,7 +197,8 @@ def table_status(table_cls, tasks=None, *, task_keys=None) -> TableStatus:
         elif job_status == "ignore":
             state, detail = "ignored", "marked 'ignore' in the job table"
         elif t not in ready:
-            state, detail = "waiting for upstream", _upstream_detail(table, key)
+            upstream = upstream or _upstream_detail(table, tasks)
+            state, detail = "waiting for upstream", upstream(key)
         else:
             state, detail = "not started", "queued" if job_status == "pending" else ""
             status.queued += job_status == "pending"
@@ -229,8 +238,8 @@ def table_lines(query: StatusQuery) -> list[str]:
         lines.append(status.line())
     undeclared = [s.table for s in statuses if not s.jobs_declared]
     if undeclared:
-        lines.append(f"job tables not declared yet for {', '.join(undeclared)}: no failure or reservation is "
-                     "recorded for them (tectum db create-roles declares them)")
+        lines.append(f"job tables not declared yet for {', '.join(undeclared)}: failures and reservations are "
+                     "recorded there only by populate --reserve-jobs, which (or tectum db create-roles) declares them")
     if any(s.count("failed") for s in statuses) and not query.keys:
         lines.append("failed keys and their errors: tectum status --keys; "
                      "tectum status --retry-failed lets the next populate retry them")
