@@ -22,9 +22,10 @@ these states that applies (:data:`STATES`):
     reserved by a worker that is alive, or that cannot be judged from here
     (another host);
 ``left by a dead worker``
-    reserved by a process of this host that no longer exists
-    (:func:`tectum.workers.find_stale_jobs`; the next ``populate
-    --reserve-jobs`` re-queues it);
+    reserved by a process of this host that no longer exists, or by this very
+    process (:func:`tectum.workers.find_stale_jobs`: status reserves nothing,
+    so such a row is from an earlier process with the same pid); the next
+    ``populate --reserve-jobs`` re-queues it;
 ``ignored``
     marked ``ignore`` in DataJoint's job table;
 ``waiting for upstream``
@@ -172,7 +173,8 @@ def table_status(table_cls, tasks=None, *, task_keys=None) -> TableStatus:
         columns = ("status", "host", "pid", "reserved_time", "error_message")
         wanted = {_tuple(k) for k in task_keys}
         # filtered here: DataJoint refuses to join a job table (attributes of its own lineage) with the tasks
-        for row in jobs.proj(*columns).to_dicts():
+        # (success rows, which DJ_JOBS_KEEP_COMPLETED keeps, say nothing a made row does not)
+        for row in (jobs & "status != 'success'").proj(*columns).to_dicts():
             if _tuple(row) in wanted:
                 job_rows[_tuple(row)] = row
         if any(row["status"] == "reserved" for row in job_rows.values()):
