@@ -698,7 +698,8 @@ def add_db_arguments(parser) -> None:
     parser.description = (
         "Roles for a shared server: <prefix>admin (everything on the project's schemas), <prefix>analyst "
         "(read and write rows only), <prefix>viewer (read only); the prefix is TECTUM_SCHEMA_PREFIX. Run as "
-        "the database administrator. See docs/security.md."
+        "the database administrator (gc: a user who may delete files in the object store). See docs/security.md "
+        "and docs/object-store.md."
     )
     sub = parser.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     p = sub.add_parser("create-roles", help="create (or reset) the admin, analyst and viewer roles",
@@ -732,6 +733,10 @@ def add_db_arguments(parser) -> None:
     p = sub.add_parser("drop-roles", help="remove the three roles (the data stays)")
     p.add_argument("--yes", action="store_true", help="really do it")
     p.set_defaults(db_func=_cmd_drop_roles)
+
+    from .commands.gc import add_db_action
+
+    add_db_action(sub)  # tectum db gc: the store's housekeeping, with the database's
 
 
 class _RefusePassword(argparse.Action):

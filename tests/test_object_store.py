@@ -206,9 +206,11 @@ def test_ingest_populate_export_delete_gc(project, tmp_path):
                    "assert len(schemas.acquisition.Recording()) == 0\n")
     assert set(project.listing()) == set(files)
     out = project.run("gc")
-    assert "store: 5 file(s), 5 not referenced by any row" in out and "run with --delete" in out
+    assert "store: 5 file(s), 5 not referenced by any row" in out and "tectum db gc removes them" in out
+    out = project.run("status", "--store")  # a bucket is listed by status only when asked
+    assert re.search(r"^store: 5 file\(s\) \(.*\), 5 not referenced by any row", out, re.M), out
     assert set(project.listing()) == set(files)
-    assert "store: deleted 5 file(s)" in project.run("gc", "--delete")
+    assert "store: deleted 5 file(s)" in project.run("db", "gc")
     assert project.listing() == {}
 
 
@@ -281,7 +283,7 @@ def test_bucket_policies_of_the_three_roles(s3_endpoint, tmp_path):
 
         # an analyst deletes rows but cannot delete files
         analyst.python("schemas.acquisition.Fish.delete(prompt=False)\n")
-        assert "5 not referenced by any row" in analyst.run("gc")
+        assert "5 not referenced by any row" in analyst.run("db", "gc", "--dry-run")
         out = analyst.run("gc", "--delete", expect=1)
         assert "store: deleted 0 file(s), 5 error(s)" in out and "5 file(s) are still there" in out
         assert len(listing()) == 5

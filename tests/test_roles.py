@@ -17,6 +17,7 @@ is compared with the server's own computation instead.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -320,11 +321,15 @@ def test_missing_job_table_is_explained(lab, db):
         line = _error_line(lab.tectum("analyst", "populate", f"fish={FISH}", "--reserve-jobs"), "populate")
         assert job.table_name in line and "only the database administrator may create it" in line
         assert "tectum db create-roles" in line
-        line = _error_line(lab.tectum("viewer", "status"), "status")
-        assert job.table_name in line and "tectum db create-roles" in line
-        # an admin may create it too, and analysts then use it
-        done = lab.tectum("admin", "status")
-        assert done.returncode == 0 and job.is_declared, done.stderr[-3000:]
+        # status only reads: it works without the job table, says so and creates nothing (not even as admin)
+        for role in ("viewer", "admin"):
+            status = lab.tectum(role, "status", f"fish={FISH}")
+            assert status.returncode == 0, status.stderr[-3000:]
+            assert "job tables not declared yet for ClassSummary" in status.stdout, status.stdout
+            assert re.search(r"^ClassSummary\s+0/\d+ made, ", status.stdout, re.M), status.stdout
+            assert not job.is_declared
+        # the administrator declares it, and analysts then use it
+        assert cli("db", "create-roles") == 0 and job.is_declared
         done = lab.tectum("analyst", "populate", f"fish={FISH}", "--paramset", "default", "--reserve-jobs")
         assert done.returncode == 0, done.stderr[-3000:]
         assert len(db.analysis.ClassSummary & key) == 1
@@ -334,6 +339,29 @@ def test_missing_job_table_is_explained(lab, db):
         owner = lab.server.rows("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
                                 (job.full_table_name,))[0][0]
         assert owner == f"{lab.prefix}admin"
+
+
+def test_viewer_status_on_a_database_without_job_tables(lab, db):
+    """As on a fresh database: no job table at all. A viewer's status counts every table and declares nothing."""
+    from datajoint.jobs import Job
+
+    jobs = [Job(table()) for table in db.analysis.COMPUTED_TABLES]
+    for job in jobs:
+        lab.root(f"DROP TABLE IF EXISTS {job.full_table_name}")
+    try:
+        status = lab.tectum("viewer", "status", "--keys", "--stale")
+        assert status.returncode == 0, status.stderr[-3000:]
+        names = ", ".join(table.__name__ for table in db.analysis.COMPUTED_TABLES)
+        assert f"job tables not declared yet for {names}:" in status.stdout, status.stdout
+        for table in db.analysis.COMPUTED_TABLES:
+            assert re.search(rf"^{table.__name__}\s+\d+/\d+ made", status.stdout, re.M), status.stdout
+            assert re.search(rf"^stale {table.__name__}\s+\d+ row", status.stdout, re.M), status.stdout
+        assert not any(job.is_declared for job in jobs)
+    finally:
+        assert cli("db", "create-roles") == 0
+    assert all(job.is_declared for job in jobs)
+    # retrying failures writes to the job tables: a viewer is refused in one line
+    assert "read-only role" in _error_line(lab.tectum("viewer", "status", "--retry-failed"), "status")
 
 
 def test_user_without_role_is_told_to_get_one(lab, db):

@@ -247,10 +247,11 @@ def test_two_workers_compute_every_key_once(clean_db):
           f"per worker {sorted(per_worker.values(), reverse=True)}")
     assert all(n > 0 for n in per_worker.values()), per_worker  # both took part
 
-    status = run_tectum("status")
+    status = run_tectum("status", "--keys")
     assert status.returncode == 0, status.stderr
     assert re.search(r"^DeltaF .*1 failed", status.stdout, re.M), status.stdout
-    assert re.search(r"failed DeltaF \[fish=W9, recording=bad, paramset=default\]: .*baseline", status.stdout), status.stdout
+    assert re.search(r"^  DeltaF \[fish=W9, recording=bad, paramset=default\] failed: .*baseline", status.stdout,
+                     re.M), status.stdout
 
     # a second worker finds nothing to do; the failed key stays failed (not retried) until its job is cleared
     again = run_tectum("populate", "--reserve-jobs")
@@ -320,12 +321,13 @@ def test_recovery_rules(db):
             assert status_of(name) == "reserved", name
         assert status_of("data error") == "error"
 
-        # `tectum status` counts a dead worker's reservation apart from running ones
+        # `tectum status` counts a dead worker's reservation apart from running ones (those of another
+        # host cannot be judged from here), each of the fish's 8 keys once
         sleeper.kill()
         sleeper.wait()
-        status = run_tectum("status")
-        assert re.search(r"^DeltaF .*jobs: 2 running, 1 failed, 3 queued, 1 left by a dead worker", status.stdout,
-                         re.M), status.stdout
+        status = run_tectum("status", f"fish={fish}")
+        assert re.search(r"^DeltaF\s+0/8 made, 1 failed, 2 running, 1 left by a dead worker, 4 not started "
+                         r"\(3 queued\)$", status.stdout, re.M), status.stdout
 
         # the command line: `populate --reserve-jobs --orphan-timeout` recovers the dead worker's and the
         # old reservation, then computes every key except the failed one (failures are not retried)

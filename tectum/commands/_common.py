@@ -28,6 +28,13 @@ def connect(*, create_tables: bool = True, prefix: str | None = None):
 
     try:
         schemas.activate(prefix, create_tables=create_tables)
+    except schemas.SchemasMissing as err:
+        # a schema the user holds no privilege on is invisible to it: the same as one never declared
+        from ..access import NO_SCHEMA
+
+        name = schemas.config.schema_names(prefix)["reference"]
+        raise TectumError(NO_SCHEMA.format(schema=name) + f"; or nothing was ever ingested under the prefix "
+                          f"{name[:-len('reference')]!r} (check TECTUM_SCHEMA_PREFIX)") from err
     except Exception as err:
         text = str(err)
         if "user not configured" in text:
