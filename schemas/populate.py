@@ -272,7 +272,7 @@ class StopSignals:
         return False
 
 
-def _reconnect(tables) -> None:
+def reconnect(tables) -> None:
     """A fresh connection: the signal may have cut a query in half; closing rolls back what was open."""
     conn = tables[0]().connection
     try:
@@ -288,7 +288,7 @@ def after_stop(tables, err, child_pids=()) -> tuple[list, list]:
     """Reconnect and re-queue what this process (and its children) held; returns (released, notes)."""
     from tectum.workers import release_jobs
 
-    _reconnect(tables)
+    reconnect(tables)
     notes = list(getattr(err, "notes", ()))
     released = release_jobs([os.getpid(), *getattr(err, "child_pids", child_pids)], tables)
     return released, notes

@@ -58,6 +58,7 @@ class Heartbeat:
         self.failed = 0
         self._stop = threading.Event()
         self._thread = None
+        self._conn = None
 
     @property
     def key(self) -> dict:
@@ -67,8 +68,9 @@ class Heartbeat:
         """Insert (or replace: same host and pid means an earlier, gone process) the row as running."""
         table = _table()
         now = _now(table.connection)
+        (table & self.key).delete_quick()  # (REPLACE is MySQL's only)
         table.insert1(dict(self.key, started=now, last_seen=now, poll_s=self.poll_s, jobs_done=0, jobs_failed=0,
-                           state="running", restriction=self.restriction), replace=True)
+                           state="running", restriction=self.restriction))
 
     def beat(self, done: int | None = None, failed: int | None = None, *, state: str = "running") -> None:
         """Record that the worker is alive, with its counts so far."""
@@ -81,7 +83,8 @@ class Heartbeat:
                            jobs_failed=self.failed, state=state))
 
     def stop(self) -> None:
-        """Mark the row stopped (the worker exits cleanly)."""
+        """Mark the row stopped (the worker exits cleanly) and close the thread's connection."""
+        self.close()
         self.beat(state="stopped")
 
     # ---- while a pass runs: a thread with its own connection keeps last_seen fresh
@@ -99,31 +102,39 @@ class Heartbeat:
             self._thread.join(timeout=10)
         return False
 
-    def _keep_beating(self, table) -> None:
-        import datajoint as dj
+    def _own_connection(self, main):
+        """The thread's connection, opened once per worker (DataJoint connections are not shared between threads)."""
+        if self._conn is None:
+            import datajoint as dj
 
-        main = table.connection
-        info = main.conn_info
+            info = main.conn_info
+            self._conn = dj.Connection(info["host"], info["user"], info["passwd"], info["port"],
+                                       use_tls=info.get("ssl_input"), database_name=info.get("database_name"),
+                                       backend=main.adapter.backend)
+        return self._conn
+
+    def _keep_beating(self, table) -> None:
         try:
-            conn = dj.Connection(info["host"], info["user"], info["passwd"], info["port"],
-                                 use_tls=info.get("ssl_input"), database_name=info.get("database_name"),
-                                 backend=main.adapter.backend)
+            conn = self._own_connection(table.connection)
         except Exception:  # noqa: BLE001  (no second connection: the beats between makes still happen)
             return
         q = conn.adapter.quote_identifier
         sql = (f"UPDATE {table.full_table_name} SET {q('last_seen')} = {NOW_SQL} "
                f"WHERE {q('host')} = %s AND {q('pid')} = %s")
-        try:
-            while not self._stop.wait(max(0.2, self.poll_s)):
-                try:
-                    conn.query(sql, args=(self.host, self.pid))  # DataJoint connections autocommit
-                except Exception:  # noqa: BLE001  (a missed beat; the next one may succeed)
-                    pass
-        finally:
+        while not self._stop.wait(max(0.2, self.poll_s)):
             try:
-                conn.close()
+                conn.query(sql, args=(self.host, self.pid))  # DataJoint connections autocommit
+            except Exception:  # noqa: BLE001  (a missed beat; the next one may succeed)
+                pass
+
+    def close(self) -> None:
+        """Close the thread's connection."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
             except Exception:  # noqa: BLE001
                 pass
+            self._conn = None
 
 
 def worker_lines(*, now=None) -> list[str]:

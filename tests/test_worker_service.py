@@ -162,7 +162,7 @@ def test_processes_runs_never_hang(db):
     an = db.analysis
     fish = "POOL"
     keys = [small_recording(db, fish, f"R{i}", seed=i) for i in range(2)]
-    runs = int(os.environ.get("TECTUM_TEST_POOL_RUNS", "6"))
+    runs = int(os.environ.get("TECTUM_TEST_POOL_RUNS", "4"))
     durations = []
     try:
         for run in range(runs):

@@ -28,11 +28,11 @@ def _say(line: str) -> None:
 
 
 def run(args) -> int:
-    from schemas.populate import PopulateStopped, StopSignals, after_stop, signal_in
+    from schemas.populate import PopulateStopped, StopSignals, after_stop, reconnect, signal_in
 
     from ..access import require_write_access
     from ..heartbeat import Heartbeat
-    from ..workers import recover_stale_reservations
+    from ..workers import is_lost_connection, recover_stale_reservations, release_jobs
 
     if args.poll_s <= 0:
         raise TectumError(f"--poll-s must be positive, not {args.poll_s:g}")
@@ -63,9 +63,24 @@ def run(args) -> int:
                  f"polling every {args.poll_s:g} s)")
             idle_since = time.monotonic()
             while True:
-                recover()
-                with heartbeat:  # beats on its own connection while a make runs
-                    reports = schemas.populate_all(*restrictions, reserve_jobs=True, keep_going=True, on_idle=idle)
+                try:
+                    recover()
+                    with heartbeat:  # beats on its own connection while a make runs
+                        reports = schemas.populate_all(*restrictions, reserve_jobs=True, keep_going=True,
+                                                       on_idle=idle)
+                except Exception as err:
+                    if not is_lost_connection(err):
+                        raise
+                    # the make in progress was rolled back by the server; its key is re-queued by the next
+                    # recover() (a lost-connection error, or this pid's reservation once we reconnect)
+                    _say(f"worker: lost the connection to the database ({type(err).__name__}); reconnecting in "
+                         f"{args.poll_s:g} s")
+                    time.sleep(args.poll_s)
+                    reconnect(tables)  # failing here ends the worker with exit 1: its supervisor restarts it
+                    for line in release_jobs([heartbeat.pid], tables):
+                        _say(line)
+                    heartbeat.beat()
+                    continue
                 made = sum(report.done for report in reports)
                 errors = [(report.table, message) for report in reports for _, message in report.errors]
                 heartbeat.beat(heartbeat.done + made, heartbeat.failed + len(errors))
