@@ -151,7 +151,9 @@ def _orphan_condition(jobs, orphan_timeout: float) -> str:
 def find_stale_jobs(table, orphan_timeout: float | None = None, *, lost_connections: bool = True) -> list[StaleJob]:
     """The job rows of one computed table that :func:`recover_stale_reservations` would re-queue.
 
-    Read-only. ``table`` is a computed table class or instance.
+    Read-only. ``table`` is a computed table class or instance. With ``lost_connections``
+    (default) also the failed jobs whose error says nothing about the data: a lost database
+    connection, a make interrupted by a stop signal; without it only stale reservations.
     """
     jobs = table.jobs
     name = table.__name__ if isinstance(table, type) else type(table).__name__
@@ -181,12 +183,14 @@ def find_stale_jobs(table, orphan_timeout: float | None = None, *, lost_connecti
             else:
                 continue
             stale.append(StaleJob(name, key, row, reason))
-    for row in jobs.errors.proj("error_message", "priority", "status").to_dicts():
-        message = row["error_message"] or ""
-        if was_interrupted(message):
-            stale.append(StaleJob(name, _job_key(jobs, row), row, f"interrupted by a stop signal ({message})"))
-        elif lost_connections and any(marker in message for marker in LOST_CONNECTION_MARKERS):
-            stale.append(StaleJob(name, _job_key(jobs, row), row, f"failed on a lost database connection ({message.split(':')[0]})"))
+    if lost_connections:  # errors that say nothing about the data
+        for row in jobs.errors.proj("error_message", "priority", "status").to_dicts():
+            message = row["error_message"] or ""
+            if was_interrupted(message):
+                stale.append(StaleJob(name, _job_key(jobs, row), row, f"interrupted by a stop signal ({message})"))
+            elif any(marker in message for marker in LOST_CONNECTION_MARKERS):
+                stale.append(StaleJob(name, _job_key(jobs, row), row,
+                                      f"failed on a lost database connection ({message.split(':')[0]})"))
     return stale
 
 
