@@ -57,5 +57,5 @@ def overwrite_stored_traces(db, key, value: float = -5.0) -> None:
     where = " AND ".join(f"`{k}` = '{v}'" if db.acquisition.schema.connection.adapter.backend == "mysql"
                          else f"\"{k}\" = '{v}'" for k, v in key.items() if k in ("fish", "recording"))
     (raw,), = table.connection.query(f"SELECT traces FROM {table.full_table_name} WHERE {where}").fetchall()
-    path = Path(os.environ["TECTUM_STORE_DIR"]) / json.loads(raw)["path"]
+    path = Path(os.environ["TECTUM_STORE_DIR"]) / (raw if isinstance(raw, dict) else json.loads(raw))["path"]  # psycopg2 decodes json
     np.save(path, np.full_like(np.load(path), value))
