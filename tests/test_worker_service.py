@@ -41,9 +41,9 @@ def small_recording(db, fish: str, recording: str = "R1", seed: int = 3) -> dict
     return dict(db.insert_recording(**synthetic_kwargs(rec, fish=fish, recording=recording)), paramset="default")
 
 
-def start(*args, **env) -> subprocess.Popen:
+def start(*args, new_session: bool = False, **env) -> subprocess.Popen:
     return subprocess.Popen(tectum_cmd(*args), cwd=ROOT, env=worker_env(**env), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=new_session)
 
 
 def wait_for_file(proc: subprocess.Popen, path: Path, timeout: float = BOUND_S) -> None:
@@ -117,7 +117,8 @@ def drop_fish(db, fish: str) -> None:
 
 
 @pytest.mark.parametrize("mode,signum", [("reserve-jobs", signal.SIGTERM), ("reserve-jobs", signal.SIGINT),
-                                         ("direct", signal.SIGTERM), ("processes", signal.SIGTERM)])
+                                         ("direct", signal.SIGTERM), ("processes", signal.SIGTERM),
+                                         ("processes-ctrl-c", signal.SIGINT)])
 def test_populate_stops_cleanly_mid_make(db, tmp_path, mode, signum):
     """A stop signal inside a make: rolled back, key re-queued (not 'error'), one line, exit 0 (130 on SIGINT)."""
     an = db.analysis
@@ -126,13 +127,18 @@ def test_populate_stops_cleanly_mid_make(db, tmp_path, mode, signum):
     try:
         before = row_counts(db)
         flag, env = paused(tmp_path)
-        extra = {"reserve-jobs": ["--reserve-jobs"], "direct": [], "processes": ["--processes", "2"]}[mode]
-        proc = start("populate", f"fish={fish}", "--paramset", "default", *extra, **env)
+        extra = {"reserve-jobs": ["--reserve-jobs"], "direct": [], "processes": ["--processes", "2"],
+                 "processes-ctrl-c": ["--processes", "2"]}[mode]
+        proc = start("populate", f"fish={fish}", "--paramset", "default", *extra, **env,
+                     new_session=mode == "processes-ctrl-c")
         wait_for_file(proc, Path(str(flag) + ".reached"))
         if mode != "direct":
             assert job_status(an.DeltaF, key) == "reserved"
         sent = time.monotonic()
-        proc.send_signal(signum)
+        if mode == "processes-ctrl-c":
+            os.killpg(proc.pid, signum)  # what a terminal's Ctrl-C does: the parent and its worker processes
+        else:
+            proc.send_signal(signum)
         out, err = finish(proc)
         took = time.monotonic() - sent
         assert proc.returncode == (130 if signum == signal.SIGINT else 0), out + err
@@ -261,6 +267,9 @@ def test_worker_sigterm_mid_make_requeues_and_a_rerun_completes(clean_db, tmp_pa
     try:
         wait_for_file(proc, Path(str(flag) + ".reached"))
         assert job_status(an.Fit, key) == "reserved"
+        # inside a make the heartbeat goes on (a thread, its own connection)
+        first = heartbeat_of(db, proc.pid)["last_seen"]
+        wait_until(lambda: heartbeat_of(db, proc.pid)["last_seen"] > first, proc, timeout=5, what="a heartbeat mid-make")
         proc.send_signal(signal.SIGTERM)
         out, err = finish(proc)
     finally:
