@@ -159,7 +159,7 @@ def populate_all(
                 _fan_out(reports, restrictions, processes, loop)
             else:
                 _populate_loop(reports, restrictions, **loop)
-        except BaseException as err:  # noqa: BLE001  (only a stop signal is handled; the rest re-raised)
+        except BaseException as err:  # only a stop signal is handled; the rest re-raised
             name = signal_in(err)
             if name is None:
                 raise
@@ -277,7 +277,7 @@ def reconnect(tables) -> None:
     conn = tables[0]().connection
     try:
         conn.close()
-    except Exception:  # noqa: BLE001  (already broken: reconnecting is the point)
+    except Exception:  # already broken: reconnecting is the point
         pass
     conn.connect()
     if conn.in_transaction:
@@ -409,7 +409,7 @@ def _child_main(sender, restrictions, loop) -> None:
             message = ("failed", f"SystemExit: {err}")
         else:
             message = ("stopped", list(reports.values()))  # the parent re-queues our keys once we are gone
-    except BaseException as err:  # noqa: BLE001  (reported to the parent in one line)
+    except BaseException as err:  # reported to the parent in one line
         message = ("failed", f"{type(err).__name__}: {' '.join(str(err).split())}")
     try:
         sender.send(message)

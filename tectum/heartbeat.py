@@ -116,7 +116,7 @@ class Heartbeat:
     def _keep_beating(self, table) -> None:
         try:
             conn = self._own_connection(table.connection)
-        except Exception:  # noqa: BLE001  (no second connection: the beats between makes still happen)
+        except Exception:  # no second connection: the beats between makes still happen
             return
         q = conn.adapter.quote_identifier
         sql = (f"UPDATE {table.full_table_name} SET {q('last_seen')} = {NOW_SQL} "
@@ -124,7 +124,7 @@ class Heartbeat:
         while not self._stop.wait(max(0.2, self.poll_s)):
             try:
                 conn.query(sql, args=(self.host, self.pid))  # DataJoint connections autocommit
-            except Exception:  # noqa: BLE001  (a missed beat; the next one may succeed)
+            except Exception:  # a missed beat; the next one may succeed
                 pass
 
     def close(self) -> None:
@@ -132,7 +132,7 @@ class Heartbeat:
         if self._conn is not None:
             try:
                 self._conn.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
             self._conn = None
 

@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from dbutil import row_counts, synthetic_kwargs
-from test_workers import (  # noqa: F401  (no_jobs: an autouse fixture, shared)
+from test_workers import (
     ROOT,
     made_counts,
     no_jobs,
@@ -195,7 +194,11 @@ def test_processes_runs_never_hang(db):
 
 def test_signal_errors_of_older_releases_are_recovered(db):
     """'SystemExit: SIGTERM received' / KeyboardInterrupt job errors go back to the queue; real errors stay."""
-    from tectum.workers import find_stale_jobs, recover_stale_reservations, was_interrupted
+    from tectum.workers import (
+        find_stale_jobs,
+        recover_stale_reservations,
+        was_interrupted,
+    )
 
     an = db.analysis
     fish = "OLDSIG"
@@ -315,3 +318,17 @@ def test_worker_lines_stale_and_stopped(db):
         assert "  stopped  " in lines["elsewhere.example:13"]
     finally:
         (table & [{"host": r["host"], "pid": r["pid"]} for r in rows]).delete_quick()
+
+
+def test_worker_max_idle_and_strict(db):
+    """--max-idle-s ends an idle worker (exit 0); --strict refuses a restriction that matches nothing."""
+    started = time.monotonic()
+    idle = run_tectum("worker", "fish=NOBODY", "--poll-s", "0.3", "--max-idle-s", "1")
+    assert idle.returncode == 0, idle.stdout + idle.stderr
+    assert "worker: nothing to do for 1 s; exiting" in idle.stdout and "worker stopped: 0 made, 0 failed" in idle.stdout
+    assert time.monotonic() - started < BOUND_S
+    assert heartbeat_of(db, idle.pid)["state"] == "stopped"
+    strict = run_tectum("worker", "fish=NOBODY", "--strict")
+    assert strict.returncode == 1 and "tectum worker: error: 0 analysis tasks" in strict.stderr, strict.stderr
+    bad = run_tectum("worker", "--poll-s", "0")
+    assert bad.returncode == 1 and "--poll-s must be positive" in bad.stderr, bad.stderr

@@ -97,7 +97,7 @@ def run(args) -> int:
                         _say(f"worker: nothing to do for {args.max_idle_s:g} s; exiting")
                         break
                     time.sleep(args.poll_s)
-        except BaseException as err:  # noqa: BLE001  (only a stop signal is handled; the rest re-raised)
+        except BaseException as err:  # only a stop signal is handled; the rest re-raised
             if isinstance(err, PopulateStopped):
                 stop.ignore_further()
                 result = err
@@ -125,7 +125,7 @@ def _mark_stopped(heartbeat) -> None:
     """Best effort: the row says stopped (if the database is gone, it goes stale instead)."""
     try:
         heartbeat.stop()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
 
 
