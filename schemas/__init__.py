@@ -4,8 +4,9 @@ Importing this package defines the tables and nothing else: no connection is
 made, no schema or folder is created and DataJoint's settings are not
 changed. :func:`activate` (as in DataJoint Elements) connects with DataJoint's
 own settings, creates the object store's folder where it is local, and binds
-the tables to the three schemas named with ``TECTUM_SCHEMA_PREFIX`` (default
-``tectum_``): ``reference``, ``acquisition`` and ``analysis``::
+the tables to the four schemas named with ``TECTUM_SCHEMA_PREFIX`` (default
+``tectum_``): ``reference``, ``acquisition``, ``analysis`` and ``operations``
+(the workers' heartbeats)::
 
     import schemas
     schemas.activate()                      # or activate(create_tables=False) to only read
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import datajoint as dj
 
-from . import acquisition, analysis, reference  # noqa: F401  (defined in dependency order)
+from . import acquisition, analysis, operations, reference  # noqa: F401  (defined in dependency order)
 from .config import create_databases, ensure_store, schema_names, schema_prefix
 from .ingest import IngestError, insert_recording
 from .populate import populate_all
@@ -27,6 +28,7 @@ __all__ = [
     "active_prefix",
     "acquisition",
     "analysis",
+    "operations",
     "reference",
     "insert_recording",
     "IngestError",
@@ -36,7 +38,11 @@ __all__ = [
 ]
 
 #: the schema modules, in the order they are activated
-MODULES = (reference, acquisition, analysis)
+MODULES = (reference, acquisition, analysis, operations)
+
+#: schemas a read-only user can do without: a database from before they existed still opens
+#: (``operations`` is created by the next ``activate()`` with ``create_tables``, e.g. an admin's)
+OPTIONAL_WHEN_READING = (operations,)
 
 _active: dict = {}
 
@@ -78,16 +84,19 @@ def activate(prefix: str | None = None, *, create_tables: bool = True, connectio
     names = schema_names(prefix)
     if create_tables:
         create_databases(conn, [names[m.__name__.rsplit(".", 1)[1]] for m in MODULES])
+        missing = []
     else:
-        missing = [names[m.__name__.rsplit(".", 1)[1]] for m in MODULES
-                   if not _schema_exists(conn, names[m.__name__.rsplit(".", 1)[1]])]
-        if missing:
+        missing = [m for m in MODULES if not _schema_exists(conn, names[m.__name__.rsplit(".", 1)[1]])]
+        if any(m not in OPTIONAL_WHEN_READING for m in missing):
+            missing = [names[m.__name__.rsplit(".", 1)[1]] for m in missing if m not in OPTIONAL_WHEN_READING]
             raise SchemasMissing(
                 f"schema(s) {', '.join(missing)} do not exist on {conn.conn_info.get('host', 'the server')}: "
                 "nothing has been ingested under this prefix yet (an analyst's `tectum ingest` creates them); "
                 "check TECTUM_SCHEMA_PREFIX"
             )
     for module in MODULES:
+        if not create_tables and module in missing:
+            continue  # optional and absent: its tables stay unbound (see is_bound)
         module.schema.activate(
             names[module.__name__.rsplit(".", 1)[1]],
             connection=conn,
@@ -100,6 +109,11 @@ def activate(prefix: str | None = None, *, create_tables: bool = True, connectio
 
 def _schema_exists(conn, name: str) -> bool:
     return name in dj.list_schemas(connection=conn)
+
+
+def is_bound(module) -> bool:
+    """Whether ``module``'s schema (e.g. :mod:`schemas.operations`) is bound to the server."""
+    return bool(_active) and module.schema.is_activated()
 
 
 def is_active() -> bool:

@@ -331,8 +331,20 @@ def store_lines(query: StatusQuery) -> list[str]:
     return lines
 
 
+def worker_section(query: StatusQuery) -> list[str]:
+    """Running and stale ``tectum worker`` processes (heartbeats); stopped ones counted, or listed with --keys."""
+    from .heartbeat import worker_lines
+
+    lines = worker_lines()
+    shown = [line for line in lines if query.keys or "  stopped  " not in line]
+    n_stopped = sum("  stopped  " in line for line in lines) if not query.keys else 0
+    if n_stopped:
+        shown.append(f"workers: {n_stopped} stopped (tectum status --keys lists them)")
+    return shown
+
+
 #: the sections of the report, in order; each takes the StatusQuery and returns lines
-SECTIONS = [header_lines, table_lines, stale_lines, store_lines]
+SECTIONS = [header_lines, table_lines, worker_section, stale_lines, store_lines]
 
 
 def bind_restriction(text: str):

@@ -18,7 +18,13 @@ the queue:
   workers on other machines that died; choose it longer than any ``make()``;
 * a job that failed with a lost database connection (the server restarted,
   the connection was killed) is re-queued too: the failure says nothing about
-  the data, and a rerun should simply compute it.
+  the data, and a rerun should simply compute it;
+* so is a job whose ``make()`` was interrupted by a stop signal and recorded
+  as an error (``SystemExit: SIGTERM received`` is what DataJoint's SIGTERM
+  handler in ``populate(reserve_jobs=True)`` leaves; ``KeyboardInterrupt``
+  what Ctrl-C left before ``tectum populate`` handled signals itself).
+  Current releases re-queue their own interrupted key as they stop
+  (:func:`release_jobs`); this catches the rows older releases left.
 
 What is deliberately *not* used: whether the reserving ``connection_id`` is
 still open on the server. DataJoint 2.3.5 does not update
@@ -62,6 +68,11 @@ LOST_CONNECTION_MARKERS = (
     "terminating connection due to administrator command",
     "connection already closed",
 )
+
+#: how the error message of a ``make()`` interrupted by a stop signal begins: DataJoint's SIGTERM handler
+#: raises ``SystemExit("SIGTERM received")``, tectum's own handlers the same for SIGINT, and a Ctrl-C that
+#: reached DataJoint as such was recorded as ``KeyboardInterrupt``
+INTERRUPTED_MARKERS = ("SystemExit: SIGTERM received", "SystemExit: SIGINT received", "KeyboardInterrupt")
 
 
 def is_lost_connection(err: BaseException) -> bool:
@@ -140,7 +151,9 @@ def _orphan_condition(jobs, orphan_timeout: float) -> str:
 def find_stale_jobs(table, orphan_timeout: float | None = None, *, lost_connections: bool = True) -> list[StaleJob]:
     """The job rows of one computed table that :func:`recover_stale_reservations` would re-queue.
 
-    Read-only. ``table`` is a computed table class or instance.
+    Read-only. ``table`` is a computed table class or instance. With ``lost_connections``
+    (default) also the failed jobs whose error says nothing about the data: a lost database
+    connection, a make interrupted by a stop signal; without it only stale reservations.
     """
     jobs = table.jobs
     name = table.__name__ if isinstance(table, type) else type(table).__name__
@@ -170,12 +183,21 @@ def find_stale_jobs(table, orphan_timeout: float | None = None, *, lost_connecti
             else:
                 continue
             stale.append(StaleJob(name, key, row, reason))
-    if lost_connections:
+    if lost_connections:  # errors that say nothing about the data
         for row in jobs.errors.proj("error_message", "priority", "status").to_dicts():
             message = row["error_message"] or ""
-            if any(marker in message for marker in LOST_CONNECTION_MARKERS):
-                stale.append(StaleJob(name, _job_key(jobs, row), row, f"failed on a lost database connection ({message.split(':')[0]})"))
+            if was_interrupted(message):
+                stale.append(StaleJob(name, _job_key(jobs, row), row, f"interrupted by a stop signal ({message})"))
+            elif any(marker in message for marker in LOST_CONNECTION_MARKERS):
+                stale.append(StaleJob(name, _job_key(jobs, row), row,
+                                      f"failed on a lost database connection ({message.split(':')[0]})"))
     return stale
+
+
+def was_interrupted(error_message: str | None) -> bool:
+    """Whether a job's error message is that of a ``make()`` stopped by SIGTERM/SIGINT (not a failure)."""
+    message = (error_message or "").strip()
+    return any(message == marker or message.startswith(marker + ":") for marker in INTERRUPTED_MARKERS)
 
 
 def _requeue(table, stale: StaleJob) -> bool:
@@ -218,6 +240,35 @@ def recover_stale_reservations(orphan_timeout: float | None = None, tables=None)
     for table_cls in tables:
         table = table_cls() if isinstance(table_cls, type) else table_cls
         for stale in find_stale_jobs(table, orphan_timeout):
+            if _requeue(table, stale):
+                lines.append(stale.line())
+    return lines
+
+
+def release_jobs(pids, tables=None, *, host: str | None = None) -> list[str]:
+    """Put the keys that processes ``pids`` of this host hold back in the queue; return one line each.
+
+    For a worker that is stopping (or its child processes, once they have
+    exited): its reservations, and the keys whose ``make()`` a stop signal
+    interrupted (recorded by DataJoint as an error), become ``'pending'``
+    again, so the next worker computes them. Other errors stay errors.
+    """
+    if tables is None:
+        from schemas.analysis import COMPUTED_TABLES as tables
+    host = this_host() if host is None else host
+    pids = [int(pid) for pid in pids]
+    lines = []
+    for table_cls in tables:
+        table = table_cls() if isinstance(table_cls, type) else table_cls
+        jobs = table.jobs
+        name = type(table).__name__
+        mine = jobs & {"host": host} & [{"pid": pid} for pid in pids]
+        columns = ("host", "pid", "connection_id", "reserved_time", "priority", "status", "error_message")
+        for row in (mine & "status in ('reserved', 'error')").proj(*columns).to_dicts():
+            if row["status"] == "error" and not was_interrupted(row["error_message"]):
+                continue
+            reason = "its worker stopped" if row["status"] == "reserved" else "interrupted by a stop signal"
+            stale = StaleJob(name, _job_key(jobs, row), row, f"{reason} (pid {row['pid']})")
             if _requeue(table, stale):
                 lines.append(stale.line())
     return lines

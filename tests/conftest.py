@@ -55,7 +55,7 @@ def db(store_dir):
 
     schemas.activate()
     yield schemas
-    for module in (schemas.analysis, schemas.acquisition, schemas.reference):
+    for module in (schemas.operations, schemas.analysis, schemas.acquisition, schemas.reference):
         module.schema.drop(prompt=False)
 
 

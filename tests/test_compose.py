@@ -48,3 +48,37 @@ def test_object_store_example_matches_the_code():
     compose = _compose()
     assert "minio" in compose["services"]
     assert example["stores"][STORE]["protocol"] == "s3"
+
+
+def test_worker_service_runs_the_tectum_worker_command():
+    """The compose `worker` service runs `tectum worker` from the Dockerfile's image, after the database."""
+    from tectum.cli import build_parser
+
+    worker = _compose()["services"]["worker"]
+    assert worker["build"] in (".", {"context": "."})
+    assert worker["command"][:1] == ["worker"] and "--poll-s" in worker["command"]
+    assert worker["depends_on"]["db"]["condition"] == "service_healthy"
+    assert worker["environment"]["DJ_HOST"] == "db"
+    assert "replicas" not in worker.get("deploy", {}) and "container_name" not in worker  # --scale works
+    # the command parses as the real command line does: the entrypoint is `tectum`
+    args = build_parser().parse_args(worker["command"])
+    assert args.command == "worker" and args.poll_s == 10
+    assert int(worker["stop_grace_period"].rstrip("s")) >= 20  # time to roll back and re-queue
+
+
+def test_dockerfile_installs_the_project_and_runs_tectum():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    assert re.search(r'^RUN pip install "?\.\[postgres,s3\]"?', text, re.M)
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, re.M).group(1))
+    assert entrypoint == ["tectum"]  # exec form: tectum gets docker's SIGTERM itself
+    # `tectum` is the console script the package installs
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["tectum"] == "tectum.cli:main"
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    for package in packages["include"]:
+        assert re.search(rf"^COPY {package.rstrip('*')} ", text, re.M), f"{package} not copied into the image"
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {"postgres", "s3"} <= set(extras)

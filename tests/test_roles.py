@@ -309,6 +309,35 @@ def test_analyst_populates_with_reserved_jobs(lab, db):
         assert (remaining, total) == (0, 1), table.__name__
 
 
+def test_analyst_runs_a_worker_with_a_heartbeat(lab, db):
+    """Rows only are enough for ``tectum worker``: its heartbeat row in the operations schema is written
+    and updated by the analyst; a viewer reads the workers' status but may not pose as one."""
+    import platform
+
+    from dbutil import synthetic_kwargs
+    from pipeline.synthetic import make_recording
+
+    fish = "roles-worker"
+    rec = make_recording(n_rois=40, seed=6)
+    db.insert_recording(**synthetic_kwargs(rec, fish=fish, recording="R1"))
+    try:
+        done = lab.tectum("analyst", "worker", "--once", f"fish={fish}", "--paramset", "default")
+    finally:
+        (db.acquisition.Fish & {"fish": fish}).delete(prompt=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "worker stopped:" in done.stdout, done.stdout
+    rows = (db.operations.WorkerHeartbeat & {"host": platform.node()} & "state = 'stopped'").to_dicts()
+    assert rows and max(row["jobs_done"] for row in rows) >= 1
+    shown = lab.tectum("viewer", "worker", "--once")
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr, shown.stderr[-3000:]
+    viewer = subprocess.run([sys.executable, "-c", "import schemas; from tectum.heartbeat import worker_lines; "
+                             "schemas.activate(create_tables=False); print(len(worker_lines()))"],
+                            cwd=ROOT, env=dict(os.environ, DJ_USER=lab.users["viewer"][0],
+                                               DJ_PASS=lab.users["viewer"][1]),
+                            capture_output=True, text=True, timeout=120)
+    assert viewer.returncode == 0 and int(viewer.stdout.split()[-1]) >= 1, viewer.stderr[-3000:]
+
+
 def test_missing_job_table_is_explained(lab, db):
     """A job table that is not there (a table added after create-roles): one line naming the cure."""
     from datajoint.jobs import Job

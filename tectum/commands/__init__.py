@@ -9,7 +9,7 @@ functions, so ``tectum --help`` and argument errors answer at once.
 
 from __future__ import annotations
 
-from . import config, db, demo, export, gc, ingest, paramset, populate, report, status, stimulus
+from . import config, db, demo, export, gc, ingest, paramset, populate, report, status, stimulus, worker
 
 #: subcommand modules, in the order ``tectum --help`` lists them
-COMMANDS = (ingest, populate, status, report, export, paramset, stimulus, config, gc, db, demo)
+COMMANDS = (ingest, populate, worker, status, report, export, paramset, stimulus, config, gc, db, demo)

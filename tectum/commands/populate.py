@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..errors import TectumError
 from ._common import add_restriction, connect, nothing_matches
+
+
+def stopped(stop) -> int:
+    """Say in one line that a stop signal ended the run; exit 0 on SIGTERM, 130 on SIGINT (Ctrl-C)."""
+    for note in stop.notes:
+        print(note, file=sys.stderr)
+    print(stop.line(), flush=True)
+    return 130 if stop.signal_name == "SIGINT" else 0
 
 
 def _recover(orphan_timeout) -> None:
@@ -14,13 +24,11 @@ def _recover(orphan_timeout) -> None:
         print(line)
 
 
-def run(args) -> int:
+def build_restrictions(schemas, args) -> tuple:
+    """``(tasks, restrictions)`` from RESTRICTION and ``--paramset``: the AnalysisTask restriction
+    (None without RESTRICTION) and the list to pass to :func:`schemas.populate_all`."""
     from ..restriction import key_restriction, recording_tables
 
-    from ..access import require_write_access
-
-    schemas = connect()
-    require_write_access(schemas.analysis.COMPUTED_TABLES)  # a viewer is refused before computing anything
     tasks = key_restriction(schemas.analysis.AnalysisTask, args.restriction, allowed_extra=recording_tables())
     restrictions = [tasks] if tasks is not None else []
     if args.paramset:
@@ -30,19 +38,35 @@ def run(args) -> int:
             raise TectumError(f"unknown parameter set(s) {', '.join(map(repr, unknown))}; known: "
                               f"{', '.join(sorted(known))}")
         restrictions.append([{"paramset": p} for p in args.paramset])
+    return tasks, restrictions
+
+
+def run(args) -> int:
+    from schemas.populate import PopulateStopped
+
+    from ..access import require_write_access
+
+    schemas = connect()
+    require_write_access(schemas.analysis.COMPUTED_TABLES)  # a viewer is refused before computing anything
+    tasks, restrictions = build_restrictions(schemas, args)
     if tasks is not None and not (schemas.analysis.AnalysisTask & tasks):
         return nothing_matches(args, "analysis tasks (recording x parameter set)")
-    if args.reserve_jobs:
+    if args.processes < 1:
+        raise TectumError(f"--processes must be at least 1, not {args.processes}")
+    reserve_jobs = args.reserve_jobs or args.processes > 1  # worker processes share the job tables
+    if reserve_jobs:
         _recover(args.orphan_timeout)
     try:
         reports = schemas.populate_all(
             *restrictions,
-            reserve_jobs=args.reserve_jobs,
+            reserve_jobs=reserve_jobs,
             processes=args.processes,
             display_progress=not args.quiet,
             keep_going=True,
-            on_idle=(lambda: _recover(args.orphan_timeout)) if args.reserve_jobs else None,
+            on_idle=(lambda: _recover(args.orphan_timeout)) if reserve_jobs else None,
         )
+    except PopulateStopped as stop:
+        return stopped(stop)
     except Exception as err:
         from ..workers import is_lost_connection
 
@@ -73,7 +97,8 @@ def register(sub) -> None:
     p.add_argument("--paramset", action="append", help="only this parameter set (repeatable)")
     p.add_argument("--reserve-jobs", action="store_true",
                    help="use DataJoint's job reservation so several workers can run at once")
-    p.add_argument("--processes", type=int, default=1, help="worker processes on this machine (default 1)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="worker processes on this machine (default 1); more than 1 implies --reserve-jobs")
     p.add_argument("--orphan-timeout", type=float, default=None, metavar="SECONDS",
                    help="with --reserve-jobs: also re-queue reservations older than this from other machines "
                    "(reservations of dead workers on this machine are always recovered)")
