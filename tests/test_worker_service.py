@@ -246,6 +246,9 @@ def test_worker_computes_a_recording_ingested_after_it_started(clean_db):
                    what="counted jobs")
         line = [line for line in worker_lines() if f":{proc.pid} " in line]
         assert len(line) == 1 and re.search(r"  running  since .*  last seen \d+ s ago  done 7 failed 0$", line[0]), line
+        from tectum.status import status_lines
+
+        assert line[0] in status_lines()  # tectum status shows the running worker
         proc.send_signal(signal.SIGTERM)
         out, err = finish(proc)
     finally:
@@ -258,6 +261,11 @@ def test_worker_computes_a_recording_ingested_after_it_started(clean_db):
     row = heartbeat_of(db, proc.pid)
     assert (row["state"], row["jobs_done"], row["jobs_failed"], row["poll_s"]) == ("stopped", 7, 0, 0.5)
     assert any(f":{proc.pid}  stopped  " in line for line in worker_lines())
+    from tectum.status import status_lines
+
+    shown = status_lines()
+    assert not any(f":{proc.pid} " in line for line in shown) and any(line.startswith("workers: ") for line in shown)
+    assert any(f":{proc.pid}  stopped  " in line for line in status_lines(keys=True))
     print(f"\nworker: a late recording computed {took:.1f} s after its ingest")
 
 
