@@ -38,7 +38,7 @@ from pipeline import classify, stages
 from pipeline.params import effective_groups
 
 from . import acquisition, reference
-from .bulk import JsonText, fetch_columns, insert_columns
+from .bulk import JsonText, fetch_columns, insert_columns, parents_present
 from .config import STORE
 
 schema = dj.Schema()
@@ -140,6 +140,29 @@ def _stored_provenance(table, key) -> tuple[str, str]:
 
 def _row_key(key) -> dict:
     return {"fish": key["fish"], "recording": key["recording"], "paramset": key["paramset"]}
+
+
+def _recording_rois(key) -> int:
+    """The recording's ``n_rois``: its ROI ids (acquisition.RoiTraces.Roi) are ``0 .. n_rois - 1``."""
+    return int((acquisition.Recording & _rec_key(key)).fetch1("n_rois"))
+
+
+def _own_parts(table, key, n_rois: int, *, rois=(), names=None):
+    """Context for a ``make()``'s part inserts: the server's foreign-key lookups skipped when the parents are known.
+
+    The part rows' parents are the master row the make() has just inserted
+    in its transaction, the recording's ROIs and (``names``) the key's
+    regressors. Here the ROI ids in ``rois`` are checked to lie within the
+    recording's ``n_rois`` (ingest numbers ROIs ``0 .. n_rois - 1`` in one
+    transaction) and ``names`` against the regressors stored for the key;
+    only when all holds are the lookups skipped
+    (:func:`schemas.bulk.parents_present`), otherwise the server checks
+    every row as usual and names the bad one.
+    """
+    ok = all(len(r) == 0 or (int(np.min(r)) >= 0 and int(np.max(r)) < n_rois) for r in rois)
+    if ok and names is not None:
+        ok = list(names) == Regressors.names(key)
+    return parents_present(table.connection, ok)
 
 
 class _Provenance:
@@ -313,6 +336,14 @@ class DeltaF(_Provenance, dj.Computed):
             raise AnalysisError(f"{_where(key)}: {err}") from err
         excluded = np.array([r is not None for r in result.excluded], dtype=bool)
         stored = result.dff.astype(np.float32)
+        dff = result.dff
+        if type(dff) is np.ndarray and dff.dtype == np.float64 and dff.flags.writeable and not any(
+            np.may_share_memory(dff, a) for a in (traces, neuropil) if a is not None
+        ):
+            # round to what the store holds in place: a new 240 MB array costs more than the rounding
+            np.copyto(dff, stored)
+        else:
+            dff = stored.astype(np.float64)
         self._confirm_inputs(key, version)
         self.insert1(
             dict(
@@ -322,7 +353,6 @@ class DeltaF(_Provenance, dj.Computed):
                 n_excluded=int(excluded.sum()),
             )
         )
-        dff = stored.astype(np.float64)
         dff.flags.writeable = False  # shared with the next make() of this process: nobody writes to it
         _remember("dff", key, self._insert_provenance(key, version), dff)
         rows = np.flatnonzero(excluded)
@@ -544,10 +574,9 @@ class Fit(_Provenance, dj.Computed):
     def make(self, key):
         params = _stage(key, "fit")[1]
         version = self._upstream_version(Regressors, key)
-        frame_period = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s")
+        frame_period, n_recorded = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s", "n_rois")
         dff = DeltaF.load(key)
         regs = Regressors.load(key)
-        (excluded,) = fetch_columns(DeltaF.Excluded & key, "roi")
         reasons = dict(zip(*fetch_columns(DeltaF.Excluded & key, "roi", "reason")))
         try:
             res = stages.fit_stage(dff, regs, params, frame_period_s=frame_period)
@@ -568,6 +597,17 @@ class Fit(_Provenance, dj.Computed):
         )
         provenance = self._insert_provenance(key, version)
         rois = np.arange(n)
+        with _own_parts(self, key, int(n_recorded), rois=(rois,), names=regs.names):
+            self._insert_parts(key, res, regs, rois, reasons)
+        stored = {a: np.array(getattr(res, a), dtype=np.float64) for a in ("r2", "coef", "t_value", "coef_z", "coef_p")}
+        for a, values in stored.items():
+            values[~np.isfinite(values)] = np.nan  # as read back: NULL is NaN
+        _remember("fit", key, provenance, dict(stored, names=list(regs.names),
+                                               selected=np.asarray(res.selected, dtype=bool)))
+
+    def _insert_parts(self, key, res, regs, rois, reasons) -> None:
+        """Fit.Roi and Fit.Coefficient rows of one fit."""
+        n = len(rois)
         insert_columns(
             self.Roi,
             dict(
@@ -598,11 +638,6 @@ class Fit(_Provenance, dj.Computed):
             ),
             key,
         )
-        stored = {a: np.array(getattr(res, a), dtype=np.float64) for a in ("r2", "coef", "t_value", "coef_z", "coef_p")}
-        for a, values in stored.items():
-            values[~np.isfinite(values)] = np.nan  # as read back: NULL is NaN
-        _remember("fit", key, provenance, dict(stored, names=list(regs.names),
-                                               selected=np.asarray(res.selected, dtype=bool)))
 
     @staticmethod
     def results(key) -> dict:
@@ -675,16 +710,18 @@ class Classification(_Provenance, dj.Computed):
             )
         )
         self._insert_provenance(key, version)
-        insert_columns(
-            self.Roi,
-            dict(
-                roi=keep,
-                roi_class=np.asarray(labels, dtype=object)[keep],
-                score=np.asarray(score, dtype=float)[keep],
-                margin=np.asarray(margin, dtype=float)[keep],
-            ),
-            key,
-        )
+        n_fit = int((Fit & _row_key(key)).fetch1("n_rois"))  # Fit.Roi holds ROIs 0 .. n_rois - 1
+        with _own_parts(self, key, n_fit if n_fit == len(selected) else -1, rois=(keep,)):
+            insert_columns(
+                self.Roi,
+                dict(
+                    roi=keep,
+                    roi_class=np.asarray(labels, dtype=object)[keep],
+                    score=np.asarray(score, dtype=float)[keep],
+                    margin=np.asarray(margin, dtype=float)[keep],
+                ),
+                key,
+            )
 
 
 @schema
@@ -716,7 +753,7 @@ class ResponseAmplitude(_Provenance, dj.Computed):
     def make(self, key):
         params = _stage(key, "fit")[1]
         version = self._upstream_version(Regressors, key)
-        frame_period = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s")
+        frame_period, n_recorded = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s", "n_rois")
         dff = DeltaF.load(key)
         regs = Regressors.load(key)
         events = events_table(key)
@@ -753,18 +790,19 @@ class ResponseAmplitude(_Provenance, dj.Computed):
         )
         self._insert_provenance(key, version)
         names = np.asarray(regs.names, dtype=object)
-        insert_columns(
-            self.Roi,
-            dict(
-                roi=np.repeat(np.arange(n), n_reg),
-                regressor=np.tile(names, n),
-                mean_amplitude=amp.mean.ravel(),
-                sd_amplitude=sd.ravel(),
-                n_presentations=count.ravel(),
-                per_presentation=JsonText.wrap(texts.ravel()),
-            ),
-            key,
-        )
+        with _own_parts(self, key, int(n_recorded), rois=(np.arange(n),), names=regs.names):
+            insert_columns(
+                self.Roi,
+                dict(
+                    roi=np.repeat(np.arange(n), n_reg),
+                    regressor=np.tile(names, n),
+                    mean_amplitude=amp.mean.ravel(),
+                    sd_amplitude=sd.ravel(),
+                    n_presentations=count.ravel(),
+                    per_presentation=JsonText.wrap(texts.ravel()),
+                ),
+                key,
+            )
 
 
 def _json_rows(values: np.ndarray) -> np.ndarray:
@@ -825,6 +863,7 @@ class Clustering(_Provenance, dj.Computed):
         self._confirm_inputs(key, version)
         self.insert1(dict(key, linkage_method=params.get("linkage", method) if trees else "none"))
         self._insert_provenance(key, version)
+        n_recorded = _recording_rois(key)
         for roi_set in ("all", "selected") if trees else ():
             result = trees[roi_set]
             clustered = result.rows  # indices into dff, i.e. roi ids
@@ -843,11 +882,12 @@ class Clustering(_Provenance, dj.Computed):
                     leaf_order=leaf_rois.astype(np.int64),
                 )
             )
-            insert_columns(
-                self.Member,
-                dict(roi=clustered, cluster=result.labels, leaf_rank=rank),
-                dict(key, roi_set=roi_set),
-            )
+            with _own_parts(self, key, n_recorded, rois=(clustered,)):
+                insert_columns(
+                    self.Member,
+                    dict(roi=clustered, cluster=result.labels, leaf_rank=rank),
+                    dict(key, roi_set=roi_set),
+                )
 
 
 @schema

@@ -12,16 +12,26 @@ literals). Identifiers are quoted by the adapter too, so the SQL stays
 backend-neutral. Columns come back from a plain ``SELECT``. Any column that
 needs a codec (blobs, object-store arrays, UUIDs) falls back to DataJoint's
 ``insert``/``to_arrays``.
+
+Statements are cut at :data:`~schemas.config.INSERT_CHUNK_ROWS` rows or
+:data:`~schemas.config.INSERT_CHUNK_BYTES` (at most half the server's
+``max_allowed_packet``), whichever comes first. On MySQL/MariaDB the server
+looks up every foreign key of every row it inserts, about half its time for
+these tables; :func:`parents_present` lets a ``make()`` that has checked the
+parents itself skip that (see its docstring for when that is safe).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+from contextlib import contextmanager
+from itertools import repeat
 
 import numpy as np
 
-from .config import INSERT_CHUNK_ROWS
+from .config import INSERT_CHUNK_BYTES, INSERT_CHUNK_ROWS
 
 
 def _plain(table, names) -> bool:
@@ -74,9 +84,23 @@ def _json_literal(value):
     return json.dumps(value, default=_json_default)
 
 
+# characters any of the adapters' quote_string would escape (pymysql escapes all of these, PostgreSQL only ')
+_NEEDS_ESCAPE = re.compile(r"""[\\'"\x00\n\r\x1a]""")
+
+
+def _quote_all(texts: list, quote) -> list[str]:
+    """SQL string literals of ``texts``: wrapped in quotes as they are when no character needs escaping."""
+    if not _NEEDS_ESCAPE.search("".join(texts)):
+        return ["'" + t + "'" for t in texts]
+    return [quote(t) for t in texts]
+
+
 def _literals(values, attr, quote) -> list[str]:
     """SQL literals of one column (NULL for None/NaN/inf)."""
     if attr.json:
+        if all(type(v) is JsonText for v in values):
+            # numbers rendered as JSON text by the caller: one check for characters to escape, not one per row
+            return _quote_all(list(values), quote)
         cache = {}
         out = []
         for v in values:
@@ -90,14 +114,14 @@ def _literals(values, attr, quote) -> list[str]:
         return out
     arr = np.asarray(values)
     if arr.dtype.kind == "f":
+        out = list(map(repr, arr.astype(np.float64, copy=False).tolist()))
         finite = np.isfinite(arr)
-        out = [repr(v) for v in arr.astype(np.float64).tolist()]
         if not finite.all():
-            for i in np.flatnonzero(~finite):
+            for i in np.flatnonzero(~finite).tolist():
                 out[i] = "NULL"
         return out
     if arr.dtype.kind in "iu":
-        return [str(v) for v in arr.tolist()]
+        return list(map(str, arr.tolist()))
     if arr.dtype.kind == "b":
         return ["TRUE" if v else "FALSE" for v in arr.tolist()]
     cache = {}
@@ -117,6 +141,42 @@ def _literals(values, attr, quote) -> list[str]:
     return out
 
 
+def _max_statement_bytes(connection) -> int:
+    """Longest INSERT to send: INSERT_CHUNK_BYTES, or half the server's max_allowed_packet if that is less."""
+    cached = getattr(connection, "_tectum_max_statement", None)
+    if cached is None:
+        cached = INSERT_CHUNK_BYTES
+        if connection.adapter.backend == "mysql":
+            (packet,) = connection.query("SELECT @@max_allowed_packet").fetchone()
+            cached = max(64 * 1024, min(cached, int(packet) // 2))
+        connection._tectum_max_statement = cached
+    return cached
+
+
+@contextmanager
+def parents_present(connection, ok: bool = True):
+    """Skip the server's foreign-key lookups for the inserts inside (MySQL/MariaDB; elsewhere nothing changes).
+
+    Only for a ``make()``'s own part rows whose parents it knows exist: the
+    master row it inserted just before in the same transaction, and rows it
+    has checked its ids against (ROI ids within the recording's ``n_rois``,
+    regressor names as stored). The parents stay locked: the master's insert
+    and the recording's ``LOCK IN SHARE MODE`` hold them until the
+    transaction ends. ``ok=False`` (the caller's check failed) leaves the
+    checks on, so the server reports the bad row. The session setting is
+    restored on the way out, also after an error.
+    """
+    if not ok or connection.adapter.backend != "mysql":
+        yield
+        return
+    (before,) = connection.query("SELECT @@SESSION.foreign_key_checks").fetchone()
+    connection.query("SET SESSION foreign_key_checks = 0")
+    try:
+        yield
+    finally:
+        connection.query(f"SET SESSION foreign_key_checks = {int(before)}")
+
+
 def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk_rows: int = INSERT_CHUNK_ROWS) -> int:
     """Insert one row per element of equally long column arrays.
 
@@ -129,8 +189,9 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
     constants : dict, optional
         Values shared by every row (typically the recording's key).
     chunk_rows : int
-        Rows per statement; keeps statements well below MariaDB's default
-        16 MB ``max_allowed_packet``.
+        At most this many rows per statement; a statement is also cut before
+        it exceeds :func:`_max_statement_bytes` (half the server's
+        ``max_allowed_packet`` on MySQL/MariaDB).
 
     Returns
     -------
@@ -158,13 +219,22 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
     heading = table.heading
     prefix = ",".join(_literals([constants[name]], heading[name], adapter.quote_string)[0] for name in const_names)
     rendered = [_literals(values, heading[name], adapter.quote_string) for name, values in columns.items()]
-    lead = "(" + prefix + "," if prefix else "("
-    rows = [lead + ",".join(vals) + ")" for vals in zip(*rendered)]
+    if prefix:
+        rendered.insert(0, repeat(prefix))
+    rows = list(map(",".join, zip(*rendered)))
     fields = ",".join(adapter.quote_identifier(name) for name in names)
-    head = f"INSERT INTO {table.full_table_name} ({fields}) VALUES "
-    for start in range(0, n, chunk_rows):
+    head = f"INSERT INTO {table.full_table_name} ({fields}) VALUES ("
+    budget = _max_statement_bytes(table.connection) - len(head) - 2
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=n) + 3  # "),(" between rows
+    start = 0
+    while start < n:
+        # as many rows as fit the statement budget (at least one), at most chunk_rows
+        stop = min(n, start + chunk_rows)
+        fits = int(np.searchsorted(np.cumsum(lengths[start:stop]), budget, side="right"))
+        stop = start + max(1, fits)
         # no arguments: the literals are rendered above, so no '%' is interpreted by the driver
-        table.connection.query(head + ",".join(rows[start:start + chunk_rows]), args=None)
+        table.connection.query(head + "),(".join(rows[start:stop]) + ")", args=None)
+        start = stop
     return n
 
 
