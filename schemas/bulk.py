@@ -47,6 +47,9 @@ def _plain(table, names) -> bool:
 
 
 def _as_list(values) -> list:
+    if isinstance(values, JsonTextColumn):
+        # DataJoint's insert encodes JSON values itself
+        return [None if t is None else json.loads(t) for t in values]
     arr = np.asarray(values)
     if arr.dtype.kind == "f":
         obj = arr.astype(object)
@@ -61,10 +64,13 @@ class JsonText(str):
     """JSON already rendered as text, inserted as it is into a JSON column."""
 
     @classmethod
-    def wrap(cls, texts) -> np.ndarray:
-        out = np.empty(len(texts), dtype=object)
-        out[:] = [None if t is None else cls(t) for t in texts]
-        return out
+    def wrap(cls, texts) -> "JsonTextColumn":
+        """A whole column of rendered JSON texts (None: NULL), without a JsonText object per row."""
+        return JsonTextColumn(texts)
+
+
+class JsonTextColumn(list):
+    """A column of JSON already rendered as text (None for NULL), inserted as it is."""
 
 
 def _json_default(value):
@@ -98,9 +104,11 @@ def _quote_all(texts: list, quote) -> list[str]:
 def _literals(values, attr, quote) -> list[str]:
     """SQL literals of one column (NULL for None/NaN/inf)."""
     if attr.json:
-        if all(type(v) is JsonText for v in values):
-            # numbers rendered as JSON text by the caller: one check for characters to escape, not one per row
-            return _quote_all(list(values), quote)
+        if isinstance(values, JsonTextColumn) and None not in values:
+            # rendered by the caller: one check for characters to escape, not one quote() per row
+            return _quote_all(values, quote)
+        if isinstance(values, JsonTextColumn):
+            return ["NULL" if t is None else quote(t) for t in values]
         cache = {}
         out = []
         for v in values:
