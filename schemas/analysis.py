@@ -295,6 +295,38 @@ def _stage(key, stage):
     return reference.ParamSet.stage_params(key["paramset"])[stage]
 
 
+_CONVERT_STEP = 1 << 18  # elements per step of the in-place conversions below
+
+
+def _float32_in_place(a: np.ndarray) -> np.ndarray:
+    """``a`` (float64, C-contiguous) rounded to float32 in the first half of its own buffer; returns that view.
+
+    ``a`` no longer holds its values until :func:`_float64_in_place`. The step
+    at element ``i`` writes bytes ``[4i, 4i + 4k)`` from ``[8i, 8i + 8k)``
+    (``k`` elements a step): only the first step overlaps its own source
+    (it reads a copy), and no step overwrites a source not yet read.
+    """
+    flat = a.reshape(-1)
+    half = flat.view(np.float32)[: flat.size]
+    for start in range(0, flat.size, _CONVERT_STEP):
+        source = flat[start:start + _CONVERT_STEP]
+        half[start:start + _CONVERT_STEP] = source.copy() if start == 0 else source
+    return half.reshape(a.shape)
+
+
+def _float64_in_place(a: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Undo :func:`_float32_in_place`: ``a`` holds the float64 of the float32 values again.
+
+    Last step first, so that no step overwrites a float32 value not yet read;
+    the first step reads a copy of its own source.
+    """
+    flat, small = a.reshape(-1), half.reshape(-1)
+    for start in reversed(range(0, flat.size, _CONVERT_STEP)):
+        source = small[start:start + _CONVERT_STEP]
+        flat[start:start + _CONVERT_STEP] = source.copy() if start == 0 else source
+    return a
+
+
 @schema
 class DeltaF(_Provenance, dj.Computed):
     definition = ("""
@@ -335,15 +367,13 @@ class DeltaF(_Provenance, dj.Computed):
         except ValueError as err:
             raise AnalysisError(f"{_where(key)}: {err}") from err
         excluded = np.array([r is not None for r in result.excluded], dtype=bool)
-        stored = result.dff.astype(np.float32)
         dff = result.dff
-        if type(dff) is np.ndarray and dff.dtype == np.float64 and dff.flags.writeable and not any(
-            np.may_share_memory(dff, a) for a in (traces, neuropil) if a is not None
-        ):
-            # round to what the store holds in place: a new 240 MB array costs more than the rounding
-            np.copyto(dff, stored)
-        else:
-            dff = stored.astype(np.float64)
+        in_place = (type(dff) is np.ndarray and dff.dtype == np.float64 and dff.flags.writeable
+                    and dff.flags.c_contiguous and not any(np.may_share_memory(dff, a) for a in (traces, neuropil)
+                                                           if a is not None))
+        # what the store holds: float32. Fresh memory is slow to touch (a new 120 MB array costs more than
+        # the conversion), so when the matrix is ours the float32 copy lives in the first half of its buffer
+        stored = _float32_in_place(dff) if in_place else dff.astype(np.float32)
         self._confirm_inputs(key, version)
         self.insert1(
             dict(
@@ -353,6 +383,8 @@ class DeltaF(_Provenance, dj.Computed):
                 n_excluded=int(excluded.sum()),
             )
         )
+        # the float64 of the stored values: what DeltaF.load() returns
+        dff = _float64_in_place(dff, stored) if in_place else stored.astype(np.float64)
         dff.flags.writeable = False  # shared with the next make() of this process: nobody writes to it
         _remember("dff", key, self._insert_provenance(key, version), dff)
         rows = np.flatnonzero(excluded)

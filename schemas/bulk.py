@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import repeat
 
@@ -224,26 +225,50 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
         table.insert(rows, chunk_size=chunk_rows)
         return n
     adapter = table.connection.adapter
-    heading = table.heading
-    prefix = ",".join(_literals([constants[name]], heading[name], adapter.quote_string)[0] for name in const_names)
-    rendered = [_literals(values, heading[name], adapter.quote_string) for name, values in columns.items()]
-    if prefix:
-        rendered.insert(0, repeat(prefix))
-    rows = list(map(",".join, zip(*rendered)))
+    attrs = {name: table.heading[name] for name in names}  # read here: the heading may query the server
+    quote = adapter.quote_string
+    prefix = ",".join(_literals([constants[name]], attrs[name], quote)[0] for name in const_names)
     fields = ",".join(adapter.quote_identifier(name) for name in names)
     head = f"INSERT INTO {table.full_table_name} ({fields}) VALUES ("
     budget = _max_statement_bytes(table.connection) - len(head) - 2
-    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=n) + 3  # "),(" between rows
-    start = 0
-    while start < n:
-        # as many rows as fit the statement budget (at least one), at most chunk_rows
-        stop = min(n, start + chunk_rows)
-        fits = int(np.searchsorted(np.cumsum(lengths[start:stop]), budget, side="right"))
-        stop = start + max(1, fits)
-        # no arguments: the literals are rendered above, so no '%' is interpreted by the driver
-        table.connection.query(head + "),(".join(rows[start:stop]) + ")", args=None)
-        start = stop
+
+    def render(start: int, stop: int) -> list[str]:
+        """The rows ``start:stop`` as SQL tuples without their parentheses."""
+        rendered = [_literals(_rows(values, start, stop), attrs[name], quote) for name, values in columns.items()]
+        if prefix:
+            rendered.insert(0, repeat(prefix))
+        return list(map(",".join, zip(*rendered)))
+
+    # The next chunk is rendered in a thread while the server inserts this one (the waiting thread lets go of the
+    # GIL), so most of the rendering costs no time; only this thread uses the connection.
+    bounds = [(start, min(n, start + chunk_rows)) for start in range(0, n, chunk_rows)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(render, *bounds[0])
+        for i in range(len(bounds)):
+            rows = pending.result()
+            if i + 1 < len(bounds):
+                pending = pool.submit(render, *bounds[i + 1])
+            for statement in _statements(head, rows, budget):
+                # no arguments: the literals are rendered above, so no '%' is interpreted by the driver
+                table.connection.query(statement, args=None)
     return n
+
+
+def _rows(values, start: int, stop: int):
+    """Elements ``start:stop`` of a column, keeping its kind."""
+    part = values[start:stop]
+    return JsonTextColumn(part) if isinstance(values, JsonTextColumn) else part
+
+
+def _statements(head: str, rows: list[str], budget: int):
+    """INSERT statements of ``rows``, each as many rows as fit ``budget`` bytes (at least one)."""
+    lengths = np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)) + 3)  # "),(" between rows
+    start = 0
+    while start < len(rows):
+        offset = lengths[start - 1] if start else 0
+        stop = start + max(1, int(np.searchsorted(lengths[start:], budget + offset, side="right")))
+        yield head + "),(".join(rows[start:stop]) + ")"
+        start = stop
 
 
 def fetch_columns(expr, *attrs, order_by=None) -> tuple[np.ndarray, ...]:
