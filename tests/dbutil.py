@@ -57,5 +57,6 @@ def overwrite_stored_traces(db, key, value: float = -5.0) -> None:
     where = " AND ".join(f"`{k}` = '{v}'" if db.acquisition.schema.connection.adapter.backend == "mysql"
                          else f"\"{k}\" = '{v}'" for k, v in key.items() if k in ("fish", "recording"))
     (raw,), = table.connection.query(f"SELECT traces FROM {table.full_table_name} WHERE {where}").fetchall()
-    path = Path(os.environ["TECTUM_STORE_DIR"]) / json.loads(raw)["path"]
+    meta = raw if isinstance(raw, dict) else json.loads(raw)  # PostgreSQL's driver decodes json columns itself
+    path = Path(os.environ["TECTUM_STORE_DIR"]) / meta["path"]
     np.save(path, np.full_like(np.load(path), value))
