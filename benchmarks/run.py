@@ -14,6 +14,14 @@ Figures
 1. populate ratio: populate() of all computed tables (default parameter set)
    for a 10,000-ROI x 3,000-frame synthetic recording, divided by the same
    analysis in memory (pipeline.analyse_recording). Target <= 1.5.
+   2026-11-26, 2 loaded cores, three alternated runs each. MariaDB: before
+   (570d14f) 6.46 / 8.35 / 7.74 s vs 4.32 / 4.45 / 4.76 s in memory =
+   1.49 / 1.88 / 1.63x; after 6.91 / 6.92 / 7.17 s vs 4.48 / 4.77 / 4.57 s =
+   1.54 / 1.45 / 1.57x. PostgreSQL: before 10.18 / 9.99 s = 2.06 / 2.15x;
+   after 9.12 / 9.99 s = 2.06 / 1.97x. With the machine idle the in-memory
+   analysis has both cores for its BLAS and takes ~3 s, populate ~5.8 s
+   (~1.95x). What remains is mostly the server inserting the part rows (see
+   the README's benchmark section).
 2. ingest throughput: float32 MB/s of a .npy traces file through
    `tectum ingest` (manifest -> readers -> checks -> database). Target >= 100.
 3. whole-brain scale: 100,000 ROIs x 2,000 frames ingested and populated in
