@@ -799,7 +799,7 @@ class ResponseAmplitude(_Provenance, dj.Computed):
         owner = np.asarray(amp.presentation_regressor, dtype=np.int64)
         sd = np.full((n, n_reg), np.nan)
         count = np.zeros((n, n_reg), dtype=np.int64)
-        texts = np.empty((n, n_reg), dtype=object)
+        per_regressor = []
         for r in range(n_reg):
             # the regressor's presentations, in the order Regressors.Regressor.presentations lists them
             cols = np.flatnonzero(owner == r)
@@ -811,7 +811,7 @@ class ResponseAmplitude(_Provenance, dj.Computed):
                 with np.errstate(invalid="ignore"), warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of excluded ROIs
                     sd[:, r] = np.nanstd(values, axis=1, ddof=1)
-            texts[:, r] = _json_rows(values)
+            per_regressor.append(values)
         self._confirm_inputs(key, version)
         self.insert1(
             dict(
@@ -831,10 +831,24 @@ class ResponseAmplitude(_Provenance, dj.Computed):
                     mean_amplitude=amp.mean.ravel(),
                     sd_amplitude=sd.ravel(),
                     n_presentations=count.ravel(),
-                    per_presentation=JsonText.wrap(texts.ravel()),
+                    per_presentation=JsonText.lazy(n * n_reg, lambda start, stop: _json_block(per_regressor, start, stop)),
                 ),
                 key,
             )
+
+
+def _json_block(per_regressor: list[np.ndarray], start: int, stop: int) -> list[str]:
+    """JSON texts of the rows ``start:stop`` of ResponseAmplitude.Roi (ROI-major, then regressor order).
+
+    ``per_regressor[r]`` is regressor ``r``'s ROIs x presentations matrix. Rendered
+    a chunk at a time, in :func:`schemas.bulk.insert_columns`' rendering thread.
+    """
+    n_reg = len(per_regressor)
+    first, last = start // n_reg, (stop - 1) // n_reg + 1
+    block = np.empty((last - first, n_reg), dtype=object)
+    for r, values in enumerate(per_regressor):
+        block[:, r] = _json_rows(values[first:last])
+    return block.ravel()[start - first * n_reg:stop - first * n_reg].tolist()
 
 
 def _json_rows(values: np.ndarray) -> np.ndarray:

@@ -48,6 +48,8 @@ def _plain(table, names) -> bool:
 
 
 def _as_list(values) -> list:
+    if isinstance(values, LazyJsonColumn):
+        values = JsonTextColumn(values.render(0, len(values)))
     if isinstance(values, JsonTextColumn):
         # DataJoint's insert encodes JSON values itself
         return [None if t is None else json.loads(t) for t in values]
@@ -69,9 +71,25 @@ class JsonText(str):
         """A whole column of rendered JSON texts (None: NULL), without a JsonText object per row."""
         return JsonTextColumn(texts)
 
+    @classmethod
+    def lazy(cls, n: int, render) -> "LazyJsonColumn":
+        """A column of ``n`` JSON texts that ``render(start, stop)`` returns a chunk at a time (a list)."""
+        return LazyJsonColumn(n, render)
+
 
 class JsonTextColumn(list):
     """A column of JSON already rendered as text (None for NULL), inserted as it is."""
+
+
+class LazyJsonColumn:
+    """A column of JSON texts rendered when its rows are inserted, by the thread that renders the next statement."""
+
+    def __init__(self, n: int, render):
+        self._n = n
+        self.render = render
+
+    def __len__(self) -> int:
+        return self._n
 
 
 def _json_default(value):
@@ -256,6 +274,8 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
 
 def _rows(values, start: int, stop: int):
     """Elements ``start:stop`` of a column, keeping its kind."""
+    if isinstance(values, LazyJsonColumn):
+        return JsonTextColumn(values.render(start, stop))
     part = values[start:stop]
     return JsonTextColumn(part) if isinstance(values, JsonTextColumn) else part
 

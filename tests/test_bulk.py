@@ -53,3 +53,14 @@ def test_foreign_key_lookups_skipped_only_when_the_parents_are_known(db):
     with analysis._own_parts(fit, {}, 5, rois=(np.array([0, 5]),)):  # ROI 5 is not the recording's
         assert checks() == 1
     assert checks() == 1
+
+
+def test_json_rendered_a_chunk_at_a_time_is_the_whole_column():
+    from schemas.analysis import _json_block, _json_rows
+
+    rng = np.random.default_rng(1)
+    per_regressor = [rng.standard_normal((53, k)) for k in (3, 5, 1)]
+    per_regressor[1][7] = np.nan  # an excluded ROI: null
+    whole = np.column_stack([_json_rows(v) for v in per_regressor]).ravel().tolist()
+    for start, stop in [(0, len(whole)), (0, 1), (2, 3), (5, 17), (150, len(whole))]:
+        assert _json_block(per_regressor, start, stop) == whole[start:stop]
