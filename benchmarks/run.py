@@ -14,6 +14,18 @@ Figures
 1. populate ratio: populate() of all computed tables (default parameter set)
    for a 10,000-ROI x 3,000-frame synthetic recording, divided by the same
    analysis in memory (pipeline.analyse_recording). Target <= 1.5.
+   2026-11-26 on the 2-core machine with other test suites running, base
+   (570d14f) and this version alternated, populate s / in-memory s = ratio:
+   MariaDB base  6.46/4.32 = 1.49, 8.35/4.45 = 1.88, 7.74/4.76 = 1.63,
+                 8.21/3.65 = 2.25, 7.87/3.72 = 2.12, 7.94/3.70 = 2.15
+           now   6.91/4.48 = 1.54, 6.92/4.77 = 1.45, 7.17/4.57 = 1.57,
+                 7.09/4.08 = 1.74, 7.97/3.57 = 2.23, 6.22/4.55 = 1.37
+   (medians: populate 7.9 -> 7.0 s, ratio 2.0 -> 1.56); PostgreSQL base
+   10.18, 9.99, 11.66, 12.63 s (2.06-2.90x), now 9.12, 9.99, 10.95, 8.60 s
+   (1.97-2.65x). The in-memory analysis is faster the less loaded the
+   machine is (its BLAS gets both cores), so the ratio is higher on an idle
+   machine; what remains is mostly the server inserting the ~86,000 part rows
+   (README, benchmark section).
 2. ingest throughput: float32 MB/s of a .npy traces file through
    `tectum ingest` (manifest -> readers -> checks -> database). Target >= 100.
 3. whole-brain scale: 100,000 ROIs x 2,000 frames ingested and populated in

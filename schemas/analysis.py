@@ -38,7 +38,7 @@ from pipeline import classify, stages
 from pipeline.params import effective_groups
 
 from . import acquisition, reference
-from .bulk import JsonText, fetch_columns, insert_columns
+from .bulk import JsonText, fetch_columns, insert_columns, parents_present
 from .config import STORE
 
 schema = dj.Schema()
@@ -140,6 +140,29 @@ def _stored_provenance(table, key) -> tuple[str, str]:
 
 def _row_key(key) -> dict:
     return {"fish": key["fish"], "recording": key["recording"], "paramset": key["paramset"]}
+
+
+def _recording_rois(key) -> int:
+    """The recording's ``n_rois``: its ROI ids (acquisition.RoiTraces.Roi) are ``0 .. n_rois - 1``."""
+    return int((acquisition.Recording & _rec_key(key)).fetch1("n_rois"))
+
+
+def _own_parts(table, key, n_rois: int, *, rois=(), names=None):
+    """Context for a ``make()``'s part inserts: the server's foreign-key lookups skipped when the parents are known.
+
+    The part rows' parents are the master row the make() has just inserted
+    in its transaction, the recording's ROIs and (``names``) the key's
+    regressors. Here the ROI ids in ``rois`` are checked to lie within the
+    recording's ``n_rois`` (ingest numbers ROIs ``0 .. n_rois - 1`` in one
+    transaction) and ``names`` against the regressors stored for the key;
+    only when all holds are the lookups skipped
+    (:func:`schemas.bulk.parents_present`), otherwise the server checks
+    every row as usual and names the bad one.
+    """
+    ok = all(len(r) == 0 or (int(np.min(r)) >= 0 and int(np.max(r)) < n_rois) for r in rois)
+    if ok and names is not None:
+        ok = list(names) == Regressors.names(key)
+    return parents_present(table.connection, ok)
 
 
 class _Provenance:
@@ -272,6 +295,38 @@ def _stage(key, stage):
     return reference.ParamSet.stage_params(key["paramset"])[stage]
 
 
+_CONVERT_STEP = 1 << 18  # elements per step of the in-place conversions below
+
+
+def _float32_in_place(a: np.ndarray) -> np.ndarray:
+    """``a`` (float64, C-contiguous) rounded to float32 in the first half of its own buffer; returns that view.
+
+    ``a`` no longer holds its values until :func:`_float64_in_place`. The step
+    at element ``i`` writes bytes ``[4i, 4i + 4k)`` from ``[8i, 8i + 8k)``
+    (``k`` elements a step): only the first step overlaps its own source
+    (it reads a copy), and no step overwrites a source not yet read.
+    """
+    flat = a.reshape(-1)
+    half = flat.view(np.float32)[: flat.size]
+    for start in range(0, flat.size, _CONVERT_STEP):
+        source = flat[start:start + _CONVERT_STEP]
+        half[start:start + _CONVERT_STEP] = source.copy() if start == 0 else source
+    return half.reshape(a.shape)
+
+
+def _float64_in_place(a: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """Undo :func:`_float32_in_place`: ``a`` holds the float64 of the float32 values again.
+
+    Last step first, so that no step overwrites a float32 value not yet read;
+    the first step reads a copy of its own source.
+    """
+    flat, small = a.reshape(-1), half.reshape(-1)
+    for start in reversed(range(0, flat.size, _CONVERT_STEP)):
+        source = small[start:start + _CONVERT_STEP]
+        flat[start:start + _CONVERT_STEP] = source.copy() if start == 0 else source
+    return a
+
+
 @schema
 class DeltaF(_Provenance, dj.Computed):
     definition = ("""
@@ -312,7 +367,13 @@ class DeltaF(_Provenance, dj.Computed):
         except ValueError as err:
             raise AnalysisError(f"{_where(key)}: {err}") from err
         excluded = np.array([r is not None for r in result.excluded], dtype=bool)
-        stored = result.dff.astype(np.float32)
+        dff = result.dff
+        in_place = (type(dff) is np.ndarray and dff.dtype == np.float64 and dff.flags.writeable
+                    and dff.flags.c_contiguous and not any(np.may_share_memory(dff, a) for a in (traces, neuropil)
+                                                           if a is not None))
+        # what the store holds: float32. Fresh memory is slow to touch (a new 120 MB array costs more than
+        # the conversion), so when the matrix is ours the float32 copy lives in the first half of its buffer
+        stored = _float32_in_place(dff) if in_place else dff.astype(np.float32)
         self._confirm_inputs(key, version)
         self.insert1(
             dict(
@@ -322,7 +383,8 @@ class DeltaF(_Provenance, dj.Computed):
                 n_excluded=int(excluded.sum()),
             )
         )
-        dff = stored.astype(np.float64)
+        # the float64 of the stored values: what DeltaF.load() returns
+        dff = _float64_in_place(dff, stored) if in_place else stored.astype(np.float64)
         dff.flags.writeable = False  # shared with the next make() of this process: nobody writes to it
         _remember("dff", key, self._insert_provenance(key, version), dff)
         rows = np.flatnonzero(excluded)
@@ -544,10 +606,9 @@ class Fit(_Provenance, dj.Computed):
     def make(self, key):
         params = _stage(key, "fit")[1]
         version = self._upstream_version(Regressors, key)
-        frame_period = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s")
+        frame_period, n_recorded = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s", "n_rois")
         dff = DeltaF.load(key)
         regs = Regressors.load(key)
-        (excluded,) = fetch_columns(DeltaF.Excluded & key, "roi")
         reasons = dict(zip(*fetch_columns(DeltaF.Excluded & key, "roi", "reason")))
         try:
             res = stages.fit_stage(dff, regs, params, frame_period_s=frame_period)
@@ -568,6 +629,17 @@ class Fit(_Provenance, dj.Computed):
         )
         provenance = self._insert_provenance(key, version)
         rois = np.arange(n)
+        with _own_parts(self, key, int(n_recorded), rois=(rois,), names=regs.names):
+            self._insert_parts(key, res, regs, rois, reasons)
+        stored = {a: np.array(getattr(res, a), dtype=np.float64) for a in ("r2", "coef", "t_value", "coef_z", "coef_p")}
+        for a, values in stored.items():
+            values[~np.isfinite(values)] = np.nan  # as read back: NULL is NaN
+        _remember("fit", key, provenance, dict(stored, names=list(regs.names),
+                                               selected=np.asarray(res.selected, dtype=bool)))
+
+    def _insert_parts(self, key, res, regs, rois, reasons) -> None:
+        """Fit.Roi and Fit.Coefficient rows of one fit."""
+        n = len(rois)
         insert_columns(
             self.Roi,
             dict(
@@ -598,11 +670,6 @@ class Fit(_Provenance, dj.Computed):
             ),
             key,
         )
-        stored = {a: np.array(getattr(res, a), dtype=np.float64) for a in ("r2", "coef", "t_value", "coef_z", "coef_p")}
-        for a, values in stored.items():
-            values[~np.isfinite(values)] = np.nan  # as read back: NULL is NaN
-        _remember("fit", key, provenance, dict(stored, names=list(regs.names),
-                                               selected=np.asarray(res.selected, dtype=bool)))
 
     @staticmethod
     def results(key) -> dict:
@@ -675,16 +742,18 @@ class Classification(_Provenance, dj.Computed):
             )
         )
         self._insert_provenance(key, version)
-        insert_columns(
-            self.Roi,
-            dict(
-                roi=keep,
-                roi_class=np.asarray(labels, dtype=object)[keep],
-                score=np.asarray(score, dtype=float)[keep],
-                margin=np.asarray(margin, dtype=float)[keep],
-            ),
-            key,
-        )
+        n_fit = int((Fit & _row_key(key)).fetch1("n_rois"))  # Fit.Roi holds ROIs 0 .. n_rois - 1
+        with _own_parts(self, key, n_fit if n_fit == len(selected) else -1, rois=(keep,)):
+            insert_columns(
+                self.Roi,
+                dict(
+                    roi=keep,
+                    roi_class=np.asarray(labels, dtype=object)[keep],
+                    score=np.asarray(score, dtype=float)[keep],
+                    margin=np.asarray(margin, dtype=float)[keep],
+                ),
+                key,
+            )
 
 
 @schema
@@ -716,7 +785,7 @@ class ResponseAmplitude(_Provenance, dj.Computed):
     def make(self, key):
         params = _stage(key, "fit")[1]
         version = self._upstream_version(Regressors, key)
-        frame_period = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s")
+        frame_period, n_recorded = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s", "n_rois")
         dff = DeltaF.load(key)
         regs = Regressors.load(key)
         events = events_table(key)
@@ -730,7 +799,7 @@ class ResponseAmplitude(_Provenance, dj.Computed):
         owner = np.asarray(amp.presentation_regressor, dtype=np.int64)
         sd = np.full((n, n_reg), np.nan)
         count = np.zeros((n, n_reg), dtype=np.int64)
-        texts = np.empty((n, n_reg), dtype=object)
+        per_regressor = []
         for r in range(n_reg):
             # the regressor's presentations, in the order Regressors.Regressor.presentations lists them
             cols = np.flatnonzero(owner == r)
@@ -742,7 +811,7 @@ class ResponseAmplitude(_Provenance, dj.Computed):
                 with np.errstate(invalid="ignore"), warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows of excluded ROIs
                     sd[:, r] = np.nanstd(values, axis=1, ddof=1)
-            texts[:, r] = _json_rows(values)
+            per_regressor.append(values)
         self._confirm_inputs(key, version)
         self.insert1(
             dict(
@@ -753,18 +822,33 @@ class ResponseAmplitude(_Provenance, dj.Computed):
         )
         self._insert_provenance(key, version)
         names = np.asarray(regs.names, dtype=object)
-        insert_columns(
-            self.Roi,
-            dict(
-                roi=np.repeat(np.arange(n), n_reg),
-                regressor=np.tile(names, n),
-                mean_amplitude=amp.mean.ravel(),
-                sd_amplitude=sd.ravel(),
-                n_presentations=count.ravel(),
-                per_presentation=JsonText.wrap(texts.ravel()),
-            ),
-            key,
-        )
+        with _own_parts(self, key, int(n_recorded), rois=(np.arange(n),), names=regs.names):
+            insert_columns(
+                self.Roi,
+                dict(
+                    roi=np.repeat(np.arange(n), n_reg),
+                    regressor=np.tile(names, n),
+                    mean_amplitude=amp.mean.ravel(),
+                    sd_amplitude=sd.ravel(),
+                    n_presentations=count.ravel(),
+                    per_presentation=JsonText.lazy(n * n_reg, lambda start, stop: _json_block(per_regressor, start, stop)),
+                ),
+                key,
+            )
+
+
+def _json_block(per_regressor: list[np.ndarray], start: int, stop: int) -> list[str]:
+    """JSON texts of the rows ``start:stop`` of ResponseAmplitude.Roi (ROI-major, then regressor order).
+
+    ``per_regressor[r]`` is regressor ``r``'s ROIs x presentations matrix. Rendered
+    a chunk at a time, in :func:`schemas.bulk.insert_columns`' rendering thread.
+    """
+    n_reg = len(per_regressor)
+    first, last = start // n_reg, (stop - 1) // n_reg + 1
+    block = np.empty((last - first, n_reg), dtype=object)
+    for r, values in enumerate(per_regressor):
+        block[:, r] = _json_rows(values[first:last])
+    return block.ravel()[start - first * n_reg:stop - first * n_reg].tolist()
 
 
 def _json_rows(values: np.ndarray) -> np.ndarray:
@@ -825,6 +909,7 @@ class Clustering(_Provenance, dj.Computed):
         self._confirm_inputs(key, version)
         self.insert1(dict(key, linkage_method=params.get("linkage", method) if trees else "none"))
         self._insert_provenance(key, version)
+        n_recorded = _recording_rois(key)
         for roi_set in ("all", "selected") if trees else ():
             result = trees[roi_set]
             clustered = result.rows  # indices into dff, i.e. roi ids
@@ -843,11 +928,12 @@ class Clustering(_Provenance, dj.Computed):
                     leaf_order=leaf_rois.astype(np.int64),
                 )
             )
-            insert_columns(
-                self.Member,
-                dict(roi=clustered, cluster=result.labels, leaf_rank=rank),
-                dict(key, roi_set=roi_set),
-            )
+            with _own_parts(self, key, n_recorded, rois=(clustered,)):
+                insert_columns(
+                    self.Member,
+                    dict(roi=clustered, cluster=result.labels, leaf_rank=rank),
+                    dict(key, roi_set=roi_set),
+                )
 
 
 @schema

@@ -12,16 +12,27 @@ literals). Identifiers are quoted by the adapter too, so the SQL stays
 backend-neutral. Columns come back from a plain ``SELECT``. Any column that
 needs a codec (blobs, object-store arrays, UUIDs) falls back to DataJoint's
 ``insert``/``to_arrays``.
+
+Statements are cut at :data:`~schemas.config.INSERT_CHUNK_ROWS` rows or
+:data:`~schemas.config.INSERT_CHUNK_BYTES` (at most half the server's
+``max_allowed_packet``), whichever comes first. On MySQL/MariaDB the server
+looks up every foreign key of every row it inserts, about half its time for
+these tables; :func:`parents_present` lets a ``make()`` that has checked the
+parents itself skip that (see its docstring for when that is safe).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from itertools import repeat
 
 import numpy as np
 
-from .config import INSERT_CHUNK_ROWS
+from .config import INSERT_CHUNK_BYTES, INSERT_CHUNK_ROWS
 
 
 def _plain(table, names) -> bool:
@@ -37,6 +48,11 @@ def _plain(table, names) -> bool:
 
 
 def _as_list(values) -> list:
+    if isinstance(values, LazyJsonColumn):
+        values = JsonTextColumn(values.render(0, len(values)))
+    if isinstance(values, JsonTextColumn):
+        # DataJoint's insert encodes JSON values itself
+        return [None if t is None else json.loads(t) for t in values]
     arr = np.asarray(values)
     if arr.dtype.kind == "f":
         obj = arr.astype(object)
@@ -51,10 +67,29 @@ class JsonText(str):
     """JSON already rendered as text, inserted as it is into a JSON column."""
 
     @classmethod
-    def wrap(cls, texts) -> np.ndarray:
-        out = np.empty(len(texts), dtype=object)
-        out[:] = [None if t is None else cls(t) for t in texts]
-        return out
+    def wrap(cls, texts) -> "JsonTextColumn":
+        """A whole column of rendered JSON texts (None: NULL), without a JsonText object per row."""
+        return JsonTextColumn(texts)
+
+    @classmethod
+    def lazy(cls, n: int, render) -> "LazyJsonColumn":
+        """A column of ``n`` JSON texts that ``render(start, stop)`` returns a chunk at a time (a list)."""
+        return LazyJsonColumn(n, render)
+
+
+class JsonTextColumn(list):
+    """A column of JSON already rendered as text (None for NULL), inserted as it is."""
+
+
+class LazyJsonColumn:
+    """A column of JSON texts rendered when its rows are inserted, by the thread that renders the next statement."""
+
+    def __init__(self, n: int, render):
+        self._n = n
+        self.render = render
+
+    def __len__(self) -> int:
+        return self._n
 
 
 def _json_default(value):
@@ -74,9 +109,25 @@ def _json_literal(value):
     return json.dumps(value, default=_json_default)
 
 
+# characters any of the adapters' quote_string would escape (pymysql escapes all of these, PostgreSQL only ')
+_NEEDS_ESCAPE = re.compile(r"""[\\'"\x00\n\r\x1a]""")
+
+
+def _quote_all(texts: list, quote) -> list[str]:
+    """SQL string literals of ``texts``: wrapped in quotes as they are when no character needs escaping."""
+    if not _NEEDS_ESCAPE.search("".join(texts)):
+        return ["'" + t + "'" for t in texts]
+    return [quote(t) for t in texts]
+
+
 def _literals(values, attr, quote) -> list[str]:
     """SQL literals of one column (NULL for None/NaN/inf)."""
     if attr.json:
+        if isinstance(values, JsonTextColumn) and None not in values:
+            # rendered by the caller: one check for characters to escape, not one quote() per row
+            return _quote_all(values, quote)
+        if isinstance(values, JsonTextColumn):
+            return ["NULL" if t is None else quote(t) for t in values]
         cache = {}
         out = []
         for v in values:
@@ -90,14 +141,14 @@ def _literals(values, attr, quote) -> list[str]:
         return out
     arr = np.asarray(values)
     if arr.dtype.kind == "f":
+        out = list(map(repr, arr.astype(np.float64, copy=False).tolist()))
         finite = np.isfinite(arr)
-        out = [repr(v) for v in arr.astype(np.float64).tolist()]
         if not finite.all():
-            for i in np.flatnonzero(~finite):
+            for i in np.flatnonzero(~finite).tolist():
                 out[i] = "NULL"
         return out
     if arr.dtype.kind in "iu":
-        return [str(v) for v in arr.tolist()]
+        return list(map(str, arr.tolist()))
     if arr.dtype.kind == "b":
         return ["TRUE" if v else "FALSE" for v in arr.tolist()]
     cache = {}
@@ -117,6 +168,42 @@ def _literals(values, attr, quote) -> list[str]:
     return out
 
 
+def _max_statement_bytes(connection) -> int:
+    """Longest INSERT to send: INSERT_CHUNK_BYTES, or half the server's max_allowed_packet if that is less."""
+    cached = getattr(connection, "_tectum_max_statement", None)
+    if cached is None:
+        cached = INSERT_CHUNK_BYTES
+        if connection.adapter.backend == "mysql":
+            (packet,) = connection.query("SELECT @@max_allowed_packet").fetchone()
+            cached = max(64 * 1024, min(cached, int(packet) // 2))
+        connection._tectum_max_statement = cached
+    return cached
+
+
+@contextmanager
+def parents_present(connection, ok: bool = True):
+    """Skip the server's foreign-key lookups for the inserts inside (MySQL/MariaDB; elsewhere nothing changes).
+
+    Only for a ``make()``'s own part rows whose parents it knows exist: the
+    master row it inserted just before in the same transaction, and rows it
+    has checked its ids against (ROI ids within the recording's ``n_rois``,
+    regressor names as stored). The parents stay locked: the master's insert
+    and the recording's ``LOCK IN SHARE MODE`` hold them until the
+    transaction ends. ``ok=False`` (the caller's check failed) leaves the
+    checks on, so the server reports the bad row. The session setting is
+    restored on the way out, also after an error.
+    """
+    if not ok or connection.adapter.backend != "mysql":
+        yield
+        return
+    (before,) = connection.query("SELECT @@SESSION.foreign_key_checks").fetchone()
+    connection.query("SET SESSION foreign_key_checks = 0")
+    try:
+        yield
+    finally:
+        connection.query(f"SET SESSION foreign_key_checks = {int(before)}")
+
+
 def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk_rows: int = INSERT_CHUNK_ROWS) -> int:
     """Insert one row per element of equally long column arrays.
 
@@ -129,8 +216,9 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
     constants : dict, optional
         Values shared by every row (typically the recording's key).
     chunk_rows : int
-        Rows per statement; keeps statements well below MariaDB's default
-        16 MB ``max_allowed_packet``.
+        At most this many rows per statement; a statement is also cut before
+        it exceeds :func:`_max_statement_bytes` (half the server's
+        ``max_allowed_packet`` on MySQL/MariaDB).
 
     Returns
     -------
@@ -155,17 +243,52 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
         table.insert(rows, chunk_size=chunk_rows)
         return n
     adapter = table.connection.adapter
-    heading = table.heading
-    prefix = ",".join(_literals([constants[name]], heading[name], adapter.quote_string)[0] for name in const_names)
-    rendered = [_literals(values, heading[name], adapter.quote_string) for name, values in columns.items()]
-    lead = "(" + prefix + "," if prefix else "("
-    rows = [lead + ",".join(vals) + ")" for vals in zip(*rendered)]
+    attrs = {name: table.heading[name] for name in names}  # read here: the heading may query the server
+    quote = adapter.quote_string
+    prefix = ",".join(_literals([constants[name]], attrs[name], quote)[0] for name in const_names)
     fields = ",".join(adapter.quote_identifier(name) for name in names)
-    head = f"INSERT INTO {table.full_table_name} ({fields}) VALUES "
-    for start in range(0, n, chunk_rows):
-        # no arguments: the literals are rendered above, so no '%' is interpreted by the driver
-        table.connection.query(head + ",".join(rows[start:start + chunk_rows]), args=None)
+    head = f"INSERT INTO {table.full_table_name} ({fields}) VALUES ("
+    budget = _max_statement_bytes(table.connection) - len(head) - 2
+
+    def render(start: int, stop: int) -> list[str]:
+        """The rows ``start:stop`` as SQL tuples without their parentheses."""
+        rendered = [_literals(_rows(values, start, stop), attrs[name], quote) for name, values in columns.items()]
+        if prefix:
+            rendered.insert(0, repeat(prefix))
+        return list(map(",".join, zip(*rendered)))
+
+    # The next chunk is rendered in a thread while the server inserts this one (the waiting thread lets go of the
+    # GIL), so most of the rendering costs no time; only this thread uses the connection.
+    bounds = [(start, min(n, start + chunk_rows)) for start in range(0, n, chunk_rows)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(render, *bounds[0])
+        for i in range(len(bounds)):
+            rows = pending.result()
+            if i + 1 < len(bounds):
+                pending = pool.submit(render, *bounds[i + 1])
+            for statement in _statements(head, rows, budget):
+                # no arguments: the literals are rendered above, so no '%' is interpreted by the driver
+                table.connection.query(statement, args=None)
     return n
+
+
+def _rows(values, start: int, stop: int):
+    """Elements ``start:stop`` of a column, keeping its kind."""
+    if isinstance(values, LazyJsonColumn):
+        return JsonTextColumn(values.render(start, stop))
+    part = values[start:stop]
+    return JsonTextColumn(part) if isinstance(values, JsonTextColumn) else part
+
+
+def _statements(head: str, rows: list[str], budget: int):
+    """INSERT statements of ``rows``, each as many rows as fit ``budget`` bytes (at least one)."""
+    lengths = np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)) + 3)  # "),(" between rows
+    start = 0
+    while start < len(rows):
+        offset = lengths[start - 1] if start else 0
+        stop = start + max(1, int(np.searchsorted(lengths[start:], budget + offset, side="right")))
+        yield head + "),(".join(rows[start:stop]) + ")"
+        start = stop
 
 
 def fetch_columns(expr, *attrs, order_by=None) -> tuple[np.ndarray, ...]:

@@ -32,6 +32,10 @@ STORE = "tectum"
 #: below MariaDB's default 16 MB ``max_allowed_packet``
 INSERT_CHUNK_ROWS = 5000
 
+#: bytes per such INSERT statement at most (on MySQL/MariaDB also at most half
+#: the server's ``max_allowed_packet``), whatever the length of the rows
+INSERT_CHUNK_BYTES = 4 * 1024 * 1024
+
 #: the project's schemas, in dependency order (full name = prefix + suffix)
 SCHEMA_SUFFIXES = ("reference", "acquisition", "analysis", "operations")
 
