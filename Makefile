@@ -15,7 +15,7 @@ export DJ_HOST ?= 127.0.0.1
 export DJ_USER ?= root
 export DJ_PASS ?=
 
-.PHONY: install demo test bench clean
+.PHONY: install demo lint test bench clean
 
 $(BIN)/tectum: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,7 +34,12 @@ datajoint.json: | $(BIN)/tectum
 	$(BIN)/tectum config init --host $(DJ_HOST) --user $(DJ_USER) $(if $(DJ_BACKEND),--backend $(DJ_BACKEND)) \
 	  $(if $(DJ_PORT),--port $(DJ_PORT)) $(if $(DJ_PASS),,--empty-password)
 
-test: install
+# ruff's settings are in pyproject.toml; `ruff format .` and `ruff check --fix .` repair most findings
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
 	@set -e; for backend in $(TEST_BACKENDS); do \
 	  echo "== test suite on $$backend"; \
 	  if [ "$$backend" = postgresql ]; then \

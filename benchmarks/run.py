@@ -83,8 +83,9 @@ def _in_memory(rec):
     import pipeline
 
     t0 = time.perf_counter()
-    result = pipeline.analyse_recording(rec.traces, rec.events, rec.frame_period_s, sensor=rec.sensor,
-                                        stimulus_groups=rec.groups)
+    result = pipeline.analyse_recording(
+        rec.traces, rec.events, rec.frame_period_s, sensor=rec.sensor, stimulus_groups=rec.groups
+    )
     return time.perf_counter() - t0, result
 
 
@@ -99,9 +100,15 @@ def _write_npy_manifest(folder: Path, recs: list[tuple[str, str, object]], genot
         rec.events[["stimulus", "onset_s", "duration_s"]].to_csv(folder / f"{fish}_{recording}_events.csv", index=False)
         lines += [
             "[[recording]]",
-            f'fish = "{fish}"', f'recording = "{recording}"', f'genotype = "{genotype}"',
-            'region = "tectum"', f'sensor = "{rec.sensor}"', f"frame_period_s = {rec.frame_period_s}",
-            f'traces = "{fish}_{recording}.npy"', f'events = "{fish}_{recording}_events.csv"', "",
+            f'fish = "{fish}"',
+            f'recording = "{recording}"',
+            f'genotype = "{genotype}"',
+            'region = "tectum"',
+            f'sensor = "{rec.sensor}"',
+            f"frame_period_s = {rec.frame_period_s}",
+            f'traces = "{fish}_{recording}.npy"',
+            f'events = "{fish}_{recording}_events.csv"',
+            "",
         ]
     manifest = folder / "manifest.toml"
     manifest.write_text("\n".join(lines))
@@ -117,9 +124,17 @@ def bench_populate(workdir: Path, n_rois=10_000, n_frames=3_000):
 
     rec = make_recording(n_rois=n_rois, n_frames=n_frames, seed=0)
     t_mem, result = _in_memory(rec)
-    key = schemas.insert_recording(fish="bench-pop", recording="R1", region="tectum", sensor=rec.sensor,
-                                   frame_period_s=rec.frame_period_s, traces=rec.traces, events=rec.events,
-                                   genotype="wild type", stimulus_groups=rec.groups)
+    key = schemas.insert_recording(
+        fish="bench-pop",
+        recording="R1",
+        region="tectum",
+        sensor=rec.sensor,
+        frame_period_s=rec.frame_period_s,
+        traces=rec.traces,
+        events=rec.events,
+        genotype="wild type",
+        stimulus_groups=rec.groups,
+    )
     restriction = dict(key, paramset="default")
     t0 = time.perf_counter()
     reports = schemas.populate_all(restriction)
@@ -132,9 +147,13 @@ def bench_populate(workdir: Path, n_rois=10_000, n_frames=3_000):
     same_selection = bool(np.array_equal(sel_db.astype(bool), result.fit.selected))
     ratio = t_db / t_mem
     _print_figure(
-        "1. populate ratio", f"populate() of all computed tables, default paramset, {n_rois:,} ROIs x {n_frames:,} frames: "
+        "1. populate ratio",
+        f"populate() of all computed tables, default paramset, {n_rois:,} ROIs x {n_frames:,} frames: "
         f"{t_db:.2f} s; the same analysis in memory: {t_mem:.2f} s",
-        ratio, "x", "<= 1.5", ratio <= 1.5,
+        ratio,
+        "x",
+        "<= 1.5",
+        ratio <= 1.5,
         f"results: max |r2 db - r2 memory| = {r2_diff:.2g} (dF/F stored as float32); same selection: {same_selection}",
     )
     return {"populate_s": t_db, "memory_s": t_mem, "ratio": ratio}
@@ -155,13 +174,21 @@ def bench_ingest(workdir: Path, n_rois=10_000, n_frames=3_000):
     # the same through a fresh process, interpreter start-up and imports included
     manifest2 = _write_npy_manifest(workdir / "ingest2", [("bench-ingest", "R2", rec)])
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "tectum.cli", "-q", "ingest", str(manifest2)], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "tectum.cli", "-q", "ingest", str(manifest2)],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     t_proc = time.perf_counter() - t0
     rate = mb / t_in
     _print_figure(
-        "2. ingest throughput", f"`tectum ingest` of a {mb:.0f} MB float32 .npy ({n_rois:,} x {n_frames:,}) + events: "
-        f"{t_in:.2f} s in process", rate, "MB/s", ">= 100", rate >= 100,
+        "2. ingest throughput",
+        f"`tectum ingest` of a {mb:.0f} MB float32 .npy ({n_rois:,} x {n_frames:,}) + events: {t_in:.2f} s in process",
+        rate,
+        "MB/s",
+        ">= 100",
+        rate >= 100,
         f"as a new `tectum ingest` process (Python start-up and imports included): {t_proc:.2f} s = {mb / t_proc:.0f} MB/s",
     )
     return {"ingest_s": t_in, "mb": mb, "mb_per_s": rate, "process_s": t_proc}
@@ -190,24 +217,35 @@ def wholebrain_child(workdir: Path, n_rois=100_000, n_frames=2_000):
     out["errors"] = [str(e) for r in reports for e in r.errors]
     tree = (schemas.analysis.Clustering.Tree & {"fish": "bench-brain", "paramset": "default"}).to_dicts()
     out["clustered"] = {t["roi_set"]: [int(t["n_clustered"]), bool(t["capped"])] for t in tree}
-    out["n_selected"] = int((schemas.analysis.Fit & {"fish": "bench-brain", "paramset": "default"}).fetch1("n_selected"))
+    out["n_selected"] = int(
+        (schemas.analysis.Fit & {"fish": "bench-brain", "paramset": "default"}).fetch1("n_selected")
+    )
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux
     print("WHOLEBRAIN " + json.dumps(out))
 
 
 def bench_wholebrain(workdir: Path):
-    proc = subprocess.run([sys.executable, __file__, "--child", "wholebrain", "--workdir", str(workdir)],
-                          capture_output=True, text=True, cwd=ROOT, env=os.environ.copy())
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", "wholebrain", "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WHOLEBRAIN ")), None)
     if proc.returncode or line is None:
         print(proc.stdout[-3000:], proc.stderr[-3000:])
         raise RuntimeError("whole-brain child failed")
-    out = json.loads(line[len("WHOLEBRAIN "):])
+    out = json.loads(line[len("WHOLEBRAIN ") :])
     ok = out["peak_rss_gb"] <= 8 and not out["errors"]
     _print_figure(
-        "3. whole-brain scale", f"100,000 ROIs x 2,000 frames ({out['mb']:.0f} MB): generate {out['generate_s']:.1f} s, "
+        "3. whole-brain scale",
+        f"100,000 ROIs x 2,000 frames ({out['mb']:.0f} MB): generate {out['generate_s']:.1f} s, "
         f"ingest {out['ingest_s']:.1f} s, populate {out['populate_s']:.1f} s; peak resident memory of the process",
-        out["peak_rss_gb"], "GB", "<= 8", ok,
+        out["peak_rss_gb"],
+        "GB",
+        "<= 8",
+        ok,
         f"selected {out['n_selected']:,} ROIs; clustered (n, capped): {out['clustered']}; errors: {out['errors'] or 'none'}",
     )
     return out
@@ -243,8 +281,10 @@ def _workers(n, restriction):
     server0 = _server_cpu_s()
     cmd = [sys.executable, "-m", "tectum.cli", "-q", "populate", restriction, "--paramset", "default", "--reserve-jobs"]
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for _ in range(n)]
+    procs = [
+        subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(n)
+    ]
     outputs = [p.communicate()[0] for p in procs]
     elapsed = time.perf_counter() - t0
     if any(p.returncode for p in procs):
@@ -262,8 +302,15 @@ def bench_scaleout(workdir: Path, n_recordings=8, n_rois=4_000, n_frames=1_500):
 
     for i in range(n_recordings):
         rec = make_recording(n_rois=n_rois, n_frames=n_frames, seed=100 + i)
-        schemas.insert_recording(fish="bench-scale", recording=f"R{i}", region="tectum", sensor=rec.sensor,
-                                 frame_period_s=rec.frame_period_s, traces=rec.traces, events=rec.events)
+        schemas.insert_recording(
+            fish="bench-scale",
+            recording=f"R{i}",
+            region="tectum",
+            sensor=rec.sensor,
+            frame_period_s=rec.frame_period_s,
+            traces=rec.traces,
+            events=rec.events,
+        )
     restriction = "fish=bench-scale"
     t1, cpu1, srv1 = _workers(1, restriction)
     # forget the results and the finished jobs, then again with two workers
@@ -275,15 +322,24 @@ def bench_scaleout(workdir: Path, n_recordings=8, n_rois=4_000, n_frames=1_500):
     n_fit = len(schemas.analysis.ClassSummary & {"fish": "bench-scale", "paramset": "default"})
     speedup = t1 / t2
     _print_figure(
-        "4. scale-out", f"{n_recordings} recordings ({n_rois:,} ROIs x {n_frames:,} frames), all tables: one "
+        "4. scale-out",
+        f"{n_recordings} recordings ({n_rois:,} ROIs x {n_frames:,} frames), all tables: one "
         f"`tectum populate --reserve-jobs` worker {t1:.1f} s; two workers started at once {t2:.1f} s",
-        speedup, "x throughput", ">= 1.6", speedup >= 1.6 and n_fit == n_recordings,
+        speedup,
+        "x throughput",
+        ">= 1.6",
+        speedup >= 1.6 and n_fit == n_recordings,
         f"each worker limited to one BLAS thread in both runs; {n_fit}/{n_recordings} recordings complete; "
         f"CPU time, workers + database server: one worker {cpu1:.1f} + {srv1:.1f} s, two workers {cpu2:.1f} + "
         f"{srv2:.1f} s, on {os.cpu_count()} cores (the server shares them; nan: not measurable on this backend)",
     )
-    return {"one_worker_s": t1, "two_workers_s": t2, "speedup": speedup, "cpu_one": [cpu1, srv1],
-            "cpu_two": [cpu2, srv2]}
+    return {
+        "one_worker_s": t1,
+        "two_workers_s": t2,
+        "speedup": speedup,
+        "cpu_one": [cpu1, srv1],
+        "cpu_two": [cpu2, srv2],
+    }
 
 
 # ---------------------------------------------------------------- figure 5
@@ -302,31 +358,31 @@ def cross_experiment_sql(per_roi: bool = False):
     fish = acquisition.Fish.full_table_name
     if not per_roi:
         return f"""
-SELECT f.{q('genotype')}, c.{q('roi_class')}, SUM(c.{q('n_in_class')}) AS n_rois,
-       1.0 * SUM(c.{q('n_in_class')}) / SUM(s.{q('n_selected')}) AS fraction_of_selected,
-       1.0 * SUM(c.{q('n_in_class')}) / SUM(s.{q('n_rois')}) AS fraction_of_all
+SELECT f.{q("genotype")}, c.{q("roi_class")}, SUM(c.{q("n_in_class")}) AS n_rois,
+       1.0 * SUM(c.{q("n_in_class")}) / SUM(s.{q("n_selected")}) AS fraction_of_selected,
+       1.0 * SUM(c.{q("n_in_class")}) / SUM(s.{q("n_rois")}) AS fraction_of_all
 FROM {analysis.ClassSummary.Count.full_table_name} AS c
 JOIN {analysis.Fit.full_table_name} AS s
-  ON s.{q('fish')} = c.{q('fish')} AND s.{q('recording')} = c.{q('recording')} AND s.{q('paramset')} = c.{q('paramset')}
-JOIN {fish} AS f ON f.{q('fish')} = c.{q('fish')}
-WHERE c.{q('paramset')} = 'default'
-GROUP BY f.{q('genotype')}, c.{q('roi_class')}
-ORDER BY f.{q('genotype')}, c.{q('roi_class')}"""
+  ON s.{q("fish")} = c.{q("fish")} AND s.{q("recording")} = c.{q("recording")} AND s.{q("paramset")} = c.{q("paramset")}
+JOIN {fish} AS f ON f.{q("fish")} = c.{q("fish")}
+WHERE c.{q("paramset")} = 'default'
+GROUP BY f.{q("genotype")}, c.{q("roi_class")}
+ORDER BY f.{q("genotype")}, c.{q("roi_class")}"""
     fit_roi, cls_roi = analysis.Fit.Roi.full_table_name, analysis.Classification.Roi.full_table_name
     return f"""
-SELECT f.{q('genotype')}, c.{q('roi_class')}, COUNT(*) AS n_rois,
+SELECT f.{q("genotype")}, c.{q("roi_class")}, COUNT(*) AS n_rois,
        1.0 * COUNT(*) / MAX(g.n_selected) AS fraction_of_selected,
        1.0 * COUNT(*) / MAX(g.n_all) AS fraction_of_all
 FROM {cls_roi} AS c
-JOIN {fish} AS f ON f.{q('fish')} = c.{q('fish')}
-JOIN (SELECT f2.{q('genotype')} AS genotype, COUNT(*) AS n_all,
-             SUM(CASE WHEN r.{q('selected')} THEN 1 ELSE 0 END) AS n_selected
-      FROM {fit_roi} AS r JOIN {fish} AS f2 ON f2.{q('fish')} = r.{q('fish')}
-      WHERE r.{q('paramset')} = 'default'
-      GROUP BY f2.{q('genotype')}) AS g ON g.genotype = f.{q('genotype')}
-WHERE c.{q('paramset')} = 'default'
-GROUP BY f.{q('genotype')}, c.{q('roi_class')}
-ORDER BY f.{q('genotype')}, c.{q('roi_class')}"""
+JOIN {fish} AS f ON f.{q("fish")} = c.{q("fish")}
+JOIN (SELECT f2.{q("genotype")} AS genotype, COUNT(*) AS n_all,
+             SUM(CASE WHEN r.{q("selected")} THEN 1 ELSE 0 END) AS n_selected
+      FROM {fit_roi} AS r JOIN {fish} AS f2 ON f2.{q("fish")} = r.{q("fish")}
+      WHERE r.{q("paramset")} = 'default'
+      GROUP BY f2.{q("genotype")}) AS g ON g.genotype = f.{q("genotype")}
+WHERE c.{q("paramset")} = 'default'
+GROUP BY f.{q("genotype")}, c.{q("roi_class")}
+ORDER BY f.{q("genotype")}, c.{q("roi_class")}"""
 
 
 def _time_query(conn, sql, repeats=5):
@@ -347,9 +403,17 @@ def bench_query(workdir: Path, n_recordings=100, n_rois=10_000, n_frames=500):
     t0 = time.perf_counter()
     for i in range(n_recordings):
         rec = make_recording(n_rois=n_rois, n_frames=n_frames, seed=1000 + i)
-        schemas.insert_recording(fish=f"bench-q{i // 2}", recording=f"R{i % 2}", region="tectum", sensor=rec.sensor,
-                                 genotype=genotypes[(i // 2) % len(genotypes)], frame_period_s=rec.frame_period_s,
-                                 traces=rec.traces, events=rec.events, stimulus_groups=rec.groups)
+        schemas.insert_recording(
+            fish=f"bench-q{i // 2}",
+            recording=f"R{i % 2}",
+            region="tectum",
+            sensor=rec.sensor,
+            genotype=genotypes[(i // 2) % len(genotypes)],
+            frame_period_s=rec.frame_period_s,
+            traces=rec.traces,
+            events=rec.events,
+            stimulus_groups=rec.groups,
+        )
     t_ingest = time.perf_counter() - t0
     env = dict(os.environ, **SINGLE_THREAD)
     t0 = time.perf_counter()
@@ -364,13 +428,20 @@ def bench_query(workdir: Path, n_recordings=100, n_rois=10_000, n_frames=500):
     roi_times, roi_rows = _time_query(conn, cross_experiment_sql(per_roi=True))
     best, best_roi = min(times), min(roi_times)
     same = [tuple(r[:3]) for r in rows] == [tuple(r[:3]) for r in roi_rows]
-    print(f"\n   setup: {n_recordings} recordings ingested in {t_ingest:.0f} s, populated (2 workers) in {t_populate:.0f} s")
+    print(
+        f"\n   setup: {n_recordings} recordings ingested in {t_ingest:.0f} s, populated (2 workers) in {t_populate:.0f} s"
+    )
     print("   genotype | class | n ROIs | fraction of selected | fraction of all")
     for row in rows:
         print(f"   {row[0]} | {row[1]} | {row[2]} | {float(row[3]):.3f} | {float(row[4]):.4f}")
     _print_figure(
-        "5. cross-experiment query", f"one SQL query over the class summary of {n_recordings} recordings with "
-        f"{n_roi_rows:,} ROIs (best of 5: {', '.join(f'{t:.4f}' for t in times)} s)", best, "s", "< 1", best < 1,
+        "5. cross-experiment query",
+        f"one SQL query over the class summary of {n_recordings} recordings with "
+        f"{n_roi_rows:,} ROIs (best of 5: {', '.join(f'{t:.4f}' for t in times)} s)",
+        best,
+        "s",
+        "< 1",
+        best < 1,
         f"the same straight from the {n_roi_rows:,} per-ROI rows (Fit.Roi + Classification.Roi): best of 5 "
         f"{best_roi:.2f} s ({', '.join(f'{t:.2f}' for t in roi_times)}); same counts: {same}",
     )
@@ -404,14 +475,21 @@ def main(argv=None):
 
     workdir = Path(tempfile.mkdtemp(prefix="tectum_bench_"))
     _setup_env(workdir)
-    print(f"tectum benchmarks: schema prefix {os.environ['TECTUM_SCHEMA_PREFIX']}, work dir {workdir}, "
-          f"{os.cpu_count()} cores, backend {os.environ.get('DJ_BACKEND', 'mysql')}")
+    print(
+        f"tectum benchmarks: schema prefix {os.environ['TECTUM_SCHEMA_PREFIX']}, work dir {workdir}, "
+        f"{os.cpu_count()} cores, backend {os.environ.get('DJ_BACKEND', 'mysql')}"
+    )
     import schemas
 
     schemas.activate()
 
-    benches = {"populate": bench_populate, "ingest": bench_ingest, "wholebrain": bench_wholebrain,
-               "scaleout": bench_scaleout, "query": bench_query}
+    benches = {
+        "populate": bench_populate,
+        "ingest": bench_ingest,
+        "wholebrain": bench_wholebrain,
+        "scaleout": bench_scaleout,
+        "query": bench_query,
+    }
     results = {}
     try:
         for name in args.only.split(","):

@@ -16,8 +16,7 @@ def block_rows(n_cols: int, *, values: int = BLOCK_VALUES) -> int:
     return max(1, values // max(int(n_cols), 1))
 
 
-def check_positive_float(value, name: str, *,
-                         allow_zero: bool = False) -> float:
+def check_positive_float(value, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a finite float > 0 (or >= 0), else ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {value!r}")
@@ -42,11 +41,8 @@ def as_2d_array(x, name: str) -> np.ndarray:
     """View ``x`` as a 2-D real numeric array (no copy when possible)."""
     x = np.asarray(x)
     if x.ndim != 2:
-        raise ValueError(
-            f"{name} must be a 2-D array (ROI x frame), got shape {x.shape}")
-    if not (np.issubdtype(x.dtype, np.floating)
-            or np.issubdtype(x.dtype, np.integer)
-            or x.dtype == bool):
+        raise ValueError(f"{name} must be a 2-D array (ROI x frame), got shape {x.shape}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer) or x.dtype == bool):
         raise ValueError(f"{name} must be numeric, got dtype {x.dtype}")
     return x
 
@@ -57,7 +53,7 @@ def first_nonfinite_row(x: np.ndarray) -> int | None:
         return None
     step = block_rows(x.shape[1])
     for start in range(0, x.shape[0], step):
-        bad = ~np.isfinite(x[start:start + step]).all(axis=1)
+        bad = ~np.isfinite(x[start : start + step]).all(axis=1)
         if bad.any():
             return start + int(np.argmax(bad))
     return None
@@ -77,6 +73,7 @@ def single_threaded_blas():
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - comes with scikit-learn
         import contextlib
+
         return contextlib.nullcontext()
     if not _CONTROLLER:  # inspecting the loaded libraries is slow: once
         _CONTROLLER.append(ThreadpoolController())

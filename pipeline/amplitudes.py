@@ -6,8 +6,7 @@ import numpy as np
 
 from ._validation import as_2d_array, check_positive_int
 
-__all__ = ["response_amplitudes", "seed2020_response_amplitudes",
-           "baseline_amplitudes", "window_frames"]
+__all__ = ["response_amplitudes", "seed2020_response_amplitudes", "baseline_amplitudes", "window_frames"]
 
 
 def _onsets(onset_frames, n_frames):
@@ -17,18 +16,15 @@ def _onsets(onset_frames, n_frames):
     for r, frames in enumerate(onset_frames):
         frames = np.asarray(frames)
         if frames.ndim != 1:
-            raise ValueError(
-                f"onset frames of regressor {r} must be 1-D, got shape "
-                f"{frames.shape}")
+            raise ValueError(f"onset frames of regressor {r} must be 1-D, got shape {frames.shape}")
         if frames.size and not np.issubdtype(frames.dtype, np.integer):
             if not np.array_equal(frames, np.round(frames)):
-                raise ValueError(
-                    f"onset frames of regressor {r} must be integers")
+                raise ValueError(f"onset frames of regressor {r} must be integers")
         frames = frames.astype(np.int64)
         if frames.size and (frames.min() < 0 or frames.max() >= n_frames):
             raise ValueError(
-                f"onset frames of regressor {r} must lie in [0, {n_frames}), "
-                f"got {frames.min()}..{frames.max()}")
+                f"onset frames of regressor {r} must lie in [0, {n_frames}), got {frames.min()}..{frames.max()}"
+            )
         result.append(frames)
     if not result:
         raise ValueError("onset_frames is empty: no regressors")
@@ -37,7 +33,7 @@ def _onsets(onset_frames, n_frames):
 
 def _window_mean(dff, frame, window):
     # Slicing clips the window at the end of the recording, as the notebook.
-    return dff[:, frame:frame + window].mean(axis=1, dtype=np.float64)
+    return dff[:, frame : frame + window].mean(axis=1, dtype=np.float64)
 
 
 def response_amplitudes(dff, onset_frames, window_frames=5):
@@ -111,7 +107,8 @@ def seed2020_response_amplitudes(dff, onset_frames, window_frames=5):
                 f"regressor only {n_slots}; the seed2020 notebook allocated "
                 "slots for the first regressor's presentations and fails "
                 "(IndexError) in this case. Order the regressors so the first "
-                "has the most presentations, or use response_amplitudes.")
+                "has the most presentations, or use response_amplitudes."
+            )
     if n_slots == 0:
         return np.full((dff.shape[0], len(onsets)), np.nan)
     out = np.zeros((dff.shape[0], len(onsets)))
@@ -155,12 +152,9 @@ def baseline_amplitudes(dff, onset_frames, response_frames, baseline_frames):
     onset_frames = np.asarray(onset_frames, dtype=np.int64)
     out = np.full((n_rois, onset_frames.size), np.nan)
     for k, f in enumerate(onset_frames):  # presentations, not ROIs
-        r0, r1 = (max(f + response_frames[0], 0),
-                  min(f + response_frames[1], n_frames))
-        b0, b1 = (max(f + baseline_frames[0], 0),
-                  min(f + baseline_frames[1], n_frames))
+        r0, r1 = (max(f + response_frames[0], 0), min(f + response_frames[1], n_frames))
+        b0, b1 = (max(f + baseline_frames[0], 0), min(f + baseline_frames[1], n_frames))
         if r1 <= r0 or b1 <= b0:
             continue
-        out[:, k] = (dff[:, r0:r1].mean(axis=1, dtype=np.float64)
-                     - dff[:, b0:b1].mean(axis=1, dtype=np.float64))
+        out[:, k] = dff[:, r0:r1].mean(axis=1, dtype=np.float64) - dff[:, b0:b1].mean(axis=1, dtype=np.float64)
     return out

@@ -12,9 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from .params import DEFAULT_PARAMSET, effective_groups, resolve_stage
-from .stages import (AmplitudeResult, DffResult, FitResult, RegressorResult,
-                     amplitude_stage, classify, clustering_stage, dff_stage,
-                     fit_stage, regressor_stage)
+from .stages import (
+    AmplitudeResult,
+    DffResult,
+    FitResult,
+    RegressorResult,
+    amplitude_stage,
+    classify,
+    clustering_stage,
+    dff_stage,
+    fit_stage,
+    regressor_stage,
+)
 
 __all__ = ["AnalysisResult", "analyse_recording"]
 
@@ -55,10 +64,21 @@ class AnalysisResult:
         return self.fit.selected
 
 
-def analyse_recording(traces, events, frame_period_s, *, sensor,
-                      trace_kind="raw", neuropil=None, roi_ids=None,
-                      dff=None, regressors=None, fit=None, clustering=None,
-                      stimulus_groups=None):
+def analyse_recording(
+    traces,
+    events,
+    frame_period_s,
+    *,
+    sensor,
+    trace_kind="raw",
+    neuropil=None,
+    roi_ids=None,
+    dff=None,
+    regressors=None,
+    fit=None,
+    clustering=None,
+    stimulus_groups=None,
+):
     """Run every stage on one recording.
 
     Parameters
@@ -91,27 +111,30 @@ def analyse_recording(traces, events, frame_period_s, *, sensor,
     -------
     AnalysisResult
     """
-    given = dict(dff=dff, regressors=regressors, fit=fit,
-                 clustering="none" if clustering is False else clustering)
-    params = {stage: resolve_stage(stage, spec, DEFAULT_PARAMSET[stage])
-              for stage, spec in given.items()}
+    given = dict(dff=dff, regressors=regressors, fit=fit, clustering="none" if clustering is False else clustering)
+    params = {stage: resolve_stage(stage, spec, DEFAULT_PARAMSET[stage]) for stage, spec in given.items()}
     if trace_kind == "dff":
         params["dff"] = resolve_stage("dff", "none")
-    d = dff_stage(traces, *params["dff"], frame_period_s=frame_period_s,
-                  trace_kind=trace_kind, neuropil=neuropil, roi_ids=roi_ids)
+    d = dff_stage(
+        traces, *params["dff"], frame_period_s=frame_period_s, trace_kind=trace_kind, neuropil=neuropil, roi_ids=roi_ids
+    )
     reg_method, reg_params = params["regressors"]
     if "groups" in reg_params:
-        reg_params = dict(reg_params, groups=effective_groups(
-            reg_method, reg_params, stimulus_groups))
-    regs = regressor_stage(events, d.dff, reg_method, reg_params,
-                           frame_period_s=frame_period_s, sensor=sensor)
-    f = fit_stage(d.dff, regs, params["fit"][1],
-                  frame_period_s=frame_period_s)
+        reg_params = dict(reg_params, groups=effective_groups(reg_method, reg_params, stimulus_groups))
+    regs = regressor_stage(events, d.dff, reg_method, reg_params, frame_period_s=frame_period_s, sensor=sensor)
+    f = fit_stage(d.dff, regs, params["fit"][1], frame_period_s=frame_period_s)
     labels, score, margin = classify(f, regs.names, params["fit"][1])
-    amps = amplitude_stage(d.dff, regs, events, params["fit"][1],
-                           frame_period_s=frame_period_s)
+    amps = amplitude_stage(d.dff, regs, events, params["fit"][1], frame_period_s=frame_period_s)
     method, p_clu = params["clustering"]
     clusters = clustering_stage(d.dff, f.r2, f.selected, p_clu, method)
-    return AnalysisResult(dff=d, regressors=regs, fit=f, labels=labels,
-                          class_score=score, class_margin=margin,
-                          amplitudes=amps, clusters=clusters, params=params)
+    return AnalysisResult(
+        dff=d,
+        regressors=regs,
+        fit=f,
+        labels=labels,
+        class_score=score,
+        class_margin=margin,
+        amplitudes=amps,
+        clusters=clusters,
+        params=params,
+    )

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["assign_classes", "classify", "CLASS_METHODS", "INHIBITED",
-           "MIXED", "UNCLASSIFIED"]
+__all__ = ["assign_classes", "classify", "CLASS_METHODS", "INHIBITED", "MIXED", "UNCLASSIFIED"]
 
 CLASS_METHODS = ("coef", "t")
 
@@ -51,27 +50,20 @@ def assign_classes(scores, selected, *, method="coef"):
         all NaN.
     """
     if method not in CLASS_METHODS:
-        raise ValueError(
-            f"method must be one of {CLASS_METHODS}, got {method!r}")
+        raise ValueError(f"method must be one of {CLASS_METHODS}, got {method!r}")
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[1] == 0:
-        raise ValueError(
-            "scores must be 2-D (n_rois x n_reg) with at least one "
-            f"regressor, got shape {scores.shape}")
+        raise ValueError(f"scores must be 2-D (n_rois x n_reg) with at least one regressor, got shape {scores.shape}")
     selected = np.asarray(selected)
     if selected.dtype != bool:
-        raise ValueError(
-            f"selected must be boolean, got dtype {selected.dtype}")
+        raise ValueError(f"selected must be boolean, got dtype {selected.dtype}")
     if selected.shape != (scores.shape[0],):
-        raise ValueError(
-            f"selected has shape {selected.shape}, expected "
-            f"({scores.shape[0]},) to match scores")
+        raise ValueError(f"selected has shape {selected.shape}, expected ({scores.shape[0]},) to match scores")
     n_rois, n_reg = scores.shape
     nan = np.isnan(scores)
     bad = selected & nan.all(axis=1)
     if bad.any():
-        raise ValueError(
-            f"selected ROI at row {int(np.argmax(bad))} has only NaN scores")
+        raise ValueError(f"selected ROI at row {int(np.argmax(bad))} has only NaN scores")
 
     class_index = np.full(n_rois, -1, dtype=np.int64)
     score = np.full(n_rois, np.nan)
@@ -157,9 +149,7 @@ def classify(source, names, params):
         labels[selected] = np.array(names, dtype=object)[idx[selected]]
         return labels, sc, mg
     if rule != "significant":
-        raise ValueError(
-            f"class_rule must be 'significant' or 'largest_coef', got "
-            f"{rule!r}")
+        raise ValueError(f"class_rule must be 'significant' or 'largest_coef', got {rule!r}")
     z = arr["coef_z"]
     z = None if z is None else np.asarray(z, dtype=np.float64)
     t = np.asarray(arr["t_value"], dtype=np.float64)
@@ -168,7 +158,8 @@ def classify(source, names, params):
     if scores.shape != (n_rois, len(names)) or p.shape != scores.shape:
         raise ValueError(
             f"coefficient arrays must be (n_rois, {len(names)}) = "
-            f"({n_rois}, {len(names)}), got {scores.shape} and {p.shape}")
+            f"({n_rois}, {len(names)}), got {scores.shape} and {p.shape}"
+        )
     # class_alpha is per ROI, over its regressors (Bonferroni): the chance
     # that any null coefficient of a ROI looks significant stays <= alpha
     # whatever the number of regressors.

@@ -20,8 +20,14 @@ try:  # same results as scipy, faster for large n
 except ImportError:  # pragma: no cover - fastcluster is an optional extra
     _fastcluster = None
 
-__all__ = ["condensed_subset", "ClusterResult", "zscore_rows", "correlation_distance",
-           "cluster_rois", "LINKAGE_METHODS"]
+__all__ = [
+    "condensed_subset",
+    "ClusterResult",
+    "zscore_rows",
+    "correlation_distance",
+    "cluster_rois",
+    "LINKAGE_METHODS",
+]
 
 # Methods valid for an arbitrary dissimilarity; "ward", "centroid" and
 # "median" assume Euclidean distances, which 1 - r is not.
@@ -83,8 +89,7 @@ def zscore_rows(x, *, ddof=1):
     """
     x = as_2d_array(x, "x").astype(np.float64)
     x -= x.mean(axis=1, keepdims=True)
-    sd = x.std(axis=1, ddof=ddof, keepdims=True) if x.shape[1] > ddof else \
-        np.zeros((x.shape[0], 1))
+    sd = x.std(axis=1, ddof=ddof, keepdims=True) if x.shape[1] > ddof else np.zeros((x.shape[0], 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(x, sd, out=x, where=sd > 0)
     x[(sd == 0)[:, 0]] = 0.0
@@ -131,10 +136,9 @@ def correlation_distance(x):
         stop = min(start + step, n - 1)
         block = u[start:stop] @ u[start:].T  # rows start..stop vs start..n
         # Entries right of the diagonal, row-major = condensed order.
-        upper = (np.arange(block.shape[1])[None, :]
-                 > np.arange(block.shape[0])[:, None])
+        upper = np.arange(block.shape[1])[None, :] > np.arange(block.shape[0])[:, None]
         vals = 1.0 - block[upper]
-        out[pos:pos + vals.size] = vals
+        out[pos : pos + vals.size] = vals
         pos += vals.size
     np.clip(out, 0.0, 2.0, out=out)
     return out
@@ -167,10 +171,18 @@ def condensed_subset(distance, n, rows):
     return distance[n * a - a * (a + 1) // 2 + (b - a - 1)]
 
 
-def cluster_rois(traces, *, method="average", n_clusters=None,
-                 distance_threshold=None, optimal_ordering=True,
-                 max_rois=None, priority=None, candidates=None,
-                 distance=None):
+def cluster_rois(
+    traces,
+    *,
+    method="average",
+    n_clusters=None,
+    distance_threshold=None,
+    optimal_ordering=True,
+    max_rois=None,
+    priority=None,
+    candidates=None,
+    distance=None,
+):
     """Agglomerative clustering of ROI traces on correlation distance.
 
     Parameters
@@ -217,15 +229,14 @@ def cluster_rois(traces, *, method="average", n_clusters=None,
     n_total = traces.shape[0]
     if method not in LINKAGE_METHODS:
         raise ValueError(
-            f"method must be one of {LINKAGE_METHODS} (the others assume "
-            f"Euclidean distances), got {method!r}")
+            f"method must be one of {LINKAGE_METHODS} (the others assume Euclidean distances), got {method!r}"
+        )
     if n_clusters is not None and distance_threshold is not None:
         raise ValueError("give n_clusters or distance_threshold, not both")
     if n_clusters is not None:
         n_clusters = check_positive_int(n_clusters, "n_clusters")
     if distance_threshold is not None:
-        distance_threshold = check_positive_float(
-            distance_threshold, "distance_threshold", allow_zero=True)
+        distance_threshold = check_positive_float(distance_threshold, "distance_threshold", allow_zero=True)
     if max_rois is not None:
         max_rois = check_positive_int(max_rois, "max_rois")
 
@@ -237,11 +248,13 @@ def cluster_rois(traces, *, method="average", n_clusters=None,
 
     n = rows.size
     if n == 0:
-        return ClusterResult(np.empty((0, 4)), np.empty(0, dtype=np.int64),
-                             np.empty(0, dtype=np.int64), rows, capped, False)
+        return ClusterResult(
+            np.empty((0, 4)), np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), rows, capped, False
+        )
     if n == 1:
-        return ClusterResult(np.empty((0, 4)), np.zeros(1, dtype=np.int64),
-                             np.ones(1, dtype=np.int64), rows, capped, False)
+        return ClusterResult(
+            np.empty((0, 4)), np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64), rows, capped, False
+        )
 
     if distance is not None:
         dist = distance if n == n_total else condensed_subset(distance, n_total, rows)
@@ -255,15 +268,18 @@ def cluster_rois(traces, *, method="average", n_clusters=None,
     if ordered:
         z = hierarchy.optimal_leaf_ordering(z, dist)
     if distance_threshold is not None:
-        labels = hierarchy.fcluster(z, t=distance_threshold,
-                                    criterion="distance")
+        labels = hierarchy.fcluster(z, t=distance_threshold, criterion="distance")
     else:
         k = min(8, n) if n_clusters is None else n_clusters
         labels = hierarchy.fcluster(z, t=k, criterion="maxclust")
     return ClusterResult(
-        linkage=z, leaf_order=hierarchy.leaves_list(z).astype(np.int64),
-        labels=labels.astype(np.int64), rows=rows, capped=capped,
-        optimally_ordered=ordered)
+        linkage=z,
+        leaf_order=hierarchy.leaves_list(z).astype(np.int64),
+        labels=labels.astype(np.int64),
+        rows=rows,
+        capped=capped,
+        optimally_ordered=ordered,
+    )
 
 
 def _candidate_rows(candidates, n_total):
@@ -272,14 +288,10 @@ def _candidate_rows(candidates, n_total):
     cand = np.asarray(candidates)
     if cand.dtype == bool:
         if cand.shape != (n_total,):
-            raise ValueError(
-                f"boolean candidates must have shape ({n_total},), got "
-                f"{cand.shape}")
+            raise ValueError(f"boolean candidates must have shape ({n_total},), got {cand.shape}")
         return np.flatnonzero(cand).astype(np.int64)
-    if cand.ndim != 1 or (cand.size and not np.issubdtype(cand.dtype,
-                                                           np.integer)):
-        raise ValueError("candidates must be a 1-D array of row indices or "
-                         "a boolean mask")
+    if cand.ndim != 1 or (cand.size and not np.issubdtype(cand.dtype, np.integer)):
+        raise ValueError("candidates must be a 1-D array of row indices or a boolean mask")
     cand = np.unique(cand.astype(np.int64))
     if cand.size and (cand[0] < 0 or cand[-1] >= n_total):
         raise ValueError(f"candidate rows must lie in [0, {n_total})")
@@ -292,8 +304,7 @@ def _top_rows(rows, priority, n_total, max_rois):
         return rows[:max_rois]
     priority = np.asarray(priority, dtype=np.float64)
     if priority.shape != (n_total,):
-        raise ValueError(
-            f"priority must have shape ({n_total},), got {priority.shape}")
+        raise ValueError(f"priority must have shape ({n_total},), got {priority.shape}")
     key = priority[rows]
     key = np.where(np.isnan(key), -np.inf, key)
     # Stable sort on -key: highest first, ties in row order.

@@ -10,15 +10,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ._validation import (as_2d_array, block_rows, check_positive_float,
-                          first_nonfinite_row)
+from ._validation import as_2d_array, block_rows, check_positive_float, first_nonfinite_row
 from .params import REGISTRY
 
 __all__ = ["BaselineError", "DFF_METHODS", "compute_dff", "EXCLUSION_REASONS"]
 
 #: Why a ROI is excluded by ``compute_dff(..., exclude=True)``.
-EXCLUSION_REASONS = ("non-finite values", "baseline <= 0",
-                     "non-finite baseline", "zero variance")
+EXCLUSION_REASONS = ("non-finite values", "baseline <= 0", "non-finite baseline", "zero variance")
 
 DFF_METHODS = ("percentile", "sliding_percentile", "none", "seed2020")
 
@@ -53,9 +51,18 @@ class BaselineError(ValueError):
         self.frame = frame
 
 
-def compute_dff(traces, method="percentile", *, frame_period_s=None,
-                percentile=None, window_s=None, neuropil=None,
-                neuropil_factor=None, roi_ids=None, exclude=False):
+def compute_dff(
+    traces,
+    method="percentile",
+    *,
+    frame_period_s=None,
+    percentile=None,
+    window_s=None,
+    neuropil=None,
+    neuropil_factor=None,
+    roi_ids=None,
+    exclude=False,
+):
     """Convert raw fluorescence traces to dF/F = (F - F0) / F0.
 
     Parameters
@@ -128,8 +135,7 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
         ``"seed2020"``, and the value).
     """
     if method not in DFF_METHODS:
-        raise ValueError(
-            f"unknown dF/F method {method!r}; expected one of {DFF_METHODS}")
+        raise ValueError(f"unknown dF/F method {method!r}; expected one of {DFF_METHODS}")
     # Defaults live in the parameter registry only.
     spec = REGISTRY["dff"]["sliding_percentile"]
     if percentile is None:
@@ -144,9 +150,7 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
         # plain Python values, so messages read "ROI 7", not "ROI np.int64(7)"
         roi_ids = [v.item() if isinstance(v, np.generic) else v for v in roi_ids]
         if len(roi_ids) != n_rois:
-            raise ValueError(
-                f"roi_ids has {len(roi_ids)} entries but traces has "
-                f"{n_rois} ROIs")
+            raise ValueError(f"roi_ids has {len(roi_ids)} entries but traces has {n_rois} ROIs")
 
     def roi_name(i):
         return roi_ids[i] if roi_ids is not None else i
@@ -158,9 +162,7 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
     else:
         bad = first_nonfinite_row(traces)
         if bad is not None:
-            raise ValueError(
-                f"traces of ROI {roi_name(bad)!r} (row {bad}) contain NaN or "
-                "infinite values")
+            raise ValueError(f"traces of ROI {roi_name(bad)!r} (row {bad}) contain NaN or infinite values")
 
     if method == "none":
         out = np.array(traces, dtype=np.float64, copy=True)
@@ -169,34 +171,26 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
     if neuropil is not None:
         neuropil = as_2d_array(neuropil, "neuropil")
         if neuropil.shape != traces.shape:
-            raise ValueError(
-                f"neuropil shape {neuropil.shape} does not match traces "
-                f"shape {traces.shape}")
+            raise ValueError(f"neuropil shape {neuropil.shape} does not match traces shape {traces.shape}")
         if exclude:
             for row in _nonfinite_rows(neuropil):
                 reasons[row] = reasons[row] or "non-finite values"
         else:
             bad = first_nonfinite_row(neuropil)
             if bad is not None:
-                raise ValueError(
-                    f"neuropil of ROI {roi_name(bad)!r} (row {bad}) contains "
-                    "NaN or infinite values")
-    neuropil_factor = check_positive_float(
-        neuropil_factor, "neuropil_factor", allow_zero=True)
+                raise ValueError(f"neuropil of ROI {roi_name(bad)!r} (row {bad}) contains NaN or infinite values")
+    neuropil_factor = check_positive_float(neuropil_factor, "neuropil_factor", allow_zero=True)
     if neuropil_factor == 0:
         neuropil = None
 
     if method != "seed2020":
         percentile = float(percentile)
         if not 0.0 <= percentile <= 100.0:
-            raise ValueError(
-                f"percentile must be within [0, 100], got {percentile}")
+            raise ValueError(f"percentile must be within [0, 100], got {percentile}")
     window = None
     if method == "sliding_percentile":
         if frame_period_s is None:
-            raise ValueError(
-                "method 'sliding_percentile' needs frame_period_s to convert "
-                "window_s to frames")
+            raise ValueError("method 'sliding_percentile' needs frame_period_s to convert window_s to frames")
         frame_period_s = check_positive_float(frame_period_s, "frame_period_s")
         window_s = check_positive_float(window_s, "window_s")
         window = _window_frames(window_s, frame_period_s, n_frames)
@@ -210,8 +204,7 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
             ok = np.array([r is None for r in reasons])
             out[~ok] = np.nan
             sub = np.empty((int(ok.sum()), n_frames))
-            _seed2020_dff(traces[ok], None if neuropil is None
-                          else neuropil[ok], neuropil_factor, sub)
+            _seed2020_dff(traces[ok], None if neuropil is None else neuropil[ok], neuropil_factor, sub)
             out[ok] = sub
         else:
             _seed2020_dff(traces, neuropil, neuropil_factor, out)
@@ -220,8 +213,7 @@ def compute_dff(traces, method="percentile", *, frame_period_s=None,
     step = block_rows(n_frames)
     for start in range(0, n_rois, step):
         stop = min(start + step, n_rois)
-        f = _corrected_block(traces, neuropil, neuropil_factor,
-                             np.s_[start:stop])
+        f = _corrected_block(traces, neuropil, neuropil_factor, np.s_[start:stop])
         if method == "percentile":
             f0 = np.percentile(f, percentile, axis=1)[:, None]
         else:
@@ -243,7 +235,7 @@ def _nonfinite_rows(x):
     rows = []
     step = block_rows(x.shape[1])
     for start in range(0, x.shape[0], step):
-        bad = ~np.isfinite(x[start:start + step]).all(axis=1)
+        bad = ~np.isfinite(x[start : start + step]).all(axis=1)
         rows.extend((start + np.flatnonzero(bad)).tolist())
     return rows
 
@@ -254,18 +246,16 @@ def _exclude_baseline(f0, row_offset, reasons):
     positive = (np.where(np.isfinite(f0), f0, 1.0) > 0).all(axis=1)
     for row in np.flatnonzero(~finite | ~positive):
         i = row_offset + int(row)
-        reasons[i] = reasons[i] or ("non-finite baseline" if not finite[row]
-                                    else "baseline <= 0")
+        reasons[i] = reasons[i] or ("non-finite baseline" if not finite[row] else "baseline <= 0")
 
 
 def _finish(out, reasons):
     """NaN rows for excluded ROIs; zero-variance ROIs excluded too."""
     step = block_rows(out.shape[1])
     for start in range(0, out.shape[0], step):
-        block = out[start:start + step]
+        block = out[start : start + step]
         with np.errstate(invalid="ignore"):
-            flat = ~(np.nanmax(block, axis=1, initial=-np.inf)
-                     > np.nanmin(block, axis=1, initial=np.inf))
+            flat = ~(np.nanmax(block, axis=1, initial=-np.inf) > np.nanmin(block, axis=1, initial=np.inf))
         for row in np.flatnonzero(flat):
             i = start + int(row)
             reasons[i] = reasons[i] or "zero variance"
@@ -307,9 +297,8 @@ def _sliding_percentile(f, percentile, window):
     if window == 1:
         return f.copy()
     padded = np.pad(f, ((0, 0), (half, half)), mode="edge")
-    filtered = ndimage.percentile_filter(padded.ravel(), percentile,
-                                         size=window, mode="nearest")
-    return filtered.reshape(padded.shape)[:, half:half + f.shape[1]]
+    filtered = ndimage.percentile_filter(padded.ravel(), percentile, size=window, mode="nearest")
+    return filtered.reshape(padded.shape)[:, half : half + f.shape[1]]
 
 
 def _check_baseline(f0, row_offset, roi_name):
@@ -324,11 +313,17 @@ def _check_baseline(f0, row_offset, roi_name):
         raise BaselineError(
             f"ROI {roi!r}: baseline F0 = {value!r} is not > 0; dF/F is "
             "undefined (check background subtraction / neuropil factor)",
-            roi=roi, value=value)
+            roi=roi,
+            value=value,
+        )
     raise BaselineError(
         f"ROI {roi!r}: sliding baseline F0 = {value!r} at frame {int(col)} "
         "is not > 0; dF/F is undefined (check background subtraction / "
-        "neuropil factor)", roi=roi, value=value, frame=int(col))
+        "neuropil factor)",
+        roi=roi,
+        value=value,
+        frame=int(col),
+    )
 
 
 def _seed2020_dff(traces, neuropil, factor, out):
@@ -346,6 +341,9 @@ def _seed2020_dff(traces, neuropil, factor, out):
             raise BaselineError(
                 f"frame {start + col}: seed2020 baseline F0 (5th percentile "
                 f"across ROIs) = {value!r} is not > 0; dF/F is undefined",
-                roi=None, value=value, frame=start + col)
+                roi=None,
+                value=value,
+                frame=start + col,
+            )
         np.subtract(f, f0, out=out[:, start:stop])
         out[:, start:stop] /= f0

@@ -71,9 +71,7 @@ def score_analysis(rec, res):
     out["mixed_labelled_mixed"] = frac(labels == "mixed", mixed & sel)
     if mixed.any():
         gains = np.asarray(rec.gains)
-        theirs = np.array([
-            lab in classes and gains[i, classes.index(lab)] > 0
-            for i, lab in enumerate(labels)])
+        theirs = np.array([lab in classes and gains[i, classes.index(lab)] > 0 for i, lab in enumerate(labels)])
         out["mixed_labelled_one_of_theirs"] = frac(theirs, mixed & sel)
     else:
         out["mixed_labelled_one_of_theirs"] = float("nan")
@@ -81,9 +79,7 @@ def score_analysis(rec, res):
     out["p_perm_below_05"] = frac(fit.p_permutation < 0.05, spont)
     out["p_param_below_05"] = frac(fit.p_parametric < 0.05, spont)
     amp = res.amplitudes.mean[spont]
-    out["amplitude_median_spontaneous"] = (
-        float(np.nanmedian(amp)) if amp.size else float("nan"))
+    out["amplitude_median_spontaneous"] = float(np.nanmedian(amp)) if amp.size else float("nan")
     info = res.regressors.kernel_info
-    out["kernel"] = dict(tau_decay_s=info.get("tau_decay_s"),
-                         delay_s=info.get("delay_s"))
+    out["kernel"] = dict(tau_decay_s=info.get("tau_decay_s"), delay_s=info.get("delay_s"))
     return out

@@ -57,19 +57,16 @@ def _rfft_weights(n):
 
 def _grid(tau_decay_grid_s, delay_grid_s, tau_rise_grid_s):
     points = []
-    for rise, decay, delay in itertools.product(
-            tau_rise_grid_s, tau_decay_grid_s, delay_grid_s):
+    for rise, decay, delay in itertools.product(tau_rise_grid_s, tau_decay_grid_s, delay_grid_s):
         if rise and not rise < decay:
             continue  # a rise slower than the decay is no kernel
         points.append((float(rise), float(decay), float(delay)))
     if not points:
-        raise ValueError(
-            "the kernel grid is empty (every tau_rise_s >= tau_decay_s)")
+        raise ValueError("the kernel grid is empty (every tau_rise_s >= tau_decay_s)")
     return points
 
 
-def kernel_objective(dff, trains, frame_period_s, kernels, *,
-                     objective="z", block_size=None):
+def kernel_objective(dff, trains, frame_period_s, kernels, *, objective="z", block_size=None):
     """Shift-null-corrected evidence of each candidate kernel.
 
     Parameters
@@ -102,7 +99,7 @@ def kernel_objective(dff, trains, frame_period_s, kernels, *,
         raise ValueError(f"objective must be 'z' or 'r2', got {objective!r}")
     dff = np.asarray(dff)
     n_frames = dff.shape[1]
-    weights = _rfft_weights(n_frames) / n_frames ** 2
+    weights = _rfft_weights(n_frames) / n_frames**2
     bases, cross = [], []
     with single_threaded_blas():
         for kernel in kernels:
@@ -114,8 +111,7 @@ def kernel_objective(dff, trains, frame_period_s, kernels, *,
             # Shift-averaged u uᵀ = sum_f |Y(f)|² Re(conj(Q_j) Q_k) w_f:
             # one column per (j, k) pair, j <= k.
             j, k = np.triu_indices(q.shape[1])
-            cross.append((spec[:, j].conj() * spec[:, k]).real
-                         * weights[:, None])
+            cross.append((spec[:, j].conj() * spec[:, k]).real * weights[:, None])
     n_cols = [q.shape[1] for q in bases]
     q_all = np.concatenate(bases, axis=1)  # n_frames x sum(n_cols)
     ends = np.cumsum(n_cols)
@@ -126,10 +122,9 @@ def kernel_objective(dff, trains, frame_period_s, kernels, *,
     null_sum = np.zeros(len(kernels))
     obj = np.zeros(len(kernels))
     used = 0
-    step = block_size or block_rows(n_frames + q_all.shape[1]
-                                    + k_all.shape[1])
+    step = block_size or block_rows(n_frames + q_all.shape[1] + k_all.shape[1])
     for start in range(0, dff.shape[0], step):
-        yb = np.array(dff[start:start + step], dtype=np.float64, copy=True)
+        yb = np.array(dff[start : start + step], dtype=np.float64, copy=True)
         yb = yb[np.isfinite(yb).all(axis=1)]
         yb -= yb.mean(axis=1, keepdims=True)
         ss_tot = np.einsum("ij,ij->i", yb, yb)
@@ -143,14 +138,13 @@ def kernel_objective(dff, trains, frame_period_s, kernels, *,
         m_all = power @ k_all  # rows x sum(pairs)
         del yb, power
         for g, (p, q_end, c_end) in enumerate(zip(n_cols, ends, pair_ends)):
-            obs = proj[:, q_end - p:q_end].sum(axis=1)
-            m = m_all[:, c_end - p * (p + 1) // 2:c_end]
+            obs = proj[:, q_end - p : q_end].sum(axis=1)
+            m = m_all[:, c_end - p * (p + 1) // 2 : c_end]
             j, k = np.triu_indices(p)
             diag = j == k
             trace = m[:, diag].sum(axis=1)
             # tr(M²) = sum of squares of all entries (off-diagonal twice)
-            tr_m2 = (m[:, diag] ** 2).sum(axis=1) \
-                + 2 * (m[:, ~diag] ** 2).sum(axis=1)
+            tr_m2 = (m[:, diag] ** 2).sum(axis=1) + 2 * (m[:, ~diag] ** 2).sum(axis=1)
             r2_sum[g] += (obs / ss_tot).sum()
             null_sum[g] += (trace / ss_tot).sum()
             if objective == "z":
@@ -162,9 +156,18 @@ def kernel_objective(dff, trains, frame_period_s, kernels, *,
     return obj, r2_sum, null_sum, used
 
 
-def choose_kernel(dff, trains, frame_period_s, *, tau_decay_grid_s,
-                  delay_grid_s, tau_rise_grid_s=(0.0,), objective="z",
-                  max_rois=None, block_size=None):
+def choose_kernel(
+    dff,
+    trains,
+    frame_period_s,
+    *,
+    tau_decay_grid_s,
+    delay_grid_s,
+    tau_rise_grid_s=(0.0,),
+    objective="z",
+    max_rois=None,
+    block_size=None,
+):
     """The grid kernel maximising :func:`kernel_objective`.
 
     Parameters
@@ -195,26 +198,30 @@ def choose_kernel(dff, trains, frame_period_s, *, tau_decay_grid_s,
         If no ROI has a finite, non-constant trace.
     """
     points = _grid(tau_decay_grid_s, delay_grid_s, tau_rise_grid_s)
-    kernels = [make_kernel(frame_period_s, decay, rise or None,
-                           delay_s=delay)
-               for rise, decay, delay in points]
+    kernels = [make_kernel(frame_period_s, decay, rise or None, delay_s=delay) for rise, decay, delay in points]
     dff = np.asarray(dff)
     if max_rois is not None and dff.shape[0] > max_rois:
         dff = dff[np.linspace(0, dff.shape[0] - 1, max_rois).astype(int)]
     values, r2_sum, null_sum, used = kernel_objective(
-        dff, trains, frame_period_s, kernels, objective=objective,
-        block_size=block_size)
+        dff, trains, frame_period_s, kernels, objective=objective, block_size=block_size
+    )
     if used == 0:
-        raise ValueError(
-            "cannot fit the kernel: no ROI has a finite, non-constant trace")
+        raise ValueError("cannot fit the kernel: no ROI has a finite, non-constant trace")
     best = int(np.argmax(values))
     rise, decay, delay = points[best]
     return dict(
-        tau_decay_s=decay, tau_rise_s=rise or None, delay_s=delay,
-        objective_name=objective, objective=float(values[best]),
+        tau_decay_s=decay,
+        tau_rise_s=rise or None,
+        delay_s=delay,
+        objective_name=objective,
+        objective=float(values[best]),
         n_rois=int(used),
-        grid=dict(tau_decay_s=[p[1] for p in points],
-                  tau_rise_s=[p[0] for p in points],
-                  delay_s=[p[2] for p in points],
-                  objective=values.tolist(), r2_sum=r2_sum.tolist(),
-                  null_sum=null_sum.tolist()))
+        grid=dict(
+            tau_decay_s=[p[1] for p in points],
+            tau_rise_s=[p[0] for p in points],
+            delay_s=[p[2] for p in points],
+            objective=values.tolist(),
+            r2_sum=r2_sum.tolist(),
+            null_sum=null_sum.tolist(),
+        ),
+    )

@@ -32,9 +32,16 @@ import numpy as np
 from ._validation import check_positive_float, check_positive_int
 
 __all__ = [
-    "SENSORS", "SEED2020_TAUS", "exponential_kernel",
-    "double_exponential_kernel", "sensor_kernel", "seed2020_kernel",
-    "canonical_sensor", "sensor_info", "check_sensor", "make_kernel",
+    "SENSORS",
+    "SEED2020_TAUS",
+    "exponential_kernel",
+    "double_exponential_kernel",
+    "sensor_kernel",
+    "seed2020_kernel",
+    "canonical_sensor",
+    "sensor_info",
+    "check_sensor",
+    "make_kernel",
     "kernel_length_s",
 ]
 
@@ -62,37 +69,58 @@ def _sensor(t_half_decay_s, t_half_rise_s, time_to_peak_s, reference):
 #: ``t_half_rise_s``, ``time_to_peak_s`` (informational) and ``reference``.
 SENSORS = {
     "GCaMP6s": _sensor(
-        0.55, None, None,
+        0.55,
+        None,
+        None,
         f"{_CHEN2013}: in vivo mouse V1 L2/3, 1 AP half-decay time "
         "(approximate, ~0.55 s); no rise constant used (reported rise "
-        "~100-150 ms is below typical frame periods)"),
+        "~100-150 ms is below typical frame periods)",
+    ),
     "GCaMP6m": _sensor(
-        0.27, None, None,
+        0.27,
+        None,
+        None,
         f"{_CHEN2013}: in vivo mouse V1 L2/3, 1 AP half-decay time "
         "(approximate, ~0.27 s); no rise constant used (reported rise "
-        "~75-100 ms)"),
+        "~75-100 ms)",
+    ),
     "GCaMP6f": _sensor(
-        0.142, None, None,
+        0.142,
+        None,
+        None,
         f"{_CHEN2013}: in vivo mouse V1 L2/3, 1 AP half-decay time "
         "(approximate, ~142 ms); no rise constant used (reported rise "
-        "~50-75 ms)"),
+        "~50-75 ms)",
+    ),
     "jGCaMP7f": _sensor(
-        0.1819, 0.0248, 0.0995,
+        0.1819,
+        0.0248,
+        0.0995,
         f"{_DANA2019} introduced jGCaMP7f; numbers are its 1 AP control "
         f"measurement in {_ZHANG2023} (cultured neurons, field stimulation): "
-        "half-rise 24.8 ms, time to peak 99.5 ms, half-decay 181.9 ms"),
+        "half-rise 24.8 ms, time to peak 99.5 ms, half-decay 181.9 ms",
+    ),
     "jGCaMP8s": _sensor(
-        0.3067, 0.0101, 0.0570,
+        0.3067,
+        0.0101,
+        0.0570,
         f"{_ZHANG2023}: 1 AP (cultured neurons, field stimulation) "
-        "half-rise 10.1 ms, time to peak 57.0 ms, half-decay 306.7 ms"),
+        "half-rise 10.1 ms, time to peak 57.0 ms, half-decay 306.7 ms",
+    ),
     "jGCaMP8m": _sensor(
-        0.1183, 0.0071, 0.0290,
+        0.1183,
+        0.0071,
+        0.0290,
         f"{_ZHANG2023}: 1 AP (cultured neurons, field stimulation) "
-        "half-rise 7.1 ms, time to peak 29.0 ms, half-decay 118.3 ms"),
+        "half-rise 7.1 ms, time to peak 29.0 ms, half-decay 118.3 ms",
+    ),
     "jGCaMP8f": _sensor(
-        0.0674, 0.0071, 0.0248,
+        0.0674,
+        0.0071,
+        0.0248,
         f"{_ZHANG2023}: 1 AP (cultured neurons, field stimulation) "
-        "half-rise 7.1 ms, time to peak 24.8 ms, half-decay 67.4 ms"),
+        "half-rise 7.1 ms, time to peak 24.8 ms, half-decay 67.4 ms",
+    ),
 }
 
 #: Decay constants (s) hard-coded in the 2020 notebook's kernels.
@@ -113,8 +141,7 @@ def canonical_sensor(sensor):
         for name in SENSORS:
             if name.lower() == sensor.strip().lower():
                 return name
-    raise ValueError(
-        f"unknown sensor {sensor!r}; known sensors: {', '.join(SENSORS)}")
+    raise ValueError(f"unknown sensor {sensor!r}; known sensors: {', '.join(SENSORS)}")
 
 
 def sensor_info(name):
@@ -127,9 +154,12 @@ def sensor_info(name):
     """
     name = canonical_sensor(name)
     spec = SENSORS[name]
-    return dict(name=name, tau_decay_s=spec["tau_decay_s"],
-                tau_rise_s=spec["tau_rise_s"],
-                seed2020_tau_s=SEED2020_TAUS.get(name))
+    return dict(
+        name=name,
+        tau_decay_s=spec["tau_decay_s"],
+        tau_rise_s=spec["tau_rise_s"],
+        seed2020_tau_s=SEED2020_TAUS.get(name),
+    )
 
 
 def check_sensor(sensor):
@@ -142,37 +172,29 @@ def check_sensor(sensor):
     if not isinstance(sensor, dict):
         raise ValueError(
             "sensor must be a dict with keys name, tau_decay_s, tau_rise_s, "
-            f"seed2020_tau_s (or a known sensor name), got {sensor!r}")
+            f"seed2020_tau_s (or a known sensor name), got {sensor!r}"
+        )
     keys = ("name", "tau_decay_s", "tau_rise_s", "seed2020_tau_s")
     unknown = set(sensor) - set(keys)
     if unknown or "name" not in sensor:
-        raise ValueError(
-            f"sensor dict needs 'name' and may have {keys[1:]}; got keys "
-            f"{sorted(sensor)}")
+        raise ValueError(f"sensor dict needs 'name' and may have {keys[1:]}; got keys {sorted(sensor)}")
     out = {"name": str(sensor["name"])}
     for key in keys[1:]:
         value = sensor.get(key)
-        out[key] = None if value is None else check_positive_float(
-            value, f"sensor {out['name']!r} {key}")
-    if out["tau_rise_s"] is not None and out["tau_decay_s"] is not None \
-            and not out["tau_rise_s"] < out["tau_decay_s"]:
-        raise ValueError(
-            f"sensor {out['name']!r}: tau_rise_s must be < tau_decay_s")
+        out[key] = None if value is None else check_positive_float(value, f"sensor {out['name']!r} {key}")
+    if out["tau_rise_s"] is not None and out["tau_decay_s"] is not None and not out["tau_rise_s"] < out["tau_decay_s"]:
+        raise ValueError(f"sensor {out['name']!r}: tau_rise_s must be < tau_decay_s")
     return out
 
 
-def make_kernel(frame_period_s, tau_decay_s, tau_rise_s=None, *,
-                delay_s=0.0, normalize="peak"):
+def make_kernel(frame_period_s, tau_decay_s, tau_rise_s=None, *, delay_s=0.0, normalize="peak"):
     """Exponential kernel, or double exponential if ``tau_rise_s`` > 0.
 
     The default length covers ``delay_s + 5 * tau_decay_s``.
     """
     if tau_rise_s:
-        return double_exponential_kernel(frame_period_s, tau_rise_s,
-                                         tau_decay_s, delay_s=delay_s,
-                                         normalize=normalize)
-    return exponential_kernel(frame_period_s, tau_decay_s, delay_s=delay_s,
-                              normalize=normalize)
+        return double_exponential_kernel(frame_period_s, tau_rise_s, tau_decay_s, delay_s=delay_s, normalize=normalize)
+    return exponential_kernel(frame_period_s, tau_decay_s, delay_s=delay_s, normalize=normalize)
 
 
 def kernel_length_s(tau_decay_s, delay_s=0.0):
@@ -183,22 +205,18 @@ def kernel_length_s(tau_decay_s, delay_s=0.0):
 def _n_frames(n_frames, frame_period_s, tau_s, delay_s):
     if n_frames is None:
         # Long enough for the kernel to decay to exp(-5) ~ 0.7 % of its peak.
-        return max(2, int(math.ceil((delay_s + 5.0 * tau_s) / frame_period_s))
-                   + 1)
+        return max(2, int(math.ceil((delay_s + 5.0 * tau_s) / frame_period_s)) + 1)
     return check_positive_int(n_frames, "n_frames")
 
 
 def _normalise(kernel, normalize):
     if normalize not in _NORMALIZE:
-        raise ValueError(
-            f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
+        raise ValueError(f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
     if normalize is None:
         return kernel
     scale = kernel.sum() if normalize == "sum" else kernel.max()
     if not scale > 0:
-        raise ValueError(
-            "kernel is zero at every sampled frame (delay_s beyond the kernel "
-            "length?); cannot normalise")
+        raise ValueError("kernel is zero at every sampled frame (delay_s beyond the kernel length?); cannot normalise")
     return kernel / scale
 
 
@@ -208,8 +226,7 @@ def _shifted_times(frame_period_s, n_frames, delay_s):
     return t - delay_s if delay_s else t
 
 
-def exponential_kernel(frame_period_s, tau_decay_s, *, n_frames=None,
-                       delay_s=0.0, normalize="sum"):
+def exponential_kernel(frame_period_s, tau_decay_s, *, n_frames=None, delay_s=0.0, normalize="sum"):
     """Single-exponential kernel ``exp(-(t - delay) / tau)`` for t >= delay.
 
     Parameters
@@ -242,8 +259,7 @@ def exponential_kernel(frame_period_s, tau_decay_s, *, n_frames=None,
     return _normalise(kernel, normalize)
 
 
-def double_exponential_kernel(frame_period_s, tau_rise_s, tau_decay_s, *,
-                              n_frames=None, delay_s=0.0, normalize="sum"):
+def double_exponential_kernel(frame_period_s, tau_rise_s, tau_decay_s, *, n_frames=None, delay_s=0.0, normalize="sum"):
     """Rise-and-decay kernel ``exp(-t'/tau_decay) - exp(-t'/tau_rise)``.
 
     ``t' = t - delay_s`` for frame times t >= delay_s, zero before. The
@@ -269,21 +285,16 @@ def double_exponential_kernel(frame_period_s, tau_rise_s, tau_decay_s, *,
     tau_rise_s = check_positive_float(tau_rise_s, "tau_rise_s")
     tau_decay_s = check_positive_float(tau_decay_s, "tau_decay_s")
     if not tau_rise_s < tau_decay_s:
-        raise ValueError(
-            f"tau_rise_s ({tau_rise_s}) must be smaller than tau_decay_s "
-            f"({tau_decay_s})")
+        raise ValueError(f"tau_rise_s ({tau_rise_s}) must be smaller than tau_decay_s ({tau_decay_s})")
     delay_s = check_positive_float(delay_s, "delay_s", allow_zero=True)
     n_frames = _n_frames(n_frames, frame_period_s, tau_decay_s, delay_s)
     t = _shifted_times(frame_period_s, n_frames, delay_s)
     t_pos = np.maximum(t, 0.0)
-    kernel = np.where(
-        t >= 0, np.exp(-t_pos / tau_decay_s) - np.exp(-t_pos / tau_rise_s),
-        0.0)
+    kernel = np.where(t >= 0, np.exp(-t_pos / tau_decay_s) - np.exp(-t_pos / tau_rise_s), 0.0)
     return _normalise(kernel, normalize)
 
 
-def sensor_kernel(sensor, frame_period_s, *, n_frames=None, delay_s=0.0,
-                  normalize="sum"):
+def sensor_kernel(sensor, frame_period_s, *, n_frames=None, delay_s=0.0, normalize="sum"):
     """Kernel for a named sensor from :data:`SENSORS`.
 
     A double exponential if the sensor has a rise constant, else a single
@@ -307,12 +318,12 @@ def sensor_kernel(sensor, frame_period_s, *, n_frames=None, delay_s=0.0,
     """
     spec = SENSORS[canonical_sensor(sensor)]
     if spec["tau_rise_s"] is None:
-        return exponential_kernel(frame_period_s, spec["tau_decay_s"],
-                                  n_frames=n_frames, delay_s=delay_s,
-                                  normalize=normalize)
+        return exponential_kernel(
+            frame_period_s, spec["tau_decay_s"], n_frames=n_frames, delay_s=delay_s, normalize=normalize
+        )
     return double_exponential_kernel(
-        frame_period_s, spec["tau_rise_s"], spec["tau_decay_s"],
-        n_frames=n_frames, delay_s=delay_s, normalize=normalize)
+        frame_period_s, spec["tau_rise_s"], spec["tau_decay_s"], n_frames=n_frames, delay_s=delay_s, normalize=normalize
+    )
 
 
 def seed2020_kernel(sensor, frame_period_s, n_frames):
@@ -345,7 +356,8 @@ def seed2020_kernel(sensor, frame_period_s, n_frames):
     if info["seed2020_tau_s"] is None:
         raise ValueError(
             f"the seed2020 kernel exists only for sensors with a notebook "
-            f"tau ({', '.join(SEED2020_TAUS)}); got {info['name']!r}")
+            f"tau ({', '.join(SEED2020_TAUS)}); got {info['name']!r}"
+        )
     frame_period_s = check_positive_float(frame_period_s, "frame_period_s")
     n_frames = check_positive_int(n_frames, "n_frames")
     time = np.arange(n_frames) * frame_period_s

@@ -27,18 +27,32 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
-__all__ = ["ParamError", "Param", "Method", "REGISTRY", "STAGES",
-           "resolve_params", "paramset", "applicable", "describe",
-           "DEFAULT_PARAMSET", "SEED2020_PARAMSET", "SEED2020_GROUPS",
-           "RESERVED_NAMES"]
+__all__ = [
+    "ParamError",
+    "Param",
+    "Method",
+    "REGISTRY",
+    "STAGES",
+    "resolve_params",
+    "paramset",
+    "applicable",
+    "describe",
+    "DEFAULT_PARAMSET",
+    "SEED2020_PARAMSET",
+    "SEED2020_GROUPS",
+    "RESERVED_NAMES",
+]
 
 #: Class labels that no regressor or stimulus may be called (same as
 #: :data:`pipeline.regressors.RESERVED_NAMES`).
 RESERVED_NAMES = ("inhibited", "mixed", "unclassified")
 
 #: The notebook's regressors: prey (either direction), looming, dimming.
-SEED2020_GROUPS = {"prey": ["prey", "prey-nasalward", "prey-temporalward"],
-                   "looming": ["looming"], "dimming": ["dimming"]}
+SEED2020_GROUPS = {
+    "prey": ["prey", "prey-nasalward", "prey-temporalward"],
+    "looming": ["looming"],
+    "dimming": ["dimming"],
+}
 
 
 class ParamError(ValueError):
@@ -81,9 +95,11 @@ class Param:
             return "null | {regressor: [stimulus, ...]}"
         lo = "-inf" if self.low is None else f"{self.low:g}"
         hi = "inf" if self.high is None else f"{self.high:g}"
-        text = (("(" if self.low_open or self.low is None else "[")
-                + f"{lo}, {hi}"
-                + (")" if self.high_open or self.high is None else "]"))
+        text = (
+            ("(" if self.low_open or self.low is None else "[")
+            + f"{lo}, {hi}"
+            + (")" if self.high_open or self.high is None else "]")
+        )
         if self.kind == "float_list":
             text = f"list of values in {text}"
         elif self.kind == "window":
@@ -110,36 +126,40 @@ class Method:
 
 # --- reusable parameter declarations ---------------------------------------
 
+
 def _percentile():
-    return Param("percentile", "float", 8.0,
-                 "percentile of the trace taken as baseline F0",
-                 low=0.0, high=100.0)
+    return Param("percentile", "float", 8.0, "percentile of the trace taken as baseline F0", low=0.0, high=100.0)
 
 
 def _neuropil():
-    return Param("neuropil_factor", "float", 0.7,
-                 "F = traces - factor x neuropil before the baseline "
-                 "(0 disables)", low=0.0)
+    return Param(
+        "neuropil_factor", "float", 0.7, "F = traces - factor x neuropil before the baseline (0 disables)", low=0.0
+    )
 
 
 def _train(default):
-    return Param("train", "choice", default,
-                 "stimulus train: 'boxcar' (1 for the stimulus' duration) "
-                 "or 'onset' (1 at the onset frame)",
-                 choices=("boxcar", "onset"))
+    return Param(
+        "train",
+        "choice",
+        default,
+        "stimulus train: 'boxcar' (1 for the stimulus' duration) or 'onset' (1 at the onset frame)",
+        choices=("boxcar", "onset"),
+    )
 
 
 def _groups(default=None):
-    return Param("groups", "groups", default,
-                 "regressor -> stimuli pooled into it; null = one regressor "
-                 "per stimulus. Groups absent from a recording are left "
-                 "out; stimuli no group names get their own regressor")
+    return Param(
+        "groups",
+        "groups",
+        default,
+        "regressor -> stimuli pooled into it; null = one regressor "
+        "per stimulus. Groups absent from a recording are left "
+        "out; stimuli no group names get their own regressor",
+    )
 
 
 def _delay(default):
-    return Param("delay_s", "float", default,
-                 "onset delay of the kernel after the onset frame (s)",
-                 low=0.0)
+    return Param("delay_s", "float", default, "onset delay of the kernel after the onset frame (s)", low=0.0)
 
 
 def _tau(name, default, doc):
@@ -149,140 +169,220 @@ def _tau(name, default, doc):
 _FIT = Method(
     "OLS of every ROI on the regressors, selection, classes, amplitudes",
     (
-        Param("significance", "choice", "shift",
-              "p-values from the circular-shift permutation null ('shift') "
-              "or the OLS F/t-tests assuming white noise ('parametric')",
-              choices=("shift", "parametric")),
-        Param("fdr_alpha", "float", 0.05,
-              "select ROIs with Benjamini-Hochberg q <= fdr_alpha (null: "
-              "no FDR requirement)", low=0.0, high=1.0, low_open=True,
-              nullable=True),
-        Param("r2_min", "float", 0.0,
-              "select ROIs with r2 > r2_min as well (effect-size floor)",
-              low=0.0, high=1.0, high_open=True),
-        Param("min_shift_s", "float", None,
-              "shortest circular shift (s) in the null; null = the "
-              "response length (kernel + longest stimulus, or FIR window)",
-              low=0.0, low_open=True, nullable=True),
-        Param("max_shifts", "int", 1000,
-              "at most this many shifts (evenly spaced) in the null; null "
-              "= all admissible", low=20, nullable=True),
-        Param("tail", "choice", "gpd",
-              "tail approximation where the permutation p is coarser than "
-              "1/n_shifts: generalised Pareto, Beta by moments, or none",
-              choices=("gpd", "beta", "none")),
-        Param("tail_min_exceed", "int", 10,
-              "use the tail approximation when fewer null values reach the "
-              "observed one", low=1),
-        Param("class_rule", "choice", "significant",
-              "'significant': class from individually significant positive "
-              "coefficients (else inhibited / mixed / unclassified); "
-              "'largest_coef': the notebook's largest coefficient",
-              choices=("significant", "largest_coef")),
-        Param("class_alpha", "float", 0.02,
-              "a coefficient is significant if its (two-sided) p <= "
-              "class_alpha / n_regressors (per-ROI Bonferroni)",
-              low=0.0, high=1.0, low_open=True),
-        Param("mixed_margin", "float", 0.5,
-              "with >= 2 significant positive coefficients, mixed if "
-              "(best - second) / best score < mixed_margin", low=0.0,
-              high=1.0),
-        Param("amplitude_method", "choice", "baseline",
-              "'baseline': mean dF/F in the response window minus the mean "
-              "in the baseline window, per presentation; 'seed2020': the "
-              "notebook's padded average of response_window_frames frames",
-              choices=("baseline", "seed2020")),
-        Param("response_window_s", "window", [0.0, 5.0],
-              "response window relative to each onset (s)"),
-        Param("baseline_window_s", "window", [-3.0, 0.0],
-              "baseline window relative to each onset (s)"),
-        Param("response_window_frames", "int", 5,
-              "frames averaged after each onset ('seed2020' amplitudes)",
-              low=1),
-    ))
+        Param(
+            "significance",
+            "choice",
+            "shift",
+            "p-values from the circular-shift permutation null ('shift') "
+            "or the OLS F/t-tests assuming white noise ('parametric')",
+            choices=("shift", "parametric"),
+        ),
+        Param(
+            "fdr_alpha",
+            "float",
+            0.05,
+            "select ROIs with Benjamini-Hochberg q <= fdr_alpha (null: no FDR requirement)",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            nullable=True,
+        ),
+        Param(
+            "r2_min",
+            "float",
+            0.0,
+            "select ROIs with r2 > r2_min as well (effect-size floor)",
+            low=0.0,
+            high=1.0,
+            high_open=True,
+        ),
+        Param(
+            "min_shift_s",
+            "float",
+            None,
+            "shortest circular shift (s) in the null; null = the "
+            "response length (kernel + longest stimulus, or FIR window)",
+            low=0.0,
+            low_open=True,
+            nullable=True,
+        ),
+        Param(
+            "max_shifts",
+            "int",
+            1000,
+            "at most this many shifts (evenly spaced) in the null; null = all admissible",
+            low=20,
+            nullable=True,
+        ),
+        Param(
+            "tail",
+            "choice",
+            "gpd",
+            "tail approximation where the permutation p is coarser than "
+            "1/n_shifts: generalised Pareto, Beta by moments, or none",
+            choices=("gpd", "beta", "none"),
+        ),
+        Param(
+            "tail_min_exceed",
+            "int",
+            10,
+            "use the tail approximation when fewer null values reach the observed one",
+            low=1,
+        ),
+        Param(
+            "class_rule",
+            "choice",
+            "significant",
+            "'significant': class from individually significant positive "
+            "coefficients (else inhibited / mixed / unclassified); "
+            "'largest_coef': the notebook's largest coefficient",
+            choices=("significant", "largest_coef"),
+        ),
+        Param(
+            "class_alpha",
+            "float",
+            0.02,
+            "a coefficient is significant if its (two-sided) p <= class_alpha / n_regressors (per-ROI Bonferroni)",
+            low=0.0,
+            high=1.0,
+            low_open=True,
+        ),
+        Param(
+            "mixed_margin",
+            "float",
+            0.5,
+            "with >= 2 significant positive coefficients, mixed if (best - second) / best score < mixed_margin",
+            low=0.0,
+            high=1.0,
+        ),
+        Param(
+            "amplitude_method",
+            "choice",
+            "baseline",
+            "'baseline': mean dF/F in the response window minus the mean "
+            "in the baseline window, per presentation; 'seed2020': the "
+            "notebook's padded average of response_window_frames frames",
+            choices=("baseline", "seed2020"),
+        ),
+        Param("response_window_s", "window", [0.0, 5.0], "response window relative to each onset (s)"),
+        Param("baseline_window_s", "window", [-3.0, 0.0], "baseline window relative to each onset (s)"),
+        Param("response_window_frames", "int", 5, "frames averaged after each onset ('seed2020' amplitudes)", low=1),
+    ),
+)
 
-_FITTED_TAUS = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0,
-                3.5, 4.0, 5.0, 6.0]
+_FITTED_TAUS = [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
 
 #: stage -> method -> Method.
 REGISTRY = {
     "dff": {
-        "percentile": Method(
-            "one baseline per ROI: a percentile of its trace",
-            (_percentile(), _neuropil())),
+        "percentile": Method("one baseline per ROI: a percentile of its trace", (_percentile(), _neuropil())),
         "sliding_percentile": Method(
             "running baseline: a percentile over a centred window",
-            (_percentile(),
-             Param("window_s", "float", 60.0, "window length (s)", low=0.0,
-                   low_open=True),
-             _neuropil())),
+            (_percentile(), Param("window_s", "float", 60.0, "window length (s)", low=0.0, low_open=True), _neuropil()),
+        ),
         "none": Method("the traces are dF/F already", ()),
-        "seed2020": Method(
-            "the notebook's formula (5th percentile across ROIs per frame); "
-            "reproduction only", ()),
+        "seed2020": Method("the notebook's formula (5th percentile across ROIs per frame); reproduction only", ()),
     },
     "regressors": {
         "fitted": Method(
             "exponential kernel whose decay and delay (and rise) are chosen "
             "per recording from the data: the grid point with the largest "
             "summed shift-null evidence over ROIs (see objective)",
-            (_train("boxcar"), _groups(),
-             Param("tau_decay_grid_s", "float_list", _FITTED_TAUS,
-                   "candidate decay time constants (s)", low=0.0,
-                   low_open=True),
-             Param("delay_grid_s", "float_list", [0.0, 0.25, 0.5, 0.75, 1.0],
-                   "candidate onset delays (s)", low=0.0),
-             Param("tau_rise_grid_s", "float_list", [0.0],
-                   "candidate rise time constants (s; 0 = no rise term)",
-                   low=0.0),
-             Param("objective", "choice", "z",
-                   "'z': sum over ROIs of (r2 - shift-null mean) / null sd; "
-                   "'r2': sum of (r2 - shift-null mean)",
-                   choices=("z", "r2")),
-             Param("max_rois", "int", 1000,
-                   "choose the kernel on at most this many ROIs (evenly "
-                   "spaced); null = all", low=10, nullable=True))),
+            (
+                _train("boxcar"),
+                _groups(),
+                Param(
+                    "tau_decay_grid_s",
+                    "float_list",
+                    _FITTED_TAUS,
+                    "candidate decay time constants (s)",
+                    low=0.0,
+                    low_open=True,
+                ),
+                Param("delay_grid_s", "float_list", [0.0, 0.25, 0.5, 0.75, 1.0], "candidate onset delays (s)", low=0.0),
+                Param(
+                    "tau_rise_grid_s",
+                    "float_list",
+                    [0.0],
+                    "candidate rise time constants (s; 0 = no rise term)",
+                    low=0.0,
+                ),
+                Param(
+                    "objective",
+                    "choice",
+                    "z",
+                    "'z': sum over ROIs of (r2 - shift-null mean) / null sd; 'r2': sum of (r2 - shift-null mean)",
+                    choices=("z", "r2"),
+                ),
+                Param(
+                    "max_rois",
+                    "int",
+                    1000,
+                    "choose the kernel on at most this many ROIs (evenly spaced); null = all",
+                    low=10,
+                    nullable=True,
+                ),
+            ),
+        ),
         "sensor": Method(
-            "the recording's sensor kernel (published 1-AP kinetics)",
-            (_train("onset"), _groups(), _delay(0.5))),
+            "the recording's sensor kernel (published 1-AP kinetics)", (_train("onset"), _groups(), _delay(0.5))
+        ),
         "exponential": Method(
             "exp(-(t - delay) / tau_decay)",
-            (_train("boxcar"), _groups(),
-             _tau("tau_decay_s", 2.0, "decay time constant (s)"),
-             _delay(0.5))),
+            (_train("boxcar"), _groups(), _tau("tau_decay_s", 2.0, "decay time constant (s)"), _delay(0.5)),
+        ),
         "double_exponential": Method(
             "exp(-(t - delay) / tau_decay) - exp(-(t - delay) / tau_rise)",
-            (_train("boxcar"), _groups(),
-             _tau("tau_rise_s", 0.2, "rise time constant (s)"),
-             _tau("tau_decay_s", 2.0, "decay time constant (s)"),
-             _delay(0.0))),
+            (
+                _train("boxcar"),
+                _groups(),
+                _tau("tau_rise_s", 0.2, "rise time constant (s)"),
+                _tau("tau_decay_s", 2.0, "decay time constant (s)"),
+                _delay(0.0),
+            ),
+        ),
         "fir": Method(
             "kernel-free: one regressor column per frame lag after onset",
-            (_groups(),
-             Param("window_s", "float", 10.0,
-                   "lags covered after each onset (s)", low=0.0,
-                   low_open=True))),
+            (_groups(), Param("window_s", "float", 10.0, "lags covered after each onset (s)", low=0.0, low_open=True)),
+        ),
         "seed2020": Method(
             "the notebook's kernel exp(-t / tau) over the whole recording "
             "(sensor's notebook tau), onset trains; reproduction only",
-            (_groups(SEED2020_GROUPS),)),
+            (_groups(SEED2020_GROUPS),),
+        ),
     },
     "fit": {"ols": _FIT},
     "clustering": {
         "hierarchical": Method(
             "agglomerative clustering on correlation distance",
-            (Param("linkage", "choice", "average", "linkage method",
-                   choices=("average", "complete", "single", "weighted")),
-             Param("n_clusters", "int", 8, "flat clusters (maxclust)",
-                   low=1, nullable=True),
-             Param("distance_threshold", "float", None,
-                   "cophenetic distance cut; overrides n_clusters",
-                   low=0.0, nullable=True),
-             Param("optimal_ordering", "bool", True,
-                   "optimal leaf ordering (up to 1000 ROIs)"),
-             Param("max_rois", "int", 5000,
-                   "cluster at most this many ROIs (highest r2); null = "
-                   "no cap", low=1, nullable=True))),
+            (
+                Param(
+                    "linkage",
+                    "choice",
+                    "average",
+                    "linkage method",
+                    choices=("average", "complete", "single", "weighted"),
+                ),
+                Param("n_clusters", "int", 8, "flat clusters (maxclust)", low=1, nullable=True),
+                Param(
+                    "distance_threshold",
+                    "float",
+                    None,
+                    "cophenetic distance cut; overrides n_clusters",
+                    low=0.0,
+                    nullable=True,
+                ),
+                Param("optimal_ordering", "bool", True, "optimal leaf ordering (up to 1000 ROIs)"),
+                Param(
+                    "max_rois",
+                    "int",
+                    5000,
+                    "cluster at most this many ROIs (highest r2); null = no cap",
+                    low=1,
+                    nullable=True,
+                ),
+            ),
+        ),
         "none": Method("no clustering", ()),
     },
 }
@@ -291,8 +391,7 @@ STAGES = tuple(REGISTRY)
 
 
 def _closest(word, options):
-    match = difflib.get_close_matches(str(word), list(options), n=1,
-                                      cutoff=0.5)
+    match = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.5)
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
@@ -314,10 +413,9 @@ def _number(value, p, where, integer):
         value = float(value)
         if not math.isfinite(value):
             raise ParamError(f"{where} must be finite, got {value!r}")
-    bad = ((p.low is not None and (value < p.low
-                                   or (p.low_open and value == p.low)))
-           or (p.high is not None and (value > p.high
-                                       or (p.high_open and value == p.high))))
+    bad = (p.low is not None and (value < p.low or (p.low_open and value == p.low))) or (
+        p.high is not None and (value > p.high or (p.high_open and value == p.high))
+    )
     if bad:
         raise ParamError(f"{where} must be in {p.range_text()}, got {value!r}")
     return value
@@ -336,20 +434,15 @@ def _check_value(value, p, where):
         return value
     if p.kind == "choice":
         if value not in p.choices:
-            raise ParamError(
-                f"{where} must be one of {p.range_text()}, got {value!r}"
-                + _closest(value, p.choices))
+            raise ParamError(f"{where} must be one of {p.range_text()}, got {value!r}" + _closest(value, p.choices))
         return value
     if p.kind in ("float_list", "window"):
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            raise ParamError(f"{where} must be a list of numbers, got "
-                             f"{value!r}")
+            raise ParamError(f"{where} must be a list of numbers, got {value!r}")
         items = [_number(v, p, f"{where} entry", False) for v in value]
         if p.kind == "window":
             if len(items) != 2 or not items[0] < items[1]:
-                raise ParamError(
-                    f"{where} must be [start, end] with start < end, got "
-                    f"{value!r}")
+                raise ParamError(f"{where} must be [start, end] with start < end, got {value!r}")
         elif not items:
             raise ParamError(f"{where} must not be empty")
         return items
@@ -361,33 +454,24 @@ def _check_value(value, p, where):
 def _check_groups(value, where):
     if not isinstance(value, dict) or not value:
         raise ParamError(
-            f"{where} must be null or a non-empty dict of regressor name -> "
-            f"list of stimulus names, got {value!r}")
+            f"{where} must be null or a non-empty dict of regressor name -> list of stimulus names, got {value!r}"
+        )
     out, seen = {}, {}
     for name, members in value.items():
         if not isinstance(name, str) or not name:
-            raise ParamError(f"{where}: regressor names must be non-empty "
-                             f"strings, got {name!r}")
+            raise ParamError(f"{where}: regressor names must be non-empty strings, got {name!r}")
         if name in RESERVED_NAMES:
-            raise ParamError(
-                f"{where}: regressor name {name!r} is reserved for classes "
-                f"{RESERVED_NAMES}")
+            raise ParamError(f"{where}: regressor name {name!r} is reserved for classes {RESERVED_NAMES}")
         if isinstance(members, str):
             members = [members]
         members = list(members) if hasattr(members, "__iter__") else None
         if not members or not all(isinstance(m, str) and m for m in members):
-            raise ParamError(
-                f"{where}: group {name!r} must list one or more stimulus "
-                f"names, got {value[name]!r}")
+            raise ParamError(f"{where}: group {name!r} must list one or more stimulus names, got {value[name]!r}")
         for m in members:
             if m in RESERVED_NAMES:
-                raise ParamError(
-                    f"{where}: stimulus name {m!r} is reserved for classes "
-                    f"{RESERVED_NAMES}")
+                raise ParamError(f"{where}: stimulus name {m!r} is reserved for classes {RESERVED_NAMES}")
             if m in seen:
-                raise ParamError(
-                    f"{where}: stimulus {m!r} is in groups {seen[m]!r} and "
-                    f"{name!r}")
+                raise ParamError(f"{where}: stimulus {m!r} is in groups {seen[m]!r} and {name!r}")
             seen[m] = name
         out[name] = list(members)
     return out
@@ -395,13 +479,12 @@ def _check_groups(value, where):
 
 def _method(stage, method):
     if stage not in REGISTRY:
-        raise ParamError(f"unknown stage {stage!r}; stages: "
-                         f"{', '.join(STAGES)}" + _closest(stage, STAGES))
+        raise ParamError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}" + _closest(stage, STAGES))
     methods = REGISTRY[stage]
     if method not in methods:
         raise ParamError(
-            f"unknown {stage} method {method!r}; methods: "
-            f"{', '.join(methods)}" + _closest(method, methods))
+            f"unknown {stage} method {method!r}; methods: {', '.join(methods)}" + _closest(method, methods)
+        )
     return methods[method]
 
 
@@ -432,16 +515,14 @@ def resolve_params(stage, method, params=None):
     spec = _method(stage, method)
     params = {} if params is None else params
     if not isinstance(params, dict):
-        raise ParamError(
-            f"{stage} method {method!r} parameters must be a dict, got "
-            f"{params!r}")
+        raise ParamError(f"{stage} method {method!r} parameters must be a dict, got {params!r}")
     names = [p.name for p in spec.params]
     for key in params:
         if key not in names:
             allowed = ", ".join(names) if names else "none"
             raise ParamError(
-                f"unknown {stage} method {method!r} parameter {key!r}; "
-                f"allowed: {allowed}" + _closest(key, names))
+                f"unknown {stage} method {method!r} parameter {key!r}; allowed: {allowed}" + _closest(key, names)
+            )
     out = {}
     for p in spec.params:
         value = params.get(p.name, p.default)
@@ -457,13 +538,14 @@ def _cross_checks(stage, method, out):
             raise ParamError(
                 f"regressors method 'double_exponential': tau_rise_s "
                 f"({out['tau_rise_s']}) must be < tau_decay_s "
-                f"({out['tau_decay_s']})")
+                f"({out['tau_decay_s']})"
+            )
     if stage == "regressors" and method == "fitted":
-        if not any(r == 0 or r < max(out["tau_decay_grid_s"])
-                   for r in out["tau_rise_grid_s"]):
+        if not any(r == 0 or r < max(out["tau_decay_grid_s"]) for r in out["tau_rise_grid_s"]):
             raise ParamError(
                 "regressors method 'fitted': every tau_rise_grid_s value is "
-                ">= every tau_decay_grid_s value; the grid is empty")
+                ">= every tau_decay_grid_s value; the grid is empty"
+            )
 
 
 def _split(stage, spec):
@@ -472,16 +554,12 @@ def _split(stage, spec):
         return spec, {}
     if isinstance(spec, dict):
         if "method" not in spec:
-            raise ParamError(
-                f"{stage}: a dict stage spec needs a 'method' key, got keys "
-                f"{sorted(spec)}")
+            raise ParamError(f"{stage}: a dict stage spec needs a 'method' key, got keys {sorted(spec)}")
         rest = {k: v for k, v in spec.items() if k != "method"}
         return spec["method"], rest
     if isinstance(spec, (tuple, list)) and len(spec) == 2:
         return spec[0], spec[1]
-    raise ParamError(
-        f"{stage}: give (method, params), a method name or a dict with a "
-        f"'method' key, got {spec!r}")
+    raise ParamError(f"{stage}: give (method, params), a method name or a dict with a 'method' key, got {spec!r}")
 
 
 def resolve_stage(stage, spec, default=None):
@@ -497,8 +575,7 @@ def resolve_stage(stage, spec, default=None):
     return method, resolve_params(stage, method, params)
 
 
-def paramset(dff=None, regressors=None, fit=None, clustering=None, *,
-             base=None):
+def paramset(dff=None, regressors=None, fit=None, clustering=None, *, base=None):
     """Resolve all four stages; stages not given come from ``base``.
 
     Each stage is a ``(method, params)`` tuple, a method name, or a dict
@@ -511,10 +588,8 @@ def paramset(dff=None, regressors=None, fit=None, clustering=None, *,
         stage -> (method, complete params).
     """
     base = DEFAULT_PARAMSET if base is None else base
-    given = dict(dff=dff, regressors=regressors, fit=fit,
-                 clustering=clustering)
-    return {stage: resolve_stage(stage, given[stage], base[stage])
-            for stage in STAGES}
+    given = dict(dff=dff, regressors=regressors, fit=fit, clustering=clustering)
+    return {stage: resolve_stage(stage, given[stage], base[stage]) for stage in STAGES}
 
 
 def applicable(spec, stimuli, sensor, n_rois=None):
@@ -540,10 +615,17 @@ def applicable(spec, stimuli, sensor, n_rois=None):
     """
     from .kernels import check_sensor
 
-    if (isinstance(spec, dict) and "dff" in spec and n_rois is not None and n_rois < 2
-            and resolve_stage("dff", spec["dff"])[0] == "seed2020"):
-        return False, ("the notebook's baseline (seed2020) is a percentile across ROIs: with "
-                       f"{n_rois} ROI the dF/F is 0 everywhere")
+    if (
+        isinstance(spec, dict)
+        and "dff" in spec
+        and n_rois is not None
+        and n_rois < 2
+        and resolve_stage("dff", spec["dff"])[0] == "seed2020"
+    ):
+        return False, (
+            "the notebook's baseline (seed2020) is a percentile across ROIs: with "
+            f"{n_rois} ROI the dF/F is 0 everywhere"
+        )
     if isinstance(spec, dict) and "regressors" in spec:
         spec = spec["regressors"]
     method, params = resolve_stage("regressors", spec)
@@ -552,8 +634,7 @@ def applicable(spec, stimuli, sensor, n_rois=None):
         return False, "the recording has no stimulus presentations"
     reserved = [s for s in stimuli if s in RESERVED_NAMES]
     if reserved:
-        return False, (f"stimulus name(s) {reserved} are reserved for "
-                       f"classes {RESERVED_NAMES}")
+        return False, (f"stimulus name(s) {reserved} are reserved for classes {RESERVED_NAMES}")
     try:
         sensor = check_sensor(sensor)
     except ValueError as exc:
@@ -562,24 +643,23 @@ def applicable(spec, stimuli, sensor, n_rois=None):
     if groups:
         for name in groups:
             if name in stimuli and name not in groups[name]:
-                return False, (f"stimulus {name!r} is in no group, but a "
-                               "group is called so")
+                return False, (f"stimulus {name!r} is in no group, but a group is called so")
     if method == "seed2020":
         if sensor["seed2020_tau_s"] is None:
-            return False, (f"sensor {sensor['name']!r} has no notebook "
-                           "(seed2020) tau")
-        missing = [g for g, members in groups.items()
-                   if not set(members) & set(stimuli)]
+            return False, (f"sensor {sensor['name']!r} has no notebook (seed2020) tau")
+        missing = [g for g, members in groups.items() if not set(members) & set(stimuli)]
         if missing:
-            return False, (f"seed2020 needs every one of its regressors "
-                           f"{list(groups)}; none of the stimuli of "
-                           f"{missing} were presented")
+            return False, (
+                f"seed2020 needs every one of its regressors "
+                f"{list(groups)}; none of the stimuli of "
+                f"{missing} were presented"
+            )
         named = {m for members in groups.values() for m in members}
         extra = [s for s in stimuli if s not in named]
         if extra:
-            return False, (f"seed2020 fits exactly the notebook's "
-                           f"regressors {list(groups)}; stimuli {extra} "
-                           "belong to none")
+            return False, (
+                f"seed2020 fits exactly the notebook's regressors {list(groups)}; stimuli {extra} belong to none"
+            )
     if method == "sensor" and sensor["tau_decay_s"] is None:
         return False, f"sensor {sensor['name']!r} has no tau_decay_s"
     return True, ""
@@ -615,18 +695,13 @@ def describe(stage=None):
             mark = "  (default)" if name == default_method else ""
             lines.append(f"  {name}{mark}: {spec.doc}")
             for p in spec.params:
-                lines.append(
-                    f"    {p.name} = {json.dumps(p.default)}  "
-                    f"[{p.range_text()}]  {p.doc}")
-    for name, ps in (("default", DEFAULT_PARAMSET),
-                     ("seed2020", SEED2020_PARAMSET)):
+                lines.append(f"    {p.name} = {json.dumps(p.default)}  [{p.range_text()}]  {p.doc}")
+    for name, ps in (("default", DEFAULT_PARAMSET), ("seed2020", SEED2020_PARAMSET)):
         lines.append(f"paramset {name}")
         for st in stages:
             method, params = ps[st]
-            changed = {k: v for k, v in params.items()
-                       if v != resolve_params(st, method)[k]}
-            extra = "".join(f", {k} = {json.dumps(v)}"
-                            for k, v in changed.items())
+            changed = {k: v for k, v in params.items() if v != resolve_params(st, method)[k]}
+            extra = "".join(f", {k} = {json.dumps(v)}" for k, v in changed.items())
             lines.append(f"  {st}: {method}{extra}")
     return "\n".join(lines)
 
@@ -640,8 +715,7 @@ def _complete(stage, method, params=None):
 #: coefficients, baseline-subtracted amplitudes.
 DEFAULT_PARAMSET = {
     "dff": _complete("dff", "percentile"),
-    "regressors": _complete("regressors", "fitted",
-                            {"groups": SEED2020_GROUPS}),
+    "regressors": _complete("regressors", "fitted", {"groups": SEED2020_GROUPS}),
     "fit": _complete("fit", "ols"),
     "clustering": _complete("clustering", "hierarchical"),
 }
@@ -650,11 +724,18 @@ DEFAULT_PARAMSET = {
 SEED2020_PARAMSET = {
     "dff": _complete("dff", "seed2020"),
     "regressors": _complete("regressors", "seed2020"),
-    "fit": _complete("fit", "ols", {
-        "significance": "parametric", "fdr_alpha": None, "r2_min": 0.05,
-        "class_rule": "largest_coef", "amplitude_method": "seed2020",
-        "response_window_frames": 5}),
+    "fit": _complete(
+        "fit",
+        "ols",
+        {
+            "significance": "parametric",
+            "fdr_alpha": None,
+            "r2_min": 0.05,
+            "class_rule": "largest_coef",
+            "amplitude_method": "seed2020",
+            "response_window_frames": 5,
+        },
+    ),
     # seaborn's clustermap, as in the notebook: no optimal leaf ordering
-    "clustering": _complete("clustering", "hierarchical",
-                            {"optimal_ordering": False}),
+    "clustering": _complete("clustering", "hierarchical", {"optimal_ordering": False}),
 }

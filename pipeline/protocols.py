@@ -33,34 +33,41 @@ __all__ = ["PROTOCOLS", "protocol_spec", "make_protocol"]
 
 PROTOCOLS = {
     "seed2020": dict(
-        durations_s={"prey-nasalward": 5.0, "prey-temporalward": 5.0,
-                     "looming": 3.0, "dimming": 3.0},
-        repeats={"prey-nasalward": 3, "prey-temporalward": 3, "looming": 3,
-                 "dimming": 3},
-        frame_period_s=1.0, isi_s=(27.0, 37.0), lead_in_s=30.0,
+        durations_s={"prey-nasalward": 5.0, "prey-temporalward": 5.0, "looming": 3.0, "dimming": 3.0},
+        repeats={"prey-nasalward": 3, "prey-temporalward": 3, "looming": 3, "dimming": 3},
+        frame_period_s=1.0,
+        isi_s=(27.0, 37.0),
+        lead_in_s=30.0,
         tail_s=55.0,
-        classes={"prey": ["prey-nasalward", "prey-temporalward"],
-                 "looming": ["looming"], "dimming": ["dimming"]}),
+        classes={"prey": ["prey-nasalward", "prey-temporalward"], "looming": ["looming"], "dimming": ["dimming"]},
+    ),
     "spots": dict(
         durations_s={f"spot-{i}": 1.0 for i in range(1, 10)},
         repeats={f"spot-{i}": 4 for i in range(1, 10)},
-        frame_period_s=0.25, isi_s=(9.0, 13.0), lead_in_s=15.0, tail_s=15.0,
-        classes={f"spot-{i}": [f"spot-{i}"] for i in range(1, 10)}),
+        frame_period_s=0.25,
+        isi_s=(9.0, 13.0),
+        lead_in_s=15.0,
+        tail_s=15.0,
+        classes={f"spot-{i}": [f"spot-{i}"] for i in range(1, 10)},
+    ),
     "flash": dict(
-        durations_s={"flash": 0.5}, repeats={"flash": 10},
-        frame_period_s=0.5, isi_s=(18.0, 26.0), lead_in_s=15.0, tail_s=20.0,
-        classes={"flash": ["flash"]}),
+        durations_s={"flash": 0.5},
+        repeats={"flash": 10},
+        frame_period_s=0.5,
+        isi_s=(18.0, 26.0),
+        lead_in_s=15.0,
+        tail_s=20.0,
+        classes={"flash": ["flash"]},
+    ),
 }
 
 
 def protocol_spec(name):
     """The specification dict of a shipped protocol (a copy)."""
     if name not in PROTOCOLS:
-        raise ValueError(
-            f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
+        raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
     spec = PROTOCOLS[name]
-    return {k: (dict(v) if isinstance(v, dict) else v)
-            for k, v in spec.items()}
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.items()}
 
 
 def _block_order(rng, repeats):
@@ -75,8 +82,7 @@ def _block_order(rng, repeats):
     return order
 
 
-def make_protocol(name="seed2020", *, n_frames=None, frame_period_s=None,
-                  seed=2020):
+def make_protocol(name="seed2020", *, n_frames=None, frame_period_s=None, seed=2020):
     """Stimulus events of a shipped protocol.
 
     Parameters
@@ -100,8 +106,7 @@ def make_protocol(name="seed2020", *, n_frames=None, frame_period_s=None,
     frame_period_s : float
     """
     spec = protocol_spec(name)
-    dt = (spec["frame_period_s"] if frame_period_s is None
-          else check_positive_float(frame_period_s, "frame_period_s"))
+    dt = spec["frame_period_s"] if frame_period_s is None else check_positive_float(frame_period_s, "frame_period_s")
     rng = np.random.default_rng(seed)
     durations = spec["durations_s"]
     lo, hi = spec["isi_s"]
@@ -112,8 +117,7 @@ def make_protocol(name="seed2020", *, n_frames=None, frame_period_s=None,
         return stimuli, isis
 
     stimuli, isis = one_pass()
-    one_length = (spec["lead_in_s"] + isis[:-1].sum()
-                  + durations[stimuli[-1]] + spec["tail_s"])
+    one_length = spec["lead_in_s"] + isis[:-1].sum() + durations[stimuli[-1]] + spec["tail_s"]
     if n_frames is None:
         n_frames = int(math.ceil(one_length / dt))
     n_frames = check_positive_int(n_frames, "n_frames", minimum=2)
@@ -122,12 +126,11 @@ def make_protocol(name="seed2020", *, n_frames=None, frame_period_s=None,
     while True:
         more, more_isis = one_pass()
         extra = isis[-1] + more_isis[:-1].sum()
-        if (spec["lead_in_s"] + isis[:-1].sum() + extra
-                + durations[more[-1]] + spec["tail_s"]) > length:
+        if (spec["lead_in_s"] + isis[:-1].sum() + extra + durations[more[-1]] + spec["tail_s"]) > length:
             break
         stimuli += more
         isis = np.concatenate([isis, more_isis])
-    isis = isis[:len(stimuli) - 1]
+    isis = isis[: len(stimuli) - 1]
     dur = np.array([durations[s] for s in stimuli])
     needed = spec["lead_in_s"] + isis.sum() + dur[-1] + spec["tail_s"]
     scale = min(1.0, (length - dur[-1]) / (needed - dur[-1]))
@@ -140,10 +143,8 @@ def make_protocol(name="seed2020", *, n_frames=None, frame_period_s=None,
         raise ValueError(
             f"a recording of {length:g} s ({n_frames} frames of {dt:g} s) is "
             f"too short for the {name!r} protocol; it needs at least "
-            f"{math.ceil(shortest)} s")
-    onsets = scale * (spec["lead_in_s"]
-                      + np.concatenate([[0.0], np.cumsum(isis)]))
-    events = pd.DataFrame({"stimulus": stimuli,
-                           "onset_s": np.round(onsets, 3),
-                           "duration_s": dur})
+            f"{math.ceil(shortest)} s"
+        )
+    onsets = scale * (spec["lead_in_s"] + np.concatenate([[0.0], np.cumsum(isis)]))
+    events = pd.DataFrame({"stimulus": stimuli, "onset_s": np.round(onsets, 3), "duration_s": dur})
     return events, n_frames, dt

@@ -96,28 +96,23 @@ def fit_ols(design, y, *, block_size=None):
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
-        raise ValueError(
-            f"design must be 2-D (n_frames x n_reg), got shape {x.shape}")
+        raise ValueError(f"design must be 2-D (n_frames x n_reg), got shape {x.shape}")
     y = np.asarray(y)
     if y.ndim == 1:
         y = y[None, :]
     if y.ndim != 2:
-        raise ValueError(
-            f"y must be 2-D (n_rois x n_frames), got shape {y.shape}")
+        raise ValueError(f"y must be 2-D (n_rois x n_frames), got shape {y.shape}")
     n_frames, n_reg = x.shape
     if y.shape[1] != n_frames:
-        hint = ("; y looks transposed (pass ROIs as rows)"
-                if y.shape[0] == n_frames else "")
-        raise ValueError(
-            f"y has {y.shape[1]} frames (columns) but design has {n_frames} "
-            f"rows{hint}")
+        hint = "; y looks transposed (pass ROIs as rows)" if y.shape[0] == n_frames else ""
+        raise ValueError(f"y has {y.shape[1]} frames (columns) but design has {n_frames} rows{hint}")
     if n_reg == 0:
         raise ValueError("design has no regressors")
     df_resid = n_frames - n_reg - 1
     if df_resid < 1:
         raise ValueError(
-            f"need more frames than regressors + 1 for residual degrees of "
-            f"freedom: n_frames={n_frames}, n_reg={n_reg}")
+            f"need more frames than regressors + 1 for residual degrees of freedom: n_frames={n_frames}, n_reg={n_reg}"
+        )
     if not np.isfinite(x).all():
         raise ValueError("design contains NaN or infinite values")
 
@@ -144,9 +139,7 @@ def fit_ols(design, y, *, block_size=None):
             yb = np.array(y[start:stop], dtype=np.float64, copy=True)
             finite = np.isfinite(yb).all(axis=1)
             if not finite.all():
-                raise ValueError(
-                    f"y row {start + int(np.argmin(finite))} contains NaN or "
-                    "infinite values")
+                raise ValueError(f"y row {start + int(np.argmin(finite))} contains NaN or infinite values")
             # Exact test for constant rows: centring by a rounded mean would
             # leave ~1e-16 residue and a meaningless r2.
             const_b = yb.max(axis=1) == yb.min(axis=1)
@@ -176,11 +169,19 @@ def fit_ols(design, y, *, block_size=None):
         arr[constant] = np.nan
     t_values[constant] = np.nan
     sigma2[constant] = np.nan
-    return OLSResult(coef=coef, intercept=intercept, t_values=t_values, r2=r2,
-                     adj_r2=adj_r2, f_stat=f_stat,
-                     p_value=np.asarray(p_value, dtype=np.float64),
-                     df_resid=int(df_resid), rank=int(n_reg + 1),
-                     sigma2=sigma2, xtx_inv=r_inv @ r_inv.T)
+    return OLSResult(
+        coef=coef,
+        intercept=intercept,
+        t_values=t_values,
+        r2=r2,
+        adj_r2=adj_r2,
+        f_stat=f_stat,
+        p_value=np.asarray(p_value, dtype=np.float64),
+        df_resid=int(df_resid),
+        rank=int(n_reg + 1),
+        sigma2=sigma2,
+        xtx_inv=r_inv @ r_inv.T,
+    )
 
 
 def _check_rank(xc):
@@ -190,13 +191,14 @@ def _check_rank(xc):
     for j in np.flatnonzero(scale == 0):
         raise ValueError(
             f"design is rank deficient: regressor {j} is constant (e.g. all "
-            "zeros) and cannot be separated from the intercept")
+            "zeros) and cannot be separated from the intercept"
+        )
     for j in range(n_reg):
         for k in range(j + 1, n_reg):
             if np.allclose(xc[:, j], xc[:, k], rtol=1e-12, atol=0.0):
                 raise ValueError(
-                    f"design is rank deficient: regressors {j} and {k} are "
-                    "identical (after removing their means)")
+                    f"design is rank deficient: regressors {j} and {k} are identical (after removing their means)"
+                )
     s = np.linalg.svd(xc / scale, compute_uv=False)
     tol = s.max() * max(n_frames, n_reg) * np.finfo(np.float64).eps
     rank = int((s > tol).sum())
@@ -204,4 +206,5 @@ def _check_rank(xc):
         raise ValueError(
             f"design is rank deficient: {n_reg} regressors span only {rank} "
             "dimensions besides the intercept (collinear regressors, e.g. "
-            "one is a linear combination of others)")
+            "one is a linear combination of others)"
+        )

@@ -18,9 +18,17 @@ from scipy import signal
 
 from ._validation import check_positive_float, check_positive_int
 
-__all__ = ["RegressorSet", "build_regressors", "events_frame",
-           "resolve_groups", "stimulus_trains", "convolve_trains",
-           "fir_design", "RESERVED_NAMES", "TRAINS"]
+__all__ = [
+    "RegressorSet",
+    "build_regressors",
+    "events_frame",
+    "resolve_groups",
+    "stimulus_trains",
+    "convolve_trains",
+    "fir_design",
+    "RESERVED_NAMES",
+    "TRAINS",
+]
 
 #: Class labels that no regressor or stimulus may be called.
 RESERVED_NAMES = ("inhibited", "mixed", "unclassified")
@@ -106,8 +114,8 @@ def events_frame(events, *, require_duration=False) -> pd.DataFrame:
             df = pd.DataFrame(list(events))
         except (TypeError, ValueError) as exc:
             raise ValueError(
-                "events must be a DataFrame or a list of dicts with keys "
-                "stimulus, onset_s, duration_s") from exc
+                "events must be a DataFrame or a list of dicts with keys stimulus, onset_s, duration_s"
+            ) from exc
     missing = [c for c in ("stimulus", "onset_s") if c not in df.columns]
     if "duration_s" not in df.columns:
         if require_duration:
@@ -115,8 +123,7 @@ def events_frame(events, *, require_duration=False) -> pd.DataFrame:
         else:
             df["duration_s"] = 0.0
     if missing:
-        raise ValueError(
-            f"events lack column(s) {missing}; have {list(df.columns)}")
+        raise ValueError(f"events lack column(s) {missing}; have {list(df.columns)}")
     if df["stimulus"].isna().any():
         idx = df.index[df["stimulus"].isna().to_numpy()][0]
         raise ValueError(f"event at index {idx!r} has no stimulus name")
@@ -132,8 +139,7 @@ def events_frame(events, *, require_duration=False) -> pd.DataFrame:
 
 def _describe(df, pos):
     row = df.iloc[pos]
-    return (f"event {row['stimulus']!r} (index {df.index[pos]!r}, onset "
-            f"{row['onset_s']!r} s)")
+    return f"event {row['stimulus']!r} (index {df.index[pos]!r}, onset {row['onset_s']!r} s)"
 
 
 def resolve_groups(groups, stimuli):
@@ -164,15 +170,11 @@ def resolve_groups(groups, stimuli):
     present = list(dict.fromkeys(str(s) for s in stimuli))
     for stim in present:
         if stim in RESERVED_NAMES:
-            raise ValueError(
-                f"stimulus name {stim!r} is reserved for classes "
-                f"{RESERVED_NAMES}; rename the stimulus")
+            raise ValueError(f"stimulus name {stim!r} is reserved for classes {RESERVED_NAMES}; rename the stimulus")
     if groups is None:
         return {s: [s] for s in present}
     if not isinstance(groups, dict):
-        raise ValueError(
-            "groups must be a dict of regressor name -> list of stimulus "
-            f"names, got {groups!r}")
+        raise ValueError(f"groups must be a dict of regressor name -> list of stimulus names, got {groups!r}")
     owner = {}
     resolved = {}
     for name, members in groups.items():
@@ -180,17 +182,12 @@ def resolve_groups(groups, stimuli):
             members = [members]
         members = list(members)
         if not members or not all(isinstance(m, str) for m in members):
-            raise ValueError(
-                f"group {name!r} must list one or more stimulus names (str), "
-                f"got {members!r}")
+            raise ValueError(f"group {name!r} must list one or more stimulus names (str), got {members!r}")
         if str(name) in RESERVED_NAMES:
-            raise ValueError(
-                f"regressor name {name!r} is reserved for classes "
-                f"{RESERVED_NAMES}")
+            raise ValueError(f"regressor name {name!r} is reserved for classes {RESERVED_NAMES}")
         for m in members:
             if m in owner:
-                raise ValueError(
-                    f"stimulus {m!r} is in groups {owner[m]!r} and {name!r}")
+                raise ValueError(f"stimulus {m!r} is in groups {owner[m]!r} and {name!r}")
             owner[m] = str(name)
         pooled = [m for m in present if m in members]
         if pooled:
@@ -200,13 +197,13 @@ def resolve_groups(groups, stimuli):
             if stim in resolved:
                 raise ValueError(
                     f"stimulus {stim!r} is in no group, but a group is "
-                    "called so; add it to that group or rename the group")
+                    "called so; add it to that group or rename the group"
+                )
             resolved[stim] = [stim]
     return resolved
 
 
-def stimulus_trains(events, n_frames, frame_period_s, *, groups=None,
-                    train="onset"):
+def stimulus_trains(events, n_frames, frame_period_s, *, groups=None, train="onset"):
     """0/1 stimulus trains of a recording's regressors (no kernel).
 
     Parameters
@@ -258,18 +255,15 @@ def stimulus_trains(events, n_frames, frame_period_s, *, groups=None,
         start = start.astype(np.int64)
     for pos in range(len(df)):
         if not (np.isfinite(onsets[pos]) and np.isfinite(durations[pos])):
-            raise ValueError(
-                f"{_describe(df, pos)} has a non-finite onset or duration "
-                f"(duration {durations[pos]!r})")
+            raise ValueError(f"{_describe(df, pos)} has a non-finite onset or duration (duration {durations[pos]!r})")
         if durations[pos] < 0:
-            raise ValueError(
-                f"{_describe(df, pos)} has a negative duration "
-                f"({durations[pos]!r} s)")
+            raise ValueError(f"{_describe(df, pos)} has a negative duration ({durations[pos]!r} s)")
         if onsets[pos] < 0 or start[pos] >= n_frames:
             raise ValueError(
                 f"{_describe(df, pos)} lies outside the recording, which "
                 f"spans 0 to {length_s!r} s ({n_frames} frames of "
-                f"{frame_period_s!r} s)")
+                f"{frame_period_s!r} s)"
+            )
 
     names = list(groups)
     raw = np.zeros((len(names), n_frames), dtype=np.float64)
@@ -283,23 +277,25 @@ def stimulus_trains(events, n_frames, frame_period_s, *, groups=None,
         if train == "onset":
             raw[r, frames] = 1.0
             continue
-        ends = np.floor((onsets[members] + durations[members])
-                        / frame_period_s)
+        ends = np.floor((onsets[members] + durations[members]) / frame_period_s)
         ends = np.clip(ends, frames, n_frames - 1).astype(np.int64)
         for first, last in zip(frames, ends):
-            raw[r, first:last + 1] = 1.0
-    return RegressorSet(names=names, raw=raw, convolved=raw.copy(),
-                        onset_frames=onset_frames,
-                        stimuli={k: list(v) for k, v in groups.items()},
-                        presentation_index=presentation_index)
+            raw[r, first : last + 1] = 1.0
+    return RegressorSet(
+        names=names,
+        raw=raw,
+        convolved=raw.copy(),
+        onset_frames=onset_frames,
+        stimuli={k: list(v) for k, v in groups.items()},
+        presentation_index=presentation_index,
+    )
 
 
 def convolve_trains(raw, kernel):
     """Row-wise ``np.convolve(row, kernel)[:n_frames]`` (causal)."""
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 1 or kernel.size == 0:
-        raise ValueError(
-            f"kernel must be a non-empty 1-D array, got shape {kernel.shape}")
+        raise ValueError(f"kernel must be a non-empty 1-D array, got shape {kernel.shape}")
     if not np.isfinite(kernel).all():
         raise ValueError("kernel contains NaN or infinite values")
     raw = np.asarray(raw, dtype=np.float64)
@@ -327,13 +323,12 @@ def fir_design(raw, n_lags):
     n_reg, n_frames = raw.shape
     design = np.zeros((n_frames, n_reg * n_lags))
     for k in range(n_lags):
-        design[k:, k::n_lags] = raw[:, :n_frames - k].T
+        design[k:, k::n_lags] = raw[:, : n_frames - k].T
     columns = [np.arange(r * n_lags, (r + 1) * n_lags) for r in range(n_reg)]
     return design, columns
 
 
-def build_regressors(events, n_frames, frame_period_s, kernel, *, groups=None,
-                     mode="onset"):
+def build_regressors(events, n_frames, frame_period_s, kernel, *, groups=None, mode="onset"):
     """Build 0/1 stimulus regressors and convolve them with a kernel.
 
     Parameters
@@ -364,9 +359,7 @@ def build_regressors(events, n_frames, frame_period_s, kernel, *, groups=None,
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 1 or kernel.size == 0:
-        raise ValueError(
-            f"kernel must be a non-empty 1-D array, got shape {kernel.shape}")
-    regs = stimulus_trains(events, n_frames, frame_period_s, groups=groups,
-                           train=mode)
+        raise ValueError(f"kernel must be a non-empty 1-D array, got shape {kernel.shape}")
+    regs = stimulus_trains(events, n_frames, frame_period_s, groups=groups, train=mode)
     regs.convolved = convolve_trains(regs.raw, kernel)
     return regs

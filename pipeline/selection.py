@@ -36,13 +36,9 @@ def select_rois(r2, p_value, *, r2_threshold=0.05, fdr_alpha=None):
     r2 = np.asarray(r2, dtype=np.float64)
     p_value = np.asarray(p_value, dtype=np.float64)
     if r2.ndim != 1 or p_value.ndim != 1:
-        raise ValueError(
-            f"r2 and p_value must be 1-D, got shapes {r2.shape} and "
-            f"{p_value.shape}")
+        raise ValueError(f"r2 and p_value must be 1-D, got shapes {r2.shape} and {p_value.shape}")
     if r2.shape != p_value.shape:
-        raise ValueError(
-            f"r2 ({r2.shape[0]} ROIs) and p_value ({p_value.shape[0]} ROIs) "
-            "differ in length")
+        raise ValueError(f"r2 ({r2.shape[0]} ROIs) and p_value ({p_value.shape[0]} ROIs) differ in length")
     r2_threshold = float(r2_threshold)
     if not np.isfinite(r2_threshold):
         raise ValueError(f"r2_threshold must be finite, got {r2_threshold}")
@@ -58,8 +54,7 @@ def select_rois(r2, p_value, *, r2_threshold=0.05, fdr_alpha=None):
 
     q_value = np.full(p_value.shape, np.nan)
     if finite.any():
-        q_value[finite] = stats.false_discovery_control(p_value[finite],
-                                                        method="bh")
+        q_value[finite] = stats.false_discovery_control(p_value[finite], method="bh")
     with np.errstate(invalid="ignore"):
         selected = r2 > r2_threshold  # NaN compares False
         if fdr_alpha is not None:

@@ -55,8 +55,7 @@ from scipy import stats
 
 from ._validation import check_positive_int, single_threaded_blas
 
-__all__ = ["ShiftNullResult", "admissible_shifts", "shift_null",
-           "roi_null_distribution", "orthonormal_design"]
+__all__ = ["ShiftNullResult", "admissible_shifts", "shift_null", "roi_null_distribution", "orthonormal_design"]
 
 #: Tail approximations of the permutation p-values.
 TAILS = ("gpd", "beta", "none")
@@ -98,12 +97,12 @@ def admissible_shifts(n_frames, min_shift, max_shifts=None):
         raise ValueError(
             f"no admissible circular shift: {n_frames} frames but shifts "
             f"shorter than {min_shift} frames are excluded; the recording "
-            "must be longer than twice the response length")
+            "must be longer than twice the response length"
+        )
     if max_shifts is not None:
         max_shifts = check_positive_int(max_shifts, "max_shifts")
         if shifts.size > max_shifts:
-            pick = np.unique(np.round(
-                np.linspace(0, shifts.size - 1, max_shifts)).astype(np.int64))
+            pick = np.unique(np.round(np.linspace(0, shifts.size - 1, max_shifts)).astype(np.int64))
             shifts = shifts[pick]
     return shifts
 
@@ -173,11 +172,9 @@ class ShiftNullResult:
 
 def _contrast_weights(r, contrasts, n_cols):
     """Weights w with contrast(s) = wᵀ u(s), u(s) = Q_sᵀ y."""
-    c = np.eye(n_cols) if contrasts is None else np.asarray(
-        contrasts, dtype=np.float64)
+    c = np.eye(n_cols) if contrasts is None else np.asarray(contrasts, dtype=np.float64)
     if c.ndim != 2 or c.shape[1] != n_cols:
-        raise ValueError(
-            f"contrasts must be (n_contrasts, {n_cols}), got {c.shape}")
+        raise ValueError(f"contrasts must be (n_contrasts, {n_cols}), got {c.shape}")
     # coef = R⁻¹ u, so cᵀ coef = (R⁻ᵀ c)ᵀ u.
     return np.linalg.solve(r.T, c.T).T  # (n_contrasts, n_cols)
 
@@ -213,15 +210,23 @@ class _Correlator:
 
     def __call__(self, yc):
         """One array (rows x L) per column; pick shifts with :meth:`index`."""
-        y_spec = sp_fft.rfft(np.asarray(yc, dtype=self.dtype), n=self.length,
-                             axis=1, workers=self.workers)
+        y_spec = sp_fft.rfft(np.asarray(yc, dtype=self.dtype), n=self.length, axis=1, workers=self.workers)
         for qj in self.spec:
-            yield sp_fft.irfft(y_spec * qj, n=self.length, axis=1,
-                               workers=self.workers)
+            yield sp_fft.irfft(y_spec * qj, n=self.length, axis=1, workers=self.workers)
 
 
-def shift_null(design, y, shifts, *, contrasts=None, tail_min_exceed=10,
-               tail="gpd", precision="single", block_size=None, workers=-1):
+def shift_null(
+    design,
+    y,
+    shifts,
+    *,
+    contrasts=None,
+    tail_min_exceed=10,
+    tail="gpd",
+    precision="single",
+    block_size=None,
+    workers=-1,
+):
     """Circular-shift null of the OLS fit of every ROI.
 
     Parameters
@@ -265,8 +270,7 @@ def shift_null(design, y, shifts, *, contrasts=None, tail_min_exceed=10,
     if tail not in TAILS:
         raise ValueError(f"tail must be one of {TAILS}, got {tail!r}")
     if precision not in ("single", "double"):
-        raise ValueError(
-            f"precision must be 'single' or 'double', got {precision!r}")
+        raise ValueError(f"precision must be 'single' or 'double', got {precision!r}")
     dtype = np.float32 if precision == "single" else np.float64
     y = np.asarray(y)
     if y.ndim == 1:
@@ -274,13 +278,10 @@ def shift_null(design, y, shifts, *, contrasts=None, tail_min_exceed=10,
     q, r, _ = orthonormal_design(design)
     n, n_cols = q.shape
     if y.ndim != 2 or y.shape[1] != n:
-        raise ValueError(
-            f"y must be (n_rois, {n}) to match the design, got {y.shape}")
+        raise ValueError(f"y must be (n_rois, {n}) to match the design, got {y.shape}")
     shifts = np.asarray(shifts, dtype=np.int64)
-    if shifts.ndim != 1 or shifts.size == 0 or shifts.min() < 1 or \
-            shifts.max() > n - 1:
-        raise ValueError(
-            f"shifts must be a non-empty 1-D array in [1, {n - 1}]")
+    if shifts.ndim != 1 or shifts.size == 0 or shifts.min() < 1 or shifts.max() > n - 1:
+        raise ValueError(f"shifts must be a non-empty 1-D array in [1, {n - 1}]")
     w = _contrast_weights(r, contrasts, n_cols)
     n_con = w.shape[0]
     corr = _Correlator(q, workers, dtype)
@@ -288,11 +289,9 @@ def shift_null(design, y, shifts, *, contrasts=None, tail_min_exceed=10,
     n_rois = y.shape[0]
     n_sh = shifts.size
 
-    out = {k: np.full(n_rois, np.nan) for k in
-           ("r2", "p_value", "p_empirical", "r2_null_mean", "r2_null_sd")}
+    out = {k: np.full(n_rois, np.nan) for k in ("r2", "p_value", "p_empirical", "r2_null_mean", "r2_null_sd")}
     n_exceed = np.full(n_rois, -1, dtype=np.int64)
-    con = {k: np.full((n_rois, n_con), np.nan) for k in
-           ("contrast", "mean", "sd", "z", "p")}
+    con = {k: np.full((n_rois, n_con), np.nan) for k in ("contrast", "mean", "sd", "z", "p")}
 
     # Two blocks in flight (one per core): the FFTs and the many passes
     # over each block's null values release the GIL.
@@ -326,16 +325,13 @@ def shift_null(design, y, shifts, *, contrasts=None, tail_min_exceed=10,
         r2_null = np.einsum("jrs,jrs->rs", u_null, u_null)
         r2_null /= ss_tot[:, None]
         idx = start + rows
-        _r2_pvalues(r2_obs, r2_null, tail, tail_min_exceed, out, n_exceed,
-                    idx)
+        _r2_pvalues(r2_obs, r2_null, tail, tail_min_exceed, out, n_exceed, idx)
         del r2_null
         c_obs = u_obs @ w.T
-        c_null = (w_low @ u_null.reshape(n_cols, -1)).reshape(
-            n_con, rows.size, n_sh)
+        c_null = (w_low @ u_null.reshape(n_cols, -1)).reshape(n_con, rows.size, n_sh)
         del u_null
         for k in range(n_con):
-            _contrast_pvalues(c_obs[:, k], c_null[k], tail, tail_min_exceed,
-                              con, idx, k)
+            _contrast_pvalues(c_obs[:, k], c_null[k], tail, tail_min_exceed, con, idx, k)
 
     # The products here are small; threaded BLAS only adds overhead.
     with single_threaded_blas():
@@ -349,11 +345,19 @@ def shift_null(design, y, shifts, *, contrasts=None, tail_min_exceed=10,
                     pass  # results land in out / con; re-raises errors
 
     return ShiftNullResult(
-        r2=out["r2"], p_value=out["p_value"], p_empirical=out["p_empirical"],
-        n_exceed=n_exceed, r2_null_mean=out["r2_null_mean"],
-        r2_null_sd=out["r2_null_sd"], contrast=con["contrast"],
-        contrast_null_mean=con["mean"], contrast_null_sd=con["sd"],
-        contrast_z=con["z"], contrast_p=con["p"], shifts=shifts)
+        r2=out["r2"],
+        p_value=out["p_value"],
+        p_empirical=out["p_empirical"],
+        n_exceed=n_exceed,
+        r2_null_mean=out["r2_null_mean"],
+        r2_null_sd=out["r2_null_sd"],
+        contrast=con["contrast"],
+        contrast_null_mean=con["mean"],
+        contrast_null_sd=con["sd"],
+        contrast_z=con["z"],
+        contrast_p=con["p"],
+        shifts=shifts,
+    )
 
 
 def _r2_pvalues(r2_obs, r2_null, tail, min_exceed, out, n_exceed, idx):
@@ -367,8 +371,7 @@ def _r2_pvalues(r2_obs, r2_null, tail, min_exceed, out, n_exceed, idx):
     p = p_emp.copy()
     few = exceed < min_exceed
     if tail == "beta":
-        p[few] = np.minimum(p_emp[few], _beta_sf(r2_obs[few], mean[few],
-                                                 var[few]))
+        p[few] = np.minimum(p_emp[few], _beta_sf(r2_obs[few], mean[few], var[few]))
     elif tail == "gpd" and few.any():
         p[few] = _gpd_sf(r2_obs[few], r2_null[few])
     out["r2"][idx] = r2_obs
@@ -411,7 +414,7 @@ def _gpd_sf(x, null):
     n_t = min(max(20, int(GPD_FRACTION * n_s)), n_s - 1)
     part = np.partition(null, n_s - n_t - 1, axis=1)
     u = part[:, n_s - n_t - 1]
-    exc = np.sort(part[:, n_s - n_t:], axis=1) - u[:, None]
+    exc = np.sort(part[:, n_s - n_t :], axis=1) - u[:, None]
     # weights (n - j) / (n - 1) for ascending order statistics j = 1..n
     wts = (n_t - 1 - np.arange(n_t)) / (n_t - 1)
     a0 = exc.mean(axis=1)
@@ -421,8 +424,7 @@ def _gpd_sf(x, null):
         sigma = 2 * a0 * a1 / (a0 - 2 * a1)
         e = np.maximum(x - u, 0.0)
         expo = np.abs(k) < 1e-9
-        sf = np.where(expo, np.exp(-e / sigma),
-                      (1 - k * e / sigma) ** (1 / np.where(expo, 1.0, k)))
+        sf = np.where(expo, np.exp(-e / sigma), (1 - k * e / sigma) ** (1 / np.where(expo, 1.0, k)))
         p = n_t / n_s * sf
     p[~np.isfinite(p) | ~(sigma > 0)] = 1.0
     return p
@@ -481,8 +483,7 @@ def roi_null_distribution(design, y, shifts=None, *, contrasts=None):
     n, n_cols = q.shape
     if y.size != n:
         raise ValueError(f"y has {y.size} frames, the design {n}")
-    shifts = (np.arange(n) if shifts is None
-              else np.asarray(shifts, dtype=np.int64) % n)
+    shifts = np.arange(n) if shifts is None else np.asarray(shifts, dtype=np.int64) % n
     yc = (y - y.mean())[None, :]
     ss_tot = float(np.dot(yc[0], yc[0]))
     if ss_tot == 0:
@@ -492,5 +493,4 @@ def roi_null_distribution(design, y, shifts=None, *, contrasts=None):
     u = np.stack([cj[0, at] for cj in corr(yc)], axis=1)  # (n, n_cols)
     w = _contrast_weights(r, contrasts, n_cols)
     r2 = np.einsum("sj,sj->s", u, u) / ss_tot
-    return dict(shifts=shifts, r2=r2[shifts], contrast=(u @ w.T)[shifts],
-                r2_observed=float(r2[0]))
+    return dict(shifts=shifts, r2=r2[shifts], contrast=(u @ w.T)[shifts], r2_observed=float(r2[0]))

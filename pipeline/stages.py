@@ -22,24 +22,30 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .amplitudes import (baseline_amplitudes, seed2020_response_amplitudes,
-                         window_frames)
+from ._validation import as_2d_array, check_positive_float
+from .amplitudes import baseline_amplitudes, seed2020_response_amplitudes, window_frames
 from .classes import classify
 from .clustering import ClusterResult, cluster_rois, correlation_distance
 from .dff import compute_dff
 from .kernel_fit import choose_kernel
-from .kernels import check_sensor, kernel_length_s, make_kernel, \
-    seed2020_kernel
+from .kernels import check_sensor, kernel_length_s, make_kernel, seed2020_kernel
 from .params import resolve_params
 from .regression import fit_ols
-from .regressors import (convolve_trains, events_frame, fir_design,
-                         stimulus_trains)
+from .regressors import convolve_trains, events_frame, fir_design, stimulus_trains
 from .shift_null import admissible_shifts, shift_null
-from ._validation import as_2d_array, check_positive_float
 
-__all__ = ["DffResult", "RegressorResult", "FitResult", "AmplitudeResult",
-           "dff_stage", "regressor_stage", "fit_stage", "classify",
-           "amplitude_stage", "clustering_stage"]
+__all__ = [
+    "DffResult",
+    "RegressorResult",
+    "FitResult",
+    "AmplitudeResult",
+    "dff_stage",
+    "regressor_stage",
+    "fit_stage",
+    "classify",
+    "amplitude_stage",
+    "clustering_stage",
+]
 
 _TRACE_KINDS = ("raw", "dff")
 
@@ -71,8 +77,7 @@ class DffResult:
         return np.array([r is None for r in self.excluded], dtype=bool)
 
 
-def dff_stage(traces, method, params, *, frame_period_s, trace_kind="raw",
-              neuropil=None, roi_ids=None):
+def dff_stage(traces, method, params, *, frame_period_s, trace_kind="raw", neuropil=None, roi_ids=None):
     """dF/F of every ROI; ROIs without a usable baseline are excluded.
 
     Parameters
@@ -102,17 +107,14 @@ def dff_stage(traces, method, params, *, frame_period_s, trace_kind="raw",
         Bad inputs, or every ROI excluded (the message gives the reasons).
     """
     if trace_kind not in _TRACE_KINDS:
-        raise ValueError(
-            f"trace_kind must be one of {_TRACE_KINDS}, got {trace_kind!r}")
+        raise ValueError(f"trace_kind must be one of {_TRACE_KINDS}, got {trace_kind!r}")
     if trace_kind == "dff":
         method, params = "none", {}
     params = resolve_params("dff", method, params)
     frame_period_s = check_positive_float(frame_period_s, "frame_period_s")
-    kwargs = dict(frame_period_s=frame_period_s, roi_ids=roi_ids,
-                  exclude=True)
+    kwargs = dict(frame_period_s=frame_period_s, roi_ids=roi_ids, exclude=True)
     if method in ("percentile", "sliding_percentile"):
-        kwargs.update(percentile=params["percentile"], neuropil=neuropil,
-                      neuropil_factor=params["neuropil_factor"])
+        kwargs.update(percentile=params["percentile"], neuropil=neuropil, neuropil_factor=params["neuropil_factor"])
         if method == "sliding_percentile":
             kwargs["window_s"] = params["window_s"]
     dff, excluded = compute_dff(traces, method, **kwargs)
@@ -121,9 +123,9 @@ def dff_stage(traces, method, params, *, frame_period_s, trace_kind="raw",
         summary = ", ".join(f"{n} {reason}" for reason, n in counts.items())
         raise ValueError(
             f"every ROI is excluded from dF/F ({summary}); check the "
-            "background subtraction / neuropil factor, or the traces")
-    return DffResult(dff=dff, excluded=list(excluded), method=method,
-                     params=params)
+            "background subtraction / neuropil factor, or the traces"
+        )
+    return DffResult(dff=dff, excluded=list(excluded), method=method, params=params)
 
 
 # --------------------------------------------------------------- regressors
@@ -238,11 +240,9 @@ def regressor_stage(events, dff, method, params, *, frame_period_s, sensor):
     n_frames = dff.shape[1]
     ev = events_frame(events, require_duration=True)
     train = params.get("train", "onset")
-    regs = stimulus_trains(ev, n_frames, frame_period_s,
-                           groups=params["groups"], train=train)
+    regs = stimulus_trains(ev, n_frames, frame_period_s, groups=params["groups"], train=train)
     longest = float(ev["duration_s"].max()) if len(ev) else 0.0
-    info = dict(tau_decay_s=None, tau_rise_s=None, delay_s=None,
-                train=train)
+    info = dict(tau_decay_s=None, tau_rise_s=None, delay_s=None, train=train)
     kernel = None
     columns = [np.array([r]) for r in range(len(regs.names))]
 
@@ -250,8 +250,7 @@ def regressor_stage(events, dff, method, params, *, frame_period_s, sensor):
         kernel = seed2020_kernel(sensor, frame_period_s, n_frames)
         convolved = convolve_trains(regs.raw, kernel)
         tau = sensor["seed2020_tau_s"]
-        info.update(tau_decay_s=tau, delay_s=0.0,
-                    response_length_s=kernel_length_s(tau) + longest)
+        info.update(tau_decay_s=tau, delay_s=0.0, response_length_s=kernel_length_s(tau) + longest)
         name = f"seed2020 {sensor['name']}"
         design = convolved.T
     elif method == "fir":
@@ -263,42 +262,52 @@ def regressor_stage(events, dff, method, params, *, frame_period_s, sensor):
     else:
         if method == "fitted":
             choice = choose_kernel(
-                dff, regs.raw, frame_period_s,
+                dff,
+                regs.raw,
+                frame_period_s,
                 tau_decay_grid_s=params["tau_decay_grid_s"],
                 delay_grid_s=params["delay_grid_s"],
                 tau_rise_grid_s=params["tau_rise_grid_s"],
-                objective=params["objective"], max_rois=params["max_rois"])
-            tau_d, tau_r, delay = (choice["tau_decay_s"],
-                                   choice["tau_rise_s"], choice["delay_s"])
+                objective=params["objective"],
+                max_rois=params["max_rois"],
+            )
+            tau_d, tau_r, delay = (choice["tau_decay_s"], choice["tau_rise_s"], choice["delay_s"])
             info["fit"] = choice
         elif method == "sensor":
             if sensor["tau_decay_s"] is None:
-                raise ValueError(
-                    f"sensor {sensor['name']!r} has no tau_decay_s for the "
-                    "'sensor' kernel")
-            tau_d, tau_r, delay = (sensor["tau_decay_s"],
-                                   sensor["tau_rise_s"], params["delay_s"])
+                raise ValueError(f"sensor {sensor['name']!r} has no tau_decay_s for the 'sensor' kernel")
+            tau_d, tau_r, delay = (sensor["tau_decay_s"], sensor["tau_rise_s"], params["delay_s"])
         elif method == "exponential":
-            tau_d, tau_r, delay = params["tau_decay_s"], None, \
-                params["delay_s"]
+            tau_d, tau_r, delay = params["tau_decay_s"], None, params["delay_s"]
         elif method == "double_exponential":
-            tau_d, tau_r, delay = (params["tau_decay_s"],
-                                   params["tau_rise_s"], params["delay_s"])
+            tau_d, tau_r, delay = (params["tau_decay_s"], params["tau_rise_s"], params["delay_s"])
         else:  # pragma: no cover - resolve_params knows the methods
             raise AssertionError(method)
         kernel = make_kernel(frame_period_s, tau_d, tau_r, delay_s=delay)
         convolved = _scale_to_peak(convolve_trains(regs.raw, kernel))
-        info.update(tau_decay_s=tau_d, tau_rise_s=tau_r, delay_s=delay,
-                    response_length_s=kernel_length_s(tau_d, delay)
-                    + longest)
+        info.update(
+            tau_decay_s=tau_d,
+            tau_rise_s=tau_r,
+            delay_s=delay,
+            response_length_s=kernel_length_s(tau_d, delay) + longest,
+        )
         name = method if method != "sensor" else f"sensor {sensor['name']}"
         design = convolved.T
     return RegressorResult(
-        names=list(regs.names), stimuli=regs.stimuli,
-        design=np.ascontiguousarray(design), columns=columns, raw=regs.raw,
-        convolved=convolved, onset_frames=regs.onset_frames,
-        presentation_index=regs.presentation_index, kernel=kernel,
-        kernel_name=name, kernel_info=info, method=method, params=params)
+        names=list(regs.names),
+        stimuli=regs.stimuli,
+        design=np.ascontiguousarray(design),
+        columns=columns,
+        raw=regs.raw,
+        convolved=convolved,
+        onset_frames=regs.onset_frames,
+        presentation_index=regs.presentation_index,
+        kernel=kernel,
+        kernel_name=name,
+        kernel_info=info,
+        method=method,
+        params=params,
+    )
 
 
 # ---------------------------------------------------------------------- fit
@@ -344,8 +353,7 @@ class FitResult:
     @property
     def p_value(self) -> np.ndarray:
         """The p used for selection."""
-        return (self.p_permutation if self.significance == "shift"
-                else self.p_parametric)
+        return self.p_permutation if self.significance == "shift" else self.p_parametric
 
 
 def _bh(p):
@@ -378,14 +386,14 @@ def fit_stage(dff, regs, params, *, frame_period_s):
     n_rois, n_frames = dff.shape
     n_reg = len(regs.names)
     if regs.design.shape[0] != n_frames:
-        raise ValueError(
-            f"the design has {regs.design.shape[0]} frames, dff {n_frames}")
+        raise ValueError(f"the design has {regs.design.shape[0]} frames, dff {n_frames}")
     for name, cols in zip(regs.names, regs.columns):
         if np.ptp(regs.design[:, cols], axis=0).min() == 0:
             raise ValueError(
                 f"regressor {name!r} is constant over the recording (its "
                 "presentations leave no response inside it); leave its "
-                "stimuli out or use a shorter delay / window")
+                "stimuli out or use a shorter delay / window"
+            )
     valid = np.isfinite(dff).all(axis=1)
     rows = np.flatnonzero(valid)
     y = dff if rows.size == n_rois else dff[rows]
@@ -394,55 +402,73 @@ def fit_stage(dff, regs, params, *, frame_period_s):
     def full(shape_tail=(), fill=np.nan, dtype=np.float64):
         return np.full((n_rois,) + shape_tail, fill, dtype=dtype)
 
-    res = dict(r2=full(), adj_r2=full(), intercept=full(), f_stat=full(),
-               p_parametric=full(), p_permutation=full(),
-               n_shifts=full(fill=0, dtype=np.int64),
-               coef=full((n_reg,)), t_value=full((n_reg,)),
-               coef_z=full((n_reg,)), coef_p=full((n_reg,)))
+    res = dict(
+        r2=full(),
+        adj_r2=full(),
+        intercept=full(),
+        f_stat=full(),
+        p_parametric=full(),
+        p_permutation=full(),
+        n_shifts=full(fill=0, dtype=np.int64),
+        coef=full((n_reg,)),
+        t_value=full((n_reg,)),
+        coef_z=full((n_reg,)),
+        coef_p=full((n_reg,)),
+    )
     min_shift = 0
     df_resid = n_frames - regs.design.shape[1] - 1
     if rows.size:
         ols = fit_ols(regs.design, y)
         df_resid = ols.df_resid
         c_obs = ols.coef @ contrasts.T
-        se = np.sqrt(ols.sigma2[:, None]
-                     * np.einsum("ij,jk,ik->i", contrasts, ols.xtx_inv,
-                                 contrasts)[None, :])
+        se = np.sqrt(ols.sigma2[:, None] * np.einsum("ij,jk,ik->i", contrasts, ols.xtx_inv, contrasts)[None, :])
         with np.errstate(divide="ignore", invalid="ignore"):
             t_c = c_obs / se
-        for key, value in (("r2", ols.r2), ("adj_r2", ols.adj_r2),
-                           ("intercept", ols.intercept),
-                           ("f_stat", ols.f_stat),
-                           ("p_parametric", ols.p_value),
-                           ("coef", c_obs), ("t_value", t_c)):
+        for key, value in (
+            ("r2", ols.r2),
+            ("adj_r2", ols.adj_r2),
+            ("intercept", ols.intercept),
+            ("f_stat", ols.f_stat),
+            ("p_parametric", ols.p_value),
+            ("coef", c_obs),
+            ("t_value", t_c),
+        ):
             res[key][rows] = value
         if params["significance"] == "shift":
             min_shift = _min_shift_frames(params, regs, frame_period_s)
-            shifts = admissible_shifts(n_frames, min_shift,
-                                       params["max_shifts"])
-            null = shift_null(regs.design, y, shifts, contrasts=contrasts,
-                              tail=params["tail"],
-                              tail_min_exceed=params["tail_min_exceed"])
+            shifts = admissible_shifts(n_frames, min_shift, params["max_shifts"])
+            null = shift_null(
+                regs.design,
+                y,
+                shifts,
+                contrasts=contrasts,
+                tail=params["tail"],
+                tail_min_exceed=params["tail_min_exceed"],
+            )
             res["p_permutation"][rows] = null.p_value
-            res["n_shifts"][rows] = np.where(np.isfinite(null.p_value),
-                                             shifts.size, 0)
+            res["n_shifts"][rows] = np.where(np.isfinite(null.p_value), shifts.size, 0)
             res["coef_z"][rows] = null.contrast_z
             res["coef_p"][rows] = null.contrast_p
         else:
             res["coef_p"][rows] = 2.0 * stats.t.sf(np.abs(t_c), df_resid)
 
-    p_used = (res["p_permutation"] if params["significance"] == "shift"
-              else res["p_parametric"])
+    p_used = res["p_permutation"] if params["significance"] == "shift" else res["p_parametric"]
     q = _bh(p_used)
     with np.errstate(invalid="ignore"):
         selected = res["r2"] > params["r2_min"]
         if params["fdr_alpha"] is not None:
             selected &= q <= params["fdr_alpha"]
     selected &= valid
-    return FitResult(names=list(regs.names), q_value=q, selected=selected,
-                     significance=params["significance"],
-                     min_shift_frames=int(min_shift), df_resid=int(df_resid),
-                     params=params, **res)
+    return FitResult(
+        names=list(regs.names),
+        q_value=q,
+        selected=selected,
+        significance=params["significance"],
+        min_shift_frames=int(min_shift),
+        df_resid=int(df_resid),
+        params=params,
+        **res,
+    )
 
 
 def _min_shift_frames(params, regs, frame_period_s):
@@ -510,21 +536,23 @@ def amplitude_stage(dff, regs, events, params, *, frame_period_s):
     frame_period_s = check_positive_float(frame_period_s, "frame_period_s")
     dff = as_2d_array(dff, "dff")
     ev = events_frame(events)
-    rows = np.concatenate([np.asarray(p, dtype=np.int64)
-                           for p in regs.presentation_index]) \
-        if regs.presentation_index else np.zeros(0, dtype=np.int64)
-    which = np.concatenate([np.full(len(p), r, dtype=np.int64)
-                            for r, p in enumerate(regs.presentation_index)]) \
-        if regs.presentation_index else np.zeros(0, dtype=np.int64)
-    onset = (ev["onset_s"].to_numpy()[rows] * (1.0 / frame_period_s)) \
-        .astype(np.int64)
+    rows = (
+        np.concatenate([np.asarray(p, dtype=np.int64) for p in regs.presentation_index])
+        if regs.presentation_index
+        else np.zeros(0, dtype=np.int64)
+    )
+    which = (
+        np.concatenate([np.full(len(p), r, dtype=np.int64) for r, p in enumerate(regs.presentation_index)])
+        if regs.presentation_index
+        else np.zeros(0, dtype=np.int64)
+    )
+    onset = (ev["onset_s"].to_numpy()[rows] * (1.0 / frame_period_s)).astype(np.int64)
     n_reg = len(regs.names)
     if params["amplitude_method"] == "seed2020":
         k = params["response_window_frames"]
         mean = seed2020_response_amplitudes(dff, regs.onset_frames, k)
         per = _window_means(dff, onset, k)
-        windows = dict(response_window_s=None, baseline_window_s=None,
-                       response_frames=[0, k], baseline_frames=None)
+        windows = dict(response_window_s=None, baseline_window_s=None, response_frames=[0, k], baseline_frames=None)
     else:
         resp = window_frames(params["response_window_s"], frame_period_s)
         base = window_frames(params["baseline_window_s"], frame_period_s)
@@ -536,22 +564,28 @@ def amplitude_stage(dff, regs, events, params, *, frame_period_s):
                 ok = np.isfinite(cols)
                 n = ok.sum(axis=1)
                 total = np.where(ok, cols, 0.0).sum(axis=1)
-                mean[:, r] = np.where(n > 0, total / np.maximum(n, 1),
-                                      np.nan)
-        windows = dict(response_window_s=list(params["response_window_s"]),
-                       baseline_window_s=list(params["baseline_window_s"]),
-                       response_frames=list(resp), baseline_frames=list(base))
-    return AmplitudeResult(mean=mean, per_presentation=per,
-                           presentation_row=rows,
-                           presentation_regressor=which,
-                           names=list(regs.names),
-                           method=params["amplitude_method"], windows=windows)
+                mean[:, r] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+        windows = dict(
+            response_window_s=list(params["response_window_s"]),
+            baseline_window_s=list(params["baseline_window_s"]),
+            response_frames=list(resp),
+            baseline_frames=list(base),
+        )
+    return AmplitudeResult(
+        mean=mean,
+        per_presentation=per,
+        presentation_row=rows,
+        presentation_regressor=which,
+        names=list(regs.names),
+        method=params["amplitude_method"],
+        windows=windows,
+    )
 
 
 def _window_means(dff, onset, k):
     out = np.empty((dff.shape[0], onset.size))
     for j, f in enumerate(onset):  # presentations, not ROIs
-        out[:, j] = dff[:, f:f + k].mean(axis=1, dtype=np.float64)
+        out[:, j] = dff[:, f : f + k].mean(axis=1, dtype=np.float64)
     return out
 
 
@@ -584,8 +618,7 @@ def clustering_stage(dff, r2, selected, params, method="hierarchical"):
     r2 = np.asarray(r2, dtype=np.float64)
     selected = np.asarray(selected, dtype=bool)
     valid = np.isfinite(dff).all(axis=1)
-    kwargs = dict(method=params["linkage"],
-                  optimal_ordering=params["optimal_ordering"])
+    kwargs = dict(method=params["linkage"], optimal_ordering=params["optimal_ordering"])
     if params["distance_threshold"] is not None:
         kwargs["distance_threshold"] = params["distance_threshold"]
     else:
@@ -603,29 +636,32 @@ def clustering_stage(dff, r2, selected, params, method="hierarchical"):
     all_rows, all_capped = top(np.ones(dff.shape[0], bool))
     sel_rows, sel_capped = top(selected)
     dist = correlation_distance(dff[all_rows]) if all_rows.size > 1 else None
-    res_all = _cluster_subset(dff, all_rows, all_capped, kwargs, all_rows,
-                              dist)
-    res_sel = _cluster_subset(dff, sel_rows, sel_capped, kwargs, all_rows,
-                              dist)
+    res_all = _cluster_subset(dff, all_rows, all_capped, kwargs, all_rows, dist)
+    res_sel = _cluster_subset(dff, sel_rows, sel_capped, kwargs, all_rows, dist)
     return {"all": res_all, "selected": res_sel}
 
 
 def _cluster_subset(dff, rows, capped, kwargs, dist_rows, dist):
     """cluster_rois on ``rows``, reusing ``dist`` (over ``dist_rows``)."""
     pos = np.searchsorted(dist_rows, rows)
-    inside = (dist is not None and rows.size > 1
-              and (pos < dist_rows.size).all()
-              and np.array_equal(dist_rows[np.minimum(pos, dist_rows.size
-                                                      - 1)], rows))
+    inside = (
+        dist is not None
+        and rows.size > 1
+        and (pos < dist_rows.size).all()
+        and np.array_equal(dist_rows[np.minimum(pos, dist_rows.size - 1)], rows)
+    )
     if inside:
-        res = cluster_rois(dff[dist_rows], candidates=pos, distance=dist,
-                           **kwargs)
+        res = cluster_rois(dff[dist_rows], candidates=pos, distance=dist, **kwargs)
     else:
-        res = cluster_rois(dff[rows], **kwargs) if rows.size else \
-            cluster_rois(dff[:0], **kwargs)
+        res = cluster_rois(dff[rows], **kwargs) if rows.size else cluster_rois(dff[:0], **kwargs)
         pos = np.arange(rows.size)
         res.rows = pos
     rows_out = dist_rows[res.rows] if inside else rows[res.rows]
-    return ClusterResult(linkage=res.linkage, leaf_order=res.leaf_order,
-                         labels=res.labels, rows=rows_out, capped=capped,
-                         optimally_ordered=res.optimally_ordered)
+    return ClusterResult(
+        linkage=res.linkage,
+        leaf_order=res.leaf_order,
+        labels=res.labels,
+        rows=rows_out,
+        capped=capped,
+        optimally_ordered=res.optimally_ordered,
+    )

@@ -55,14 +55,12 @@ from ._validation import check_positive_float, check_positive_int
 from .kernels import canonical_sensor
 from .protocols import make_protocol, protocol_spec
 
-__all__ = ["SyntheticRecording", "make_recording", "make_null_recording",
-           "make_protocol", "NEUROPIL_FACTOR", "ROLES"]
+__all__ = ["SyntheticRecording", "make_recording", "make_null_recording", "make_protocol", "NEUROPIL_FACTOR", "ROLES"]
 
 NEUROPIL_FACTOR = 0.7
 #: Truth labels besides the protocol's classes.
 ROLES = ("mixed", "inhibited", "spontaneous")
-DEFAULT_FRACTIONS = {"tuned": 0.45, "mixed": 0.1, "inhibited": 0.08,
-                     "spontaneous": 0.37}
+DEFAULT_FRACTIONS = {"tuned": 0.45, "mixed": 0.1, "inhibited": 0.08, "spontaneous": 0.37}
 
 #: Spontaneous transients: burst duration (s) and peak relative to the ROI's
 #: evoked peak dF/F; slow fluctuation sd relative to the shot noise.
@@ -143,8 +141,7 @@ def _burst(t, duration, tau_adapt, tau_decay, tau_rise):
         k = 1.0 / tau - 1.0 / tau_adapt
         # k -> 0 limit is m exp(-t / tau); nudge k to avoid 0/0 there.
         k = np.where(np.abs(k) < 1e-9, 1e-9, k)
-        out = out + sign * (np.exp(-(tp - m) / tau - m / tau_adapt)
-                            - np.exp(-tp / tau)) / k
+        out = out + sign * (np.exp(-(tp - m) / tau - m / tau_adapt) - np.exp(-tp / tau)) / k
     return np.where(t > 0, out, 0.0)
 
 
@@ -163,16 +160,16 @@ def _peak(duration, tau_adapt, tau_decay, tau_rise):
 
 
 def _draw_kernel(rng, truth_kernel):
-    drawn = dict(tau_decay_s=rng.uniform(1.5, 3.0),
-                 tau_rise_s=rng.uniform(0.1, 0.4),
-                 latency_s=rng.uniform(0.1, 0.5),
-                 adaptation_s=rng.uniform(1.0, 3.0))
+    drawn = dict(
+        tau_decay_s=rng.uniform(1.5, 3.0),
+        tau_rise_s=rng.uniform(0.1, 0.4),
+        latency_s=rng.uniform(0.1, 0.5),
+        adaptation_s=rng.uniform(1.0, 3.0),
+    )
     if truth_kernel is not None:
         unknown = set(truth_kernel) - set(drawn)
         if unknown:
-            raise ValueError(
-                f"truth_kernel has unknown keys {sorted(unknown)}; allowed: "
-                f"{sorted(drawn)}")
+            raise ValueError(f"truth_kernel has unknown keys {sorted(unknown)}; allowed: {sorted(drawn)}")
         drawn.update({k: float(v) for k, v in truth_kernel.items()})
     if not 0 < drawn["tau_rise_s"] < drawn["tau_decay_s"]:
         raise ValueError("truth_kernel needs 0 < tau_rise_s < tau_decay_s")
@@ -184,9 +181,9 @@ def _variants(rng, kernel):
     return dict(
         tau_decay=kernel["tau_decay_s"] * np.exp(rng.normal(0, 0.15, n)),
         tau_rise=kernel["tau_rise_s"] * np.exp(rng.normal(0, 0.2, n)),
-        latency=np.maximum(kernel["latency_s"] + rng.uniform(-0.1, 0.1, n),
-                           0.0),
-        adapt=kernel["adaptation_s"] * np.exp(rng.normal(0, 0.3, n)))
+        latency=np.maximum(kernel["latency_s"] + rng.uniform(-0.1, 0.1, n), 0.0),
+        adapt=kernel["adaptation_s"] * np.exp(rng.normal(0, 0.3, n)),
+    )
 
 
 def _fractions(fractions, classes):
@@ -197,9 +194,7 @@ def _fractions(fractions, classes):
     allowed = set(classes) | set(ROLES) | {"tuned"}
     unknown = set(fractions) - allowed
     if unknown:
-        raise ValueError(
-            f"unknown classes in fractions: {sorted(unknown)}; allowed: "
-            f"{sorted(allowed)}")
+        raise ValueError(f"unknown classes in fractions: {sorted(unknown)}; allowed: {sorted(allowed)}")
     frac = {c: float(fractions.get(c, 0.0)) for c in classes}
     tuned = float(fractions.get("tuned", 0.0))
     for c in classes:
@@ -220,8 +215,7 @@ def _counts(n_rois, frac):
     names = list(frac)
     exact = np.array([frac[c] for c in names]) * n_rois
     counts = np.floor(exact).astype(np.int64)
-    for i in np.argsort(-(exact - counts), kind="stable")[
-            :n_rois - counts.sum()]:
+    for i in np.argsort(-(exact - counts), kind="stable")[: n_rois - counts.sum()]:
         counts[i] += 1
     return names, counts
 
@@ -239,16 +233,27 @@ def _gains(rng, truth, classes):
         gains[mixed, first] = 1.0
         gains[mixed, second] = rng.uniform(0.6, 1.0, mixed.size)
     inhibited = np.flatnonzero(truth == "inhibited")
-    gains[inhibited, rng.integers(0, n_cls, inhibited.size)] = \
-        -rng.uniform(0.6, 1.0, inhibited.size)
+    gains[inhibited, rng.integers(0, n_cls, inhibited.size)] = -rng.uniform(0.6, 1.0, inhibited.size)
     return gains
 
 
-def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
-                   frame_period_s=None, sensor="GCaMP6s", fractions=None,
-                   snr=4.0, seed=0, drift=True, neuropil=False,
-                   protocol_seed=2020, truth_kernel=None, spont_rate_hz=0.03,
-                   slow_noise=True):
+def make_recording(
+    n_rois=1000,
+    n_frames=None,
+    *,
+    protocol="seed2020",
+    frame_period_s=None,
+    sensor="GCaMP6s",
+    fractions=None,
+    snr=4.0,
+    seed=0,
+    drift=True,
+    neuropil=False,
+    protocol_seed=2020,
+    truth_kernel=None,
+    spont_rate_hz=0.03,
+    slow_noise=True,
+):
     """Generate a synthetic recording with known functional classes.
 
     Parameters
@@ -290,13 +295,10 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
     """
     n_rois = check_positive_int(n_rois, "n_rois", minimum=0)
     snr = check_positive_float(snr, "snr")
-    spont_rate_hz = check_positive_float(spont_rate_hz, "spont_rate_hz",
-                                         allow_zero=True)
+    spont_rate_hz = check_positive_float(spont_rate_hz, "spont_rate_hz", allow_zero=True)
     sensor = canonical_sensor(sensor)
     spec = protocol_spec(protocol)
-    events, n_frames, dt = make_protocol(protocol, n_frames=n_frames,
-                                         frame_period_s=frame_period_s,
-                                         seed=protocol_seed)
+    events, n_frames, dt = make_protocol(protocol, n_frames=n_frames, frame_period_s=frame_period_s, seed=protocol_seed)
     classes = list(spec["classes"])
     frac = _fractions(fractions, classes)
     rng = np.random.default_rng(seed)
@@ -307,9 +309,7 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
     names, counts = _counts(n_rois, frac)
     truth = rng.permutation(np.repeat(np.array(names, dtype=object), counts))
     truth = truth.astype(str) if n_rois else np.array([], dtype=str)
-    positions = np.column_stack([rng.uniform(0, 300, n_rois),
-                                 rng.uniform(0, 200, n_rois),
-                                 rng.uniform(0, 60, n_rois)])
+    positions = np.column_stack([rng.uniform(0, 300, n_rois), rng.uniform(0, 200, n_rois), rng.uniform(0, 60, n_rois)])
     f0 = np.exp(rng.uniform(np.log(100.0), np.log(1000.0), n_rois))
     peak_dff = np.clip(rng.lognormal(np.log(0.4), 0.3, n_rois), 0.1, 1.2)
     variant = rng.integers(0, _N_VARIANTS, n_rois)
@@ -323,11 +323,9 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
         members = spec["classes"][name]
         preferred = rng.integers(0, len(members), n_rois)
         for m, stim in enumerate(members):
-            factor = np.where(preferred == m, 1.0,
-                              rng.uniform(0.6, 1.0, n_rois))
+            factor = np.where(preferred == m, 1.0, rng.uniform(0.6, 1.0, n_rois))
             stim_gain[stim] = gains[:, c] * factor
-    amp = np.column_stack([stim_gain[s] for s in stimuli]) if len(stimuli) \
-        else np.zeros((n_rois, 0))
+    amp = np.column_stack([stim_gain[s] for s in stimuli]) if len(stimuli) else np.zeros((n_rois, 0))
     amp = amp * (peak_dff[:, None] * rng.uniform(0.7, 1.3, amp.shape))
     # Inhibited ROIs fire tonically (fluorescence 1 + tonic above rest) and
     # the stimulus suppresses part of it: relative to their own (tonic)
@@ -344,8 +342,7 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
     for v in range(_N_VARIANTS):
         p = (var["adapt"][v], var["tau_decay"][v], var["tau_rise"][v])
         peaks = {d: _peak(d, *p) for d in np.unique(durs)}
-        templates[v] = _frame_mean(onsets + var["latency"][v], dt, cols,
-                                   durs, *p)
+        templates[v] = _frame_mean(onsets + var["latency"][v], dt, cols, durs, *p)
         templates[v] /= np.array([peaks[d] for d in durs[:, 0]])[:, None]
 
     # Spontaneous transients (sorted by ROI, as np.repeat lays them out).
@@ -353,16 +350,13 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
     spont_roi = np.repeat(np.arange(n_rois), n_spont)
     spont_time = rng.uniform(0.0, length, spont_roi.size)
     spont_dur = rng.uniform(*SPONT_DURATION_S, spont_roi.size)
-    ref_peak = np.array([_peak(1.0, var["adapt"][v], var["tau_decay"][v],
-                               var["tau_rise"][v])
-                         for v in range(_N_VARIANTS)])
-    spont_amp = (peak_dff[spont_roi]
-                 * rng.uniform(*SPONT_AMPLITUDE, spont_roi.size)
-                 / ref_peak[variant[spont_roi]])
+    ref_peak = np.array(
+        [_peak(1.0, var["adapt"][v], var["tau_decay"][v], var["tau_rise"][v]) for v in range(_N_VARIANTS)]
+    )
+    spont_amp = peak_dff[spont_roi] * rng.uniform(*SPONT_AMPLITUDE, spont_roi.size) / ref_peak[variant[spont_roi]]
     # A transient lasts its burst (<= 2.5 s) plus ~6 decay constants
     # (exp(-6) = 0.25 % left).
-    spont_cols = min(n_frames, int(math.ceil(
-        (SPONT_DURATION_S[1] + 6 * var["tau_decay"].max()) / dt)) + 2)
+    spont_cols = min(n_frames, int(math.ceil((SPONT_DURATION_S[1] + 6 * var["tau_decay"].max()) / dt)) + 2)
 
     t = np.arange(n_frames) * dt
     if drift:
@@ -372,10 +366,8 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
         bleach_idx = rng.integers(0, bleach_taus.size, n_rois)
         periods = rng.uniform(60.0, max(120.0, length), _WANDER_COMPONENTS)
         phases = rng.uniform(0.0, 2 * np.pi, _WANDER_COMPONENTS)
-        wander_basis = np.sin(2 * np.pi * t[None, :] / periods[:, None]
-                              + phases[:, None])
-        wander_weight = rng.normal(0.0, 0.01 / np.sqrt(_WANDER_COMPONENTS),
-                                   (n_rois, _WANDER_COMPONENTS))
+        wander_basis = np.sin(2 * np.pi * t[None, :] / periods[:, None] + phases[:, None])
+        wander_weight = rng.normal(0.0, 0.01 / np.sqrt(_WANDER_COMPONENTS), (n_rois, _WANDER_COMPONENTS))
     if slow_noise:
         slow_tau = rng.uniform(3.0, 10.0, n_rois)
         slow_sd = rng.uniform(*SLOW_SD, n_rois) * peak_dff / snr
@@ -387,10 +379,8 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
     noise_gain = (peak_dff * f0 / snr) ** 2 / baseline_total
 
     traces = np.empty((n_rois, n_frames), dtype=np.float32)
-    neuropil_out = (np.empty((n_rois, n_frames), dtype=np.float32)
-                    if neuropil else None)
-    bounds = np.searchsorted(spont_roi, np.arange(0, n_rois + _BLOCK_ROIS,
-                                                  _BLOCK_ROIS))
+    neuropil_out = np.empty((n_rois, n_frames), dtype=np.float32) if neuropil else None
+    bounds = np.searchsorted(spont_roi, np.arange(0, n_rois + _BLOCK_ROIS, _BLOCK_ROIS))
     for b, start in enumerate(range(0, n_rois, _BLOCK_ROIS)):
         stop = min(start + _BLOCK_ROIS, n_rois)
         rows = np.s_[start:stop]
@@ -399,20 +389,24 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
             sel = np.flatnonzero(variant[rows] == v)
             signal[sel] = amp[start + sel] @ templates[v]
         signal += tonic[rows, None]
-        ev = np.s_[bounds[b]:bounds[b + 1]]
+        ev = np.s_[bounds[b] : bounds[b + 1]]
         if bounds[b + 1] > bounds[b]:
             v = variant[spont_roi[ev]][:, None]
             first = np.floor(spont_time[ev] / dt).astype(np.int64)
             ccols = first[:, None] + np.arange(spont_cols)[None, :]
-            vals = _frame_mean(spont_time[ev][:, None]
-                               + var["latency"][v], dt, ccols,
-                               spont_dur[ev][:, None], var["adapt"][v],
-                               var["tau_decay"][v], var["tau_rise"][v])
+            vals = _frame_mean(
+                spont_time[ev][:, None] + var["latency"][v],
+                dt,
+                ccols,
+                spont_dur[ev][:, None],
+                var["adapt"][v],
+                var["tau_decay"][v],
+                var["tau_rise"][v],
+            )
             vals *= spont_amp[ev][:, None]
             keep = ccols < n_frames
             flat = ((spont_roi[ev] - start)[:, None] * n_frames + ccols)[keep]
-            signal += np.bincount(flat, weights=vals[keep],
-                                  minlength=signal.size).reshape(signal.shape)
+            signal += np.bincount(flat, weights=vals[keep], minlength=signal.size).reshape(signal.shape)
         if slow_noise:
             signal += _ar1(rng, slow_tau[rows], slow_sd[rows], n_frames, dt)
         if drift:
@@ -427,8 +421,7 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
         signal *= f0[rows, None]
         fluo = signal
         if neuropil:
-            np_true = np_f0[rows, None] * level * (
-                1.0 + np_gain[rows, None] * population[None, :])
+            np_true = np_f0[rows, None] * level * (1.0 + np_gain[rows, None] * population[None, :])
             fluo += NEUROPIL_FACTOR * np_true
             np_noise = rng.standard_normal(np_true.shape)
             np_noise *= np.sqrt(noise_gain[rows, None] * np_true / 9.0)
@@ -441,25 +434,33 @@ def make_recording(n_rois=1000, n_frames=None, *, protocol="seed2020",
         traces[rows] = fluo
 
     return SyntheticRecording(
-        traces=traces, frame_period_s=float(dt), events=events, truth=truth,
-        sensor=sensor, positions=positions,
+        traces=traces,
+        frame_period_s=float(dt),
+        events=events,
+        truth=truth,
+        sensor=sensor,
+        positions=positions,
         groups={k: list(v) for k, v in spec["classes"].items()},
-        gains=gains, truth_kernel=kernel, neuropil=neuropil_out,
-        peak_dff=peak_dff, snr=snr, protocol=protocol,
-        spont_rate_hz=spont_rate_hz)
+        gains=gains,
+        truth_kernel=kernel,
+        neuropil=neuropil_out,
+        peak_dff=peak_dff,
+        snr=snr,
+        protocol=protocol,
+        spont_rate_hz=spont_rate_hz,
+    )
 
 
 def make_null_recording(n_rois=1000, n_frames=None, **kwargs):
     """A recording where every ROI is spontaneous (no stimulus response)."""
-    return make_recording(n_rois, n_frames, fractions={"spontaneous": 1.0},
-                          **kwargs)
+    return make_recording(n_rois, n_frames, fractions={"spontaneous": 1.0}, **kwargs)
 
 
 def _ar1(rng, tau_s, sd, n_frames, dt):
     """Stationary AR(1) rows with time constants ``tau_s`` and sd ``sd``."""
     phi = np.exp(-dt / tau_s)[:, None]
     innov = rng.standard_normal((tau_s.size, n_frames))
-    innov *= np.sqrt(1.0 - phi ** 2)
+    innov *= np.sqrt(1.0 - phi**2)
     out = np.empty_like(innov)
     out[:, 0] = rng.standard_normal(tau_s.size)
     # A recursion over frames (not ROIs): n_frames steps, vectorised in ROIs.

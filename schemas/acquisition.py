@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datajoint as dj
 
-from . import reference
 from .config import STORE
 
 schema = dj.Schema()
@@ -69,14 +68,14 @@ class Presentation(dj.Manual):
 
 @schema
 class RoiTraces(dj.Manual):
-    definition = """
+    definition = f"""
     # the fluorescence traces of all ROIs of a recording, as one float32 matrix
     -> Recording
     ---
     trace_kind: enum('raw', 'dff')     # raw fluorescence, or already dF/F
-    traces: <npy@{store}>              # float32, ROIs x frames, row i is roi i
-    neuropil=null: <npy@{store}>       # float32 neuropil traces, same shape, where segmented
-    """.format(store=STORE)
+    traces: <npy@{STORE}>              # float32, ROIs x frames, row i is roi i
+    neuropil=null: <npy@{STORE}>       # float32 neuropil traces, same shape, where segmented
+    """
 
     class Roi(dj.Part):
         definition = """

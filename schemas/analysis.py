@@ -29,10 +29,9 @@ import time
 import warnings
 from collections import OrderedDict
 
+import datajoint as dj
 import numpy as np
 import pandas as pd
-
-import datajoint as dj
 
 from pipeline import classify, stages
 from pipeline.params import effective_groups
@@ -88,10 +87,7 @@ def current_version(key, *, lock: bool = False) -> str | None:
     table = acquisition.Recording()
     conn = table.connection
     q = conn.adapter.quote_identifier
-    sql = (
-        f"SELECT {q('version')} FROM {table.full_table_name} "
-        f"WHERE {q('fish')} = %s AND {q('recording')} = %s"
-    )
+    sql = f"SELECT {q('version')} FROM {table.full_table_name} WHERE {q('fish')} = %s AND {q('recording')} = %s"
     if lock:
         sql += " FOR SHARE" if conn.adapter.backend == "postgresql" else " LOCK IN SHARE MODE"
     row = conn.query(sql, args=(key["fish"], key["recording"])).fetchone()
@@ -278,8 +274,10 @@ def _load_array(ref) -> np.ndarray:
 
 def events_table(key) -> pd.DataFrame:
     """The recording's presentations: presentation, stimulus, onset_s, duration_s (in presentation order)."""
-    rows = (acquisition.Presentation & _rec_key(key)).proj("stimulus", "onset_s", "duration_s").to_dicts(
-        order_by="presentation"
+    rows = (
+        (acquisition.Presentation & _rec_key(key))
+        .proj("stimulus", "onset_s", "duration_s")
+        .to_dicts(order_by="presentation")
     )
     return pd.DataFrame(
         {
@@ -309,8 +307,8 @@ def _float32_in_place(a: np.ndarray) -> np.ndarray:
     flat = a.reshape(-1)
     half = flat.view(np.float32)[: flat.size]
     for start in range(0, flat.size, _CONVERT_STEP):
-        source = flat[start:start + _CONVERT_STEP]
-        half[start:start + _CONVERT_STEP] = source.copy() if start == 0 else source
+        source = flat[start : start + _CONVERT_STEP]
+        half[start : start + _CONVERT_STEP] = source.copy() if start == 0 else source
     return half.reshape(a.shape)
 
 
@@ -322,22 +320,21 @@ def _float64_in_place(a: np.ndarray, half: np.ndarray) -> np.ndarray:
     """
     flat, small = a.reshape(-1), half.reshape(-1)
     for start in reversed(range(0, flat.size, _CONVERT_STEP)):
-        source = small[start:start + _CONVERT_STEP]
-        flat[start:start + _CONVERT_STEP] = source.copy() if start == 0 else source
+        source = small[start : start + _CONVERT_STEP]
+        flat[start : start + _CONVERT_STEP] = source.copy() if start == 0 else source
     return a
 
 
 @schema
 class DeltaF(_Provenance, dj.Computed):
-    definition = ("""
+    definition = f"""
     # dF/F of every ROI of a recording; ROIs that cannot be normalised are excluded (NaN rows)
     -> AnalysisTask
     ---
     dff_method: varchar(32)            # how F0 was estimated (see reference.DffParams)
-    dff: <npy@{store}>                 # float32, ROIs x frames; NaN rows for excluded ROIs
+    dff: <npy@{STORE}>                 # float32, ROIs x frames; NaN rows for excluded ROIs
     n_excluded: int32                  # ROIs excluded (see DeltaF.Excluded)
-    """.format(store=STORE)
-    )
+    """
 
     Provenance = provenance_part()
 
@@ -361,16 +358,25 @@ class DeltaF(_Provenance, dj.Computed):
         frame_period = (acquisition.Recording & _rec_key(key)).fetch1("frame_period_s")
         try:
             result = stages.dff_stage(
-                traces, method, params, frame_period_s=frame_period, trace_kind=kind, neuropil=neuropil,
+                traces,
+                method,
+                params,
+                frame_period_s=frame_period,
+                trace_kind=kind,
+                neuropil=neuropil,
                 roi_ids=source_ids,
             )
         except ValueError as err:
             raise AnalysisError(f"{_where(key)}: {err}") from err
         excluded = np.array([r is not None for r in result.excluded], dtype=bool)
         dff = result.dff
-        in_place = (type(dff) is np.ndarray and dff.dtype == np.float64 and dff.flags.writeable
-                    and dff.flags.c_contiguous and not any(np.may_share_memory(dff, a) for a in (traces, neuropil)
-                                                           if a is not None))
+        in_place = (
+            type(dff) is np.ndarray
+            and dff.dtype == np.float64
+            and dff.flags.writeable
+            and dff.flags.c_contiguous
+            and not any(np.may_share_memory(dff, a) for a in (traces, neuropil) if a is not None)
+        )
         # what the store holds: float32. Fresh memory is slow to touch (a new 120 MB array costs more than
         # the conversion), so when the matrix is ours the float32 copy lives in the first half of its buffer
         stored = _float32_in_place(dff) if in_place else dff.astype(np.float32)
@@ -414,7 +420,7 @@ class DeltaF(_Provenance, dj.Computed):
 
 @schema
 class Regressors(_Provenance, dj.Computed):
-    definition = ("""
+    definition = f"""
     # the response model: stimulus trains and the kernel they are convolved with (chosen per recording)
     -> DeltaF
     ---
@@ -422,11 +428,10 @@ class Regressors(_Provenance, dj.Computed):
     kernel=null: <blob>                # sampled at the frame times; null for kernel-free (FIR) models
     kernel_info: json                  # tau_decay_s, tau_rise_s, delay_s; for a fitted kernel the objective over the grid
     n_regressors: int16
-    design: <npy@{store}>              # float64, frames x design columns, as fitted
-    raw: <npy@{store}>                 # float64, regressors x frames: the 0/1 stimulus trains
-    convolved: <npy@{store}>           # float64, regressors x frames: each regressor's predicted response
-    """.format(store=STORE)
-    )
+    design: <npy@{STORE}>              # float64, frames x design columns, as fitted
+    raw: <npy@{STORE}>                 # float64, regressors x frames: the 0/1 stimulus trains
+    convolved: <npy@{STORE}>           # float64, regressors x frames: each regressor's predicted response
+    """
 
     Provenance = provenance_part()
 
@@ -511,7 +516,9 @@ class Regressors(_Provenance, dj.Computed):
         events = events_table(key)
         position = {p: i for i, p in enumerate(events["presentation"].to_numpy())}
         try:
-            design, raw, convolved = (np.asarray(row[a].load(), dtype=np.float64) for a in ("design", "raw", "convolved"))
+            design, raw, convolved = (
+                np.asarray(row[a].load(), dtype=np.float64) for a in ("design", "raw", "convolved")
+            )
         except (FileNotFoundError, OSError) as err:
             raise InputsChanged(f"{_where(key)}: a regressor object is missing ({err})") from err
         info = row["kernel_info"]
@@ -559,7 +566,7 @@ def _jsonable(obj):
 
 @schema
 class Fit(_Provenance, dj.Computed):
-    definition = ("""
+    definition = """
     # multiple linear regression of every ROI on the regressors, significance and selection
     -> Regressors
     ---
@@ -570,7 +577,6 @@ class Fit(_Provenance, dj.Computed):
     fdr_alpha=null: float64            # Benjamini-Hochberg level, null when not used
     r2_min=null: float64               # effect-size floor on r2 (selected ROIs have r2 > r2_min), null when not used
     """
-    )
 
     Provenance = provenance_part()
 
@@ -632,10 +638,11 @@ class Fit(_Provenance, dj.Computed):
         with _own_parts(self, key, int(n_recorded), rois=(rois,), names=regs.names):
             self._insert_parts(key, res, regs, rois, reasons)
         stored = {a: np.array(getattr(res, a), dtype=np.float64) for a in ("r2", "coef", "t_value", "coef_z", "coef_p")}
-        for a, values in stored.items():
+        for _a, values in stored.items():
             values[~np.isfinite(values)] = np.nan  # as read back: NULL is NaN
-        _remember("fit", key, provenance, dict(stored, names=list(regs.names),
-                                               selected=np.asarray(res.selected, dtype=bool)))
+        _remember(
+            "fit", key, provenance, dict(stored, names=list(regs.names), selected=np.asarray(res.selected, dtype=bool))
+        )
 
     def _insert_parts(self, key, res, regs, rois, reasons) -> None:
         """Fit.Roi and Fit.Coefficient rows of one fit."""
@@ -704,14 +711,13 @@ class Fit(_Provenance, dj.Computed):
 
 @schema
 class Classification(_Provenance, dj.Computed):
-    definition = ("""
+    definition = """
     # response class of every selected ROI: a stimulus (regressor), inhibited, mixed or unclassified
     -> Fit
     ---
     class_rule: varchar(32)            # how classes were assigned (see pipeline.params)
     n_classified: int32                # selected ROIs with a class (all classes, unclassified included)
     """
-    )
 
     Provenance = provenance_part()
 
@@ -758,14 +764,13 @@ class Classification(_Provenance, dj.Computed):
 
 @schema
 class ResponseAmplitude(_Provenance, dj.Computed):
-    definition = ("""
+    definition = """
     # stimulus-evoked response: mean dF/F after each onset minus the mean before it
     -> Regressors
     ---
     amplitude_method: varchar(16)      # baseline (after minus before) | seed2020 (the notebook's averaging)
     window_info: json                  # response and baseline windows in s and frames
     """
-    )
 
     Provenance = provenance_part()
 
@@ -831,7 +836,9 @@ class ResponseAmplitude(_Provenance, dj.Computed):
                     mean_amplitude=amp.mean.ravel(),
                     sd_amplitude=sd.ravel(),
                     n_presentations=count.ravel(),
-                    per_presentation=JsonText.lazy(n * n_reg, lambda start, stop: _json_block(per_regressor, start, stop)),
+                    per_presentation=JsonText.lazy(
+                        n * n_reg, lambda start, stop: _json_block(per_regressor, start, stop)
+                    ),
                 ),
                 key,
             )
@@ -848,7 +855,7 @@ def _json_block(per_regressor: list[np.ndarray], start: int, stop: int) -> list[
     block = np.empty((last - first, n_reg), dtype=object)
     for r, values in enumerate(per_regressor):
         block[:, r] = _json_rows(values[first:last])
-    return block.ravel()[start - first * n_reg:stop - first * n_reg].tolist()
+    return block.ravel()[start - first * n_reg : stop - first * n_reg].tolist()
 
 
 def _json_rows(values: np.ndarray) -> np.ndarray:
@@ -861,19 +868,18 @@ def _json_rows(values: np.ndarray) -> np.ndarray:
         if finite[i]:
             out[i] = template % tuple(row)
         else:
-            out[i] = "[" + ",".join("%.7g" % v if np.isfinite(v) else "null" for v in row) + "]"
+            out[i] = "[" + ",".join(f"{v:.7g}" if np.isfinite(v) else "null" for v in row) + "]"
     return out
 
 
 @schema
 class Clustering(_Provenance, dj.Computed):
-    definition = ("""
+    definition = """
     # hierarchical clustering of z-scored dF/F, correlation distance
     -> Fit
     ---
     linkage_method: varchar(16)        # average | complete | single | weighted
     """
-    )
 
     Provenance = provenance_part()
 
@@ -938,11 +944,10 @@ class Clustering(_Provenance, dj.Computed):
 
 @schema
 class ClassSummary(_Provenance, dj.Computed):
-    definition = ("""
+    definition = """
     # per-recording counts of each response class (ROI totals: Fit.n_rois, Fit.n_selected)
     -> Classification
     """
-    )
 
     Provenance = provenance_part()
 

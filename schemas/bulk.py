@@ -67,12 +67,12 @@ class JsonText(str):
     """JSON already rendered as text, inserted as it is into a JSON column."""
 
     @classmethod
-    def wrap(cls, texts) -> "JsonTextColumn":
+    def wrap(cls, texts) -> JsonTextColumn:
         """A whole column of rendered JSON texts (None: NULL), without a JsonText object per row."""
         return JsonTextColumn(texts)
 
     @classmethod
-    def lazy(cls, n: int, render) -> "LazyJsonColumn":
+    def lazy(cls, n: int, render) -> LazyJsonColumn:
         """A column of ``n`` JSON texts that ``render(start, stop)`` returns a chunk at a time (a list)."""
         return LazyJsonColumn(n, render)
 

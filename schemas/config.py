@@ -93,4 +93,6 @@ def create_databases(connection, names) -> None:
             )
         except dj.errors.AccessError as err:
             # a schema the user holds no privilege on is invisible to it: say so as DataJoint does
-            raise dj.DataJointError(f"Schema `{name}` does not exist and could not be created. Check permissions.") from err
+            raise dj.DataJointError(
+                f"Schema `{name}` does not exist and could not be created. Check permissions."
+            ) from err

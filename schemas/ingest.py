@@ -11,13 +11,13 @@ import hashlib
 import json
 import math
 import warnings
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from . import acquisition, analysis, reference
-from . import plausibility
+from . import acquisition, analysis, plausibility, reference
 from .bulk import insert_columns
 from .names import check_identifier
 
@@ -68,8 +68,10 @@ def canonical_sensor(sensor: str, where: str = "recording") -> str:
 
 def _stimulus_hint(names: Sequence[str]) -> str:
     first = names[0]
-    return (f"declare it with reference.StimulusType.add({first!r}, 'description'), "
-            f"`tectum stimulus add {first}`, or a manifest [stimulus_types] table")
+    return (
+        f"declare it with reference.StimulusType.add({first!r}, 'description'), "
+        f"`tectum stimulus add {first}`, or a manifest [stimulus_types] table"
+    )
 
 
 def _check_events(events, n_rois: int, n_frames: int, frame_period_s: float, where: str) -> pd.DataFrame:
@@ -138,6 +140,7 @@ def json_value(value: Any, what: str, where: str) -> Any:
     becomes null (a missing value). Infinities, sets, bytes and other objects
     are refused rather than silently converted.
     """
+
     def convert(obj, path):
         if obj is None or isinstance(obj, (bool, str)):
             return obj
@@ -298,7 +301,9 @@ def insert_recording(
     except (TypeError, ValueError):  # numpy refuses ragged nested lists
         raise IngestError(f"{where}: traces are not a ROIs x frames matrix (rows of different lengths?)") from None
     if traces.ndim != 2 or traces.dtype.kind not in "iuf":
-        raise IngestError(f"{where}: traces must be a numeric ROIs x frames matrix, got shape {traces.shape} {traces.dtype}")
+        raise IngestError(
+            f"{where}: traces must be a numeric ROIs x frames matrix, got shape {traces.shape} {traces.dtype}"
+        )
     n_rois, n_frames = traces.shape
     if n_rois < 1 or n_frames < 1:
         raise IngestError(f"{where}: traces have {n_rois} ROIs and {n_frames} frames; need at least one of each")
@@ -306,7 +311,9 @@ def insert_recording(
     roi_ids = _check_roi_ids(roi_ids, n_rois, where)
     bad = ~np.isfinite(traces).all(axis=1)
     if bad.any():
-        raise IngestError(f"{where}: ROI {roi_ids[np.argmax(bad)]} has NaN or infinite values ({bad.sum()} ROIs affected)")
+        raise IngestError(
+            f"{where}: ROI {roi_ids[np.argmax(bad)]} has NaN or infinite values ({bad.sum()} ROIs affected)"
+        )
     if neuropil is not None:
         neuropil = np.ascontiguousarray(neuropil, dtype=np.float32)
         if neuropil.shape != traces.shape:
@@ -348,13 +355,13 @@ def insert_recording(
         # the old version goes in the same transaction as the new one arrives: any failure keeps it
         if acquisition.Recording & key:
             if not replace:
-                raise IngestError(f"{where}: recording {fish}/{recording} is already ingested (use replace to re-insert)")
+                raise IngestError(
+                    f"{where}: recording {fish}/{recording} is already ingested (use replace to re-insert)"
+                )
             (acquisition.Recording & key).delete(prompt=False, transaction=False)
         existing = (acquisition.Fish & {"fish": fish}).to_dicts()
         if not existing:
-            acquisition.Fish.insert1(
-                dict(fish=fish, genotype=genotype, age_dpf=age_dpf, notes=notes if notes else "")
-            )
+            acquisition.Fish.insert1(dict(fish=fish, genotype=genotype, age_dpf=age_dpf, notes=notes if notes else ""))
         elif genotype and existing[0]["genotype"] and existing[0]["genotype"] != genotype:
             raise IngestError(
                 f"{where}: fish {fish} is recorded with genotype {existing[0]['genotype']!r}, not {genotype!r}"
@@ -415,7 +422,9 @@ def _check_roi_ids(roi_ids, n_rois: int, where: str) -> np.ndarray:
         whole = np.isfinite(ids) & (ids == np.round(ids)) & (np.abs(ids) < 2**63)
         if not whole.all():
             i = int(np.flatnonzero(~whole)[0])
-            raise IngestError(f"{where}: ROI id {float(ids[i])!r} (row {i}) is not an integer; ROI ids must be whole numbers")
+            raise IngestError(
+                f"{where}: ROI id {float(ids[i])!r} (row {i}) is not an integer; ROI ids must be whole numbers"
+            )
     elif ids.dtype.kind not in "iu":
         raise IngestError(f"{where}: ROI ids must be integers, got {ids.dtype} values such as {ids.tolist()[0]!r}")
     ids = ids.astype(np.int64)
@@ -448,12 +457,16 @@ def _check_baselines(traces: np.ndarray, roi_ids: np.ndarray, trace_kind: str, w
     if len(bad) == 0:
         return None
     ids = ", ".join(str(int(i)) for i in roi_ids[bad[:20]]) + (", ..." if len(bad) > 20 else "")
-    what = (f"the {percentile:g}th percentile of the raw fluorescence (the default baseline F0) is <= 0 "
-            "(background over-subtracted, or the traces are already dF/F: then give trace_kind 'dff')")
+    what = (
+        f"the {percentile:g}th percentile of the raw fluorescence (the default baseline F0) is <= 0 "
+        "(background over-subtracted, or the traces are already dF/F: then give trace_kind 'dff')"
+    )
     if len(bad) == len(roi_ids):
         raise IngestError(f"{where}: every ROI is unusable: {what}; ROI ids {ids}")
-    return (f"{where}: {len(bad)} of {len(roi_ids)} ROIs (ids {ids}): {what}; "
-            "the default analysis leaves them out (analysis.DeltaF.Excluded)")
+    return (
+        f"{where}: {len(bad)} of {len(roi_ids)} ROIs (ids {ids}): {what}; "
+        "the default analysis leaves them out (analysis.DeltaF.Excluded)"
+    )
 
 
 def recording_version(traces, neuropil, frame_period_s, sensor, events, groups) -> str:
@@ -464,9 +477,7 @@ def recording_version(traces, neuropil, frame_period_s, sensor, events, groups) 
     if neuropil is not None:
         digest.update(b"neuropil")
         digest.update(memoryview(np.ascontiguousarray(neuropil)).cast("B"))
-    protocol = [
-        [str(ev.stimulus), float(ev.onset_s), float(ev.duration_s)] for ev in events.itertuples(index=False)
-    ]
+    protocol = [[str(ev.stimulus), float(ev.onset_s), float(ev.duration_s)] for ev in events.itertuples(index=False)]
     digest.update(json.dumps([protocol, groups], sort_keys=True).encode())
     return digest.hexdigest()
 
@@ -476,7 +487,9 @@ def _check_groups(groups, stimuli, where: str):
     if groups is None:
         return None
     if not isinstance(groups, Mapping) or not groups:
-        raise IngestError(f"{where}: stimulus groups must be a table of regressor name -> list of stimuli, got {groups!r}")
+        raise IngestError(
+            f"{where}: stimulus groups must be a table of regressor name -> list of stimuli, got {groups!r}"
+        )
     # a group whose stimuli this recording does not present is simply absent from its design
     known = set(reference.StimulusType().to_arrays("stimulus"))
     out, seen = {}, {}

@@ -45,7 +45,7 @@ def check_identifier(what: str, value, *, max_len: int, where: str | None = None
         raise ValueError(f"{prefix}'{what}' {value!r} contains a backslash or a control character")
     if len(value) > max_len:
         raise ValueError(f"{prefix}'{what}' {value!r} is {len(value)} characters long; at most {max_len} fit")
-    encoded = len(f"{what}={encode_pk_value(value)}".encode("utf-8"))
+    encoded = len(f"{what}={encode_pk_value(value)}".encode())
     if encoded > MAX_PATH_COMPONENT_BYTES:
         raise ValueError(
             f"{prefix}'{what}' {value!r} takes {encoded} bytes in the object store's file names "

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -200,13 +201,17 @@ def transposed_fit(
         fits_rows = protocol_s <= duration_rows + frame_period_s
         fits_cols = protocol_s <= n_cols * frame_period_s + frame_period_s
         if fits_rows and not fits_cols:
-            return (f"its {n_rows} rows match the recording's frames (the protocol runs for {fmt_s(protocol_s)} s; "
-                    f"{n_rows} frames x {fmt_s(frame_period_s)} s = {fmt_s(duration_rows)} s)")
+            return (
+                f"its {n_rows} rows match the recording's frames (the protocol runs for {fmt_s(protocol_s)} s; "
+                f"{n_rows} frames x {fmt_s(frame_period_s)} s = {fmt_s(duration_rows)} s)"
+            )
         return None
     if last_onset_s is not None:
         fits_rows = last_onset_s < duration_rows
         fits_cols = last_onset_s < n_cols * frame_period_s
         if fits_rows and not fits_cols:
-            return (f"its {n_rows} rows match the recording's frames (the last stimulus starts at "
-                    f"{fmt_s(last_onset_s)} s; {n_rows} frames x {fmt_s(frame_period_s)} s = {fmt_s(duration_rows)} s)")
+            return (
+                f"its {n_rows} rows match the recording's frames (the last stimulus starts at "
+                f"{fmt_s(last_onset_s)} s; {n_rows} frames x {fmt_s(frame_period_s)} s = {fmt_s(duration_rows)} s)"
+            )
     return None

@@ -94,8 +94,7 @@ class PopulateStopped(KeyboardInterrupt):
     def line(self) -> str:
         """One line saying that it stopped and what happened to the work in progress."""
         requeued = len(self.released)
-        tail = (f"{requeued} key(s) in progress rolled back and re-queued" if requeued
-                else "no make was in progress")
+        tail = f"{requeued} key(s) in progress rolled back and re-queued" if requeued else "no make was in progress"
         return f"stopped on {self.signal_name}: {self.made} made before it, {tail}"
 
 
@@ -151,8 +150,15 @@ def populate_all(
     processes = max(1, int(processes))
     tables = tuple(tables)
     reports = {cls.__name__: TableReport(table=cls.__name__, done=0) for cls in tables}
-    loop = dict(reserve_jobs=reserve_jobs or processes > 1, display_progress=display_progress and processes == 1,
-                keep_going=keep_going, tables=tables, poll_s=poll_s, idle_timeout_s=idle_timeout_s, on_idle=on_idle)
+    loop = dict(
+        reserve_jobs=reserve_jobs or processes > 1,
+        display_progress=display_progress and processes == 1,
+        keep_going=keep_going,
+        tables=tables,
+        poll_s=poll_s,
+        idle_timeout_s=idle_timeout_s,
+        on_idle=on_idle,
+    )
     with StopSignals() as stop:
         try:
             if processes > 1:
@@ -169,8 +175,9 @@ def populate_all(
     return list(reports.values())
 
 
-def _populate_loop(reports, restrictions, *, reserve_jobs, display_progress, keep_going, tables, poll_s,
-                   idle_timeout_s, on_idle) -> None:
+def _populate_loop(
+    reports, restrictions, *, reserve_jobs, display_progress, keep_going, tables, poll_s, idle_timeout_s, on_idle
+) -> None:
     """Populate in this process, adding to ``reports`` as keys are made (so a stop keeps the counts)."""
     idle_since = None
     while True:
@@ -322,8 +329,9 @@ def _fan_out(reports, restrictions, processes, loop) -> None:
     try:
         for i in range(processes):
             receiver, sender = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=_child_main, args=(sender, restrictions, loop),
-                                name=f"tectum-populate-{i + 1}", daemon=False)
+            child = ctx.Process(
+                target=_child_main, args=(sender, restrictions, loop), name=f"tectum-populate-{i + 1}", daemon=False
+            )
             child.start()
             sender.close()
             children[receiver] = child
@@ -343,18 +351,22 @@ def _fan_out(reports, restrictions, processes, loop) -> None:
                 if child.is_alive():
                     child.kill()
                     child.join(5)
-                    notes.append(f"worker process {child.pid} did not exit {EXIT_TIMEOUT_S:g} s after finishing; "
-                                 "killed")
+                    notes.append(
+                        f"worker process {child.pid} did not exit {EXIT_TIMEOUT_S:g} s after finishing; killed"
+                    )
                 if kind in ("done", "stopped"):
                     _merge(reports, payload)
                     if kind == "stopped":
-                        notes.append(f"worker process {child.pid} was stopped by a signal; its key in progress is "
-                                     "re-queued")
+                        notes.append(
+                            f"worker process {child.pid} was stopped by a signal; its key in progress is re-queued"
+                        )
                 elif kind == "failed":
                     raise RuntimeError(f"worker process {child.pid} failed: {payload}")
                 else:
-                    notes.append(f"worker process {child.pid} ended without a report "
-                                 f"(exit code {child.exitcode}); its keys are re-queued")
+                    notes.append(
+                        f"worker process {child.pid} ended without a report "
+                        f"(exit code {child.exitcode}); its keys are re-queued"
+                    )
     except SystemExit as stop:
         if signal_in(stop) is None:
             raise

@@ -91,8 +91,15 @@ class Sensor(dj.Lookup):
         )
 
     @classmethod
-    def add(cls, sensor: str, *, tau_decay_s: float, reference: str, tau_rise_s: float | None = None,
-            t_half_decay_s: float | None = None) -> None:
+    def add(
+        cls,
+        sensor: str,
+        *,
+        tau_decay_s: float,
+        reference: str,
+        tau_rise_s: float | None = None,
+        t_half_decay_s: float | None = None,
+    ) -> None:
         """Add a lab's sensor (e.g. ``H2B-GCaMP6s``) with its kernel constants and where they come from."""
         sensor = check_identifier("sensor", sensor, max_len=32)
         for name, value in (("tau_decay_s", tau_decay_s), ("tau_rise_s", tau_rise_s)):
@@ -104,8 +111,15 @@ class Sensor(dj.Lookup):
             raise ValueError(f"sensor {sensor!r}: say where the constants come from (reference)")
         if cls() & {"sensor": sensor}:
             raise ValueError(f"sensor {sensor!r} already exists")
-        cls().insert1(dict(sensor=sensor, tau_decay_s=float(tau_decay_s), tau_rise_s=tau_rise_s,
-                           t_half_decay_s=t_half_decay_s, reference=str(reference)))
+        cls().insert1(
+            dict(
+                sensor=sensor,
+                tau_decay_s=float(tau_decay_s),
+                tau_rise_s=tau_rise_s,
+                t_half_decay_s=t_half_decay_s,
+                reference=str(reference),
+            )
+        )
 
 
 @schema

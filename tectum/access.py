@@ -12,20 +12,30 @@ import re
 
 __all__ = ["READ_ONLY", "explain_refusal", "require_write_access"]
 
-READ_ONLY = ("read-only role: use tectum status, tectum export or tectum report; tectum ingest and "
-             "tectum populate need the analyst role (an admin runs: tectum db add-user NAME --role analyst)")
-MISSING = ("{what} is missing and only the database administrator may create it: the administrator runs "
-           "tectum db create-roles, which declares the project's schemas, tables and the job table ~~name "
-           "of every computed table; then run this command again")
-NO_SCHEMA = ("schema {schema} is not there for this database user: either the user has no lab role (an admin "
-             "runs: tectum db add-user NAME --role viewer or analyst) or the schema was never declared (the "
-             "database administrator runs tectum db create-roles)")
-NO_READ = ("this database user may not read the project's tables: an admin gives it a role "
-           "(tectum db add-user NAME --role viewer or analyst)")
+READ_ONLY = (
+    "read-only role: use tectum status, tectum export or tectum report; tectum ingest and "
+    "tectum populate need the analyst role (an admin runs: tectum db add-user NAME --role analyst)"
+)
+MISSING = (
+    "{what} is missing and only the database administrator may create it: the administrator runs "
+    "tectum db create-roles, which declares the project's schemas, tables and the job table ~~name "
+    "of every computed table; then run this command again"
+)
+NO_SCHEMA = (
+    "schema {schema} is not there for this database user: either the user has no lab role (an admin "
+    "runs: tectum db add-user NAME --role viewer or analyst) or the schema was never declared (the "
+    "database administrator runs tectum db create-roles)"
+)
+NO_READ = (
+    "this database user may not read the project's tables: an admin gives it a role "
+    "(tectum db add-user NAME --role viewer or analyst)"
+)
 OWNER_ONLY = "only the admin role may drop, alter or index the project's tables"
-NO_KEYS = ("DataJoint cannot see the primary key of {table}: on PostgreSQL a role holding only SELECT on a "
-           "table does not see its constraints; the database administrator re-runs tectum db create-roles "
-           "(it grants the viewer role REFERENCES for this)")
+NO_KEYS = (
+    "DataJoint cannot see the primary key of {table}: on PostgreSQL a role holding only SELECT on a "
+    "table does not see its constraints; the database administrator re-runs tectum db create-roles "
+    "(it grants the viewer role REFERENCES for this)"
+)
 DB_ADMIN = "tectum db must be run by the database administrator (MySQL/MariaDB root, the PostgreSQL superuser)"
 
 # MySQL/MariaDB 1142/1143: "INSERT command denied to user 'u'@'h' for table `db`.`t`"
@@ -39,8 +49,10 @@ _DJ_SCHEMA = re.compile(r"Schema `([^`]*)` does not exist and could not be creat
 _PG_DENIED = re.compile(r"permission denied for (table|relation|view|sequence|schema|database) ")
 _PG_OWNER = re.compile(r"must be owner of ")
 # what only the server's administrator may do: MySQL/MariaDB 1227, PostgreSQL roles
-_ADMINISTRATION = re.compile(r"Access denied; you need|permission denied to (create|alter|drop|grant|set)"
-                             r"|must be member of role ")
+_ADMINISTRATION = re.compile(
+    r"Access denied; you need|permission denied to (create|alter|drop|grant|set)"
+    r"|must be member of role "
+)
 # the table that could not be created: MySQL's message names it, PostgreSQL's statement does
 _CREATED = re.compile(r"(?:CREATE command denied to user \S+ for table|CREATE TABLE (?:IF NOT EXISTS )?)\s*(\S+)")
 # a role that may only SELECT a PostgreSQL table sees no primary key: DataJoint then writes count(DISTINCT )
@@ -96,8 +108,9 @@ def _classify(text: str, command: str | None, statements: str) -> str | None:
     if _NO_KEY.search(text):
         return NO_KEYS.format(table=(_NO_KEY.search(statements) or _NO_KEY.search(text)).group(1))
     mysql, pg, schema = _MYSQL_COMMAND.search(text), _PG_DENIED.search(text), _DJ_SCHEMA.search(text)
-    if not (mysql or pg or schema or _MYSQL_DATABASE.search(text) or _PG_OWNER.search(text)
-            or _ADMINISTRATION.search(text)):
+    if not (
+        mysql or pg or schema or _MYSQL_DATABASE.search(text) or _PG_OWNER.search(text) or _ADMINISTRATION.search(text)
+    ):
         return None
     if command == "db" or _ADMINISTRATION.search(text):
         return DB_ADMIN

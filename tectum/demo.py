@@ -29,8 +29,10 @@ DEMO_PREFIX = "tectum_demo_"
 def check_prefix(prefix: str) -> str:
     """Refuse a schema prefix that is not lower-case letters, digits and ``_`` (portable unquoted names)."""
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", prefix):
-        raise TectumError(f"schema prefix {prefix!r}: use lower-case letters, digits and _ (at most 40), "
-                          f"starting with a letter, e.g. {DEMO_PREFIX}")
+        raise TectumError(
+            f"schema prefix {prefix!r}: use lower-case letters, digits and _ (at most 40), "
+            f"starting with a letter, e.g. {DEMO_PREFIX}"
+        )
     return prefix
 
 
@@ -39,8 +41,15 @@ def demo_keys(manifest) -> list[dict]:
     return [{"fish": str(e["fish"]), "recording": str(e["recording"])} for e in load_manifest(manifest)]
 
 
-def run_demo(out_dir="demo_out", *, prefix: str | None = DEMO_PREFIX, n_recordings: int = 3, n_rois: int = 300,
-             seed: int = 0, progress: bool = True) -> Path:
+def run_demo(
+    out_dir="demo_out",
+    *,
+    prefix: str | None = DEMO_PREFIX,
+    n_recordings: int = 3,
+    n_rois: int = 300,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
     """Generate synthetic recordings, ingest their manifest, populate them, write their report.
 
     Parameters
@@ -75,8 +84,11 @@ def run_demo(out_dir="demo_out", *, prefix: str | None = DEMO_PREFIX, n_recordin
     manifest = write_demo_dataset(out / "data", n_recordings=n_recordings, n_rois=n_rois, seed=seed)
     keys = demo_keys(manifest)
     names = {(k["fish"], k["recording"]) for k in keys}
-    foreign = [f"{k['fish']}/{k['recording']}" for k in schemas.acquisition.Recording.keys(order_by="KEY")
-               if (k["fish"], k["recording"]) not in names]
+    foreign = [
+        f"{k['fish']}/{k['recording']}"
+        for k in schemas.acquisition.Recording.keys(order_by="KEY")
+        if (k["fish"], k["recording"]) not in names
+    ]
     if foreign:
         raise TectumError(
             f"schemas with prefix {active!r} hold recordings that are not the demo's ({', '.join(foreign[:3])}"

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,9 +121,9 @@ def write_demo_dataset(
         if rec.groups:
             entry["groups"] = {str(k): list(v) for k, v in rec.groups.items()}
         entries.append(entry)
-        truth_rows.append(pd.DataFrame(
-            {"fish": fish, "recording": recording, "roi_id": roi_ids, "truth": np.asarray(rec.truth)}
-        ))
+        truth_rows.append(
+            pd.DataFrame({"fish": fish, "recording": recording, "roi_id": roi_ids, "truth": np.asarray(rec.truth)})
+        )
 
     pd.concat(truth_rows, ignore_index=True).to_csv(out_dir / "truth.csv", index=False)
     manifest = out_dir / "manifest.toml"
@@ -188,18 +189,17 @@ def _write_suite2p(rec, folder: Path, rng) -> tuple[dict, np.ndarray]:
     Fneu = np.empty_like(F)
     Fneu[is_cell] = np.asarray(neuropil, dtype=np.float32)
     Fneu[~is_cell] = 0.7 * F[~is_cell]
-    iscell = np.column_stack([is_cell.astype(np.float64),
-                              np.where(is_cell, rng.uniform(0.6, 1.0, n_all), rng.uniform(0, 0.4, n_all))])
+    iscell = np.column_stack(
+        [is_cell.astype(np.float64), np.where(is_cell, rng.uniform(0.6, 1.0, n_all), rng.uniform(0, 0.4, n_all))]
+    )
 
     positions = np.zeros((n_all, 3))
     if rec.positions is not None:
         positions[is_cell] = np.asarray(rec.positions, dtype=np.float64)
     positions[~is_cell, :2] = rng.uniform(0, 512, size=(_N_NONCELLS, 2))
     # suite2p stores a ROI's median pixel as (y, x)
-    stat = np.array([{"med": [positions[k, 1], positions[k, 0]], "npix": 80} for k in range(n_all)],
-                    dtype=object)
-    ops = {"fs": 1.0 / rec.frame_period_s, "nplanes": 1, "Ly": 512, "Lx": 512, "tau": 1.5,
-           "save_path0": str(folder)}
+    stat = np.array([{"med": [positions[k, 1], positions[k, 0]], "npix": 80} for k in range(n_all)], dtype=object)
+    ops = {"fs": 1.0 / rec.frame_period_s, "nplanes": 1, "Ly": 512, "Lx": 512, "tau": 1.5, "save_path0": str(folder)}
 
     plane = folder / "suite2p" / "plane0"
     plane.mkdir(parents=True, exist_ok=True)

@@ -69,8 +69,18 @@ class Heartbeat:
         table = _table()
         now = _now(table.connection)
         (table & self.key).delete_quick()  # (REPLACE is MySQL's only)
-        table.insert1(dict(self.key, started=now, last_seen=now, poll_s=self.poll_s, jobs_done=0, jobs_failed=0,
-                           state="running", restriction=self.restriction))
+        table.insert1(
+            dict(
+                self.key,
+                started=now,
+                last_seen=now,
+                poll_s=self.poll_s,
+                jobs_done=0,
+                jobs_failed=0,
+                state="running",
+                restriction=self.restriction,
+            )
+        )
 
     def beat(self, done: int | None = None, failed: int | None = None, *, state: str = "running") -> None:
         """Record that the worker is alive, with its counts so far."""
@@ -79,8 +89,9 @@ class Heartbeat:
         if failed is not None:
             self.failed = int(failed)
         table = _table()
-        table.update1(dict(self.key, last_seen=_now(table.connection), jobs_done=self.done,
-                           jobs_failed=self.failed, state=state))
+        table.update1(
+            dict(self.key, last_seen=_now(table.connection), jobs_done=self.done, jobs_failed=self.failed, state=state)
+        )
 
     def stop(self) -> None:
         """Mark the row stopped (the worker exits cleanly) and close the thread's connection."""
@@ -91,8 +102,9 @@ class Heartbeat:
 
     def __enter__(self):
         self._stop.clear()
-        self._thread = threading.Thread(target=self._keep_beating, args=(_table(),), name="tectum-heartbeat",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._keep_beating, args=(_table(),), name="tectum-heartbeat", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -108,9 +120,15 @@ class Heartbeat:
             import datajoint as dj
 
             info = main.conn_info
-            self._conn = dj.Connection(info["host"], info["user"], info["passwd"], info["port"],
-                                       use_tls=info.get("ssl_input"), database_name=info.get("database_name"),
-                                       backend=main.adapter.backend)
+            self._conn = dj.Connection(
+                info["host"],
+                info["user"],
+                info["passwd"],
+                info["port"],
+                use_tls=info.get("ssl_input"),
+                database_name=info.get("database_name"),
+                backend=main.adapter.backend,
+            )
         return self._conn
 
     def _keep_beating(self, table) -> None:
@@ -119,8 +137,10 @@ class Heartbeat:
         except Exception:  # no second connection: the beats between makes still happen
             return
         q = conn.adapter.quote_identifier
-        sql = (f"UPDATE {table.full_table_name} SET {q('last_seen')} = {NOW_SQL} "
-               f"WHERE {q('host')} = %s AND {q('pid')} = %s")
+        sql = (
+            f"UPDATE {table.full_table_name} SET {q('last_seen')} = {NOW_SQL} "
+            f"WHERE {q('host')} = %s AND {q('pid')} = %s"
+        )
         while not self._stop.wait(max(0.2, self.poll_s)):
             try:
                 conn.query(sql, args=(self.host, self.pid))  # DataJoint connections autocommit
@@ -160,10 +180,13 @@ def worker_lines(*, now=None) -> list[str]:
     for row in rows:
         age = max(0.0, (now - row["last_seen"]).total_seconds())
         state = row["state"]
-        if state == "running" and (age > STALE_FACTOR * float(row["poll_s"])
-                                   or (row["host"] == here and not pid_alive(row["pid"]))):
+        if state == "running" and (
+            age > STALE_FACTOR * float(row["poll_s"]) or (row["host"] == here and not pid_alive(row["pid"]))
+        ):
             state = "stale"
         since = row["started"].strftime("%Y-%m-%d %H:%M:%S")
-        lines.append(f"worker {row['host']}:{row['pid']}  {state}  since {since}  last seen {age:.0f} s ago  "
-                     f"done {row['jobs_done']} failed {row['jobs_failed']}")
+        lines.append(
+            f"worker {row['host']}:{row['pid']}  {state}  since {since}  last seen {age:.0f} s ago  "
+            f"done {row['jobs_done']} failed {row['jobs_failed']}"
+        )
     return lines

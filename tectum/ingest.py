@@ -57,15 +57,17 @@ def declare_stimulus_types(manifest, reference) -> list[str]:
     if not declared:
         return []
     table = reference.StimulusType
-    existing = {row["stimulus"]: row["description"]
-                for row in (table & [{"stimulus": name} for name in declared]).to_dicts()}
+    existing = {
+        row["stimulus"]: row["description"] for row in (table & [{"stimulus": name} for name in declared]).to_dicts()
+    }
     for name, description in declared.items():
         have = existing.get(name)
         if have and description and have != description:
             raise InputError(
                 f"[stimulus_types] '{name}': the database already has this stimulus type with the "
                 f"description {have!r}, not {description!r}; use another name or the same description",
-                path=manifest.path, role="manifest file",
+                path=manifest.path,
+                role="manifest file",
             )
     added = []
     with table.connection.transaction:
@@ -142,13 +144,18 @@ def ingest_manifest(
             if not replace and "fish" in raw and (schemas.acquisition.Recording & key):
                 report.skipped.append(f"{entry}: already ingested; nothing changed (use --replace to re-insert)")
                 continue
-            rec = read_entry(raw, known_sensors=known_sensors, known_stimuli=known_stimuli,
-                             absolute_paths=absolute_paths)
+            rec = read_entry(
+                raw, known_sensors=known_sensors, known_stimuli=known_stimuli, absolute_paths=absolute_paths
+            )
             # an NWB entry may name its fish only in the file, known only now
-            if not replace and "fish" not in raw and (
-                    schemas.acquisition.Recording & {"fish": rec.fish, "recording": rec.recording}):
-                report.skipped.append(f"{entry}: already ingested as fish {rec.fish}; nothing changed "
-                                      "(use --replace to re-insert)")
+            if (
+                not replace
+                and "fish" not in raw
+                and (schemas.acquisition.Recording & {"fish": rec.fish, "recording": rec.recording})
+            ):
+                report.skipped.append(
+                    f"{entry}: already ingested as fish {rec.fish}; nothing changed (use --replace to re-insert)"
+                )
                 continue
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", IngestWarning)

@@ -126,9 +126,25 @@ TRACES_KINDS = ("raw", "dff")
 _PRIVATE_KEYS = ("_entry", "_base")
 
 _STRING_KEYS = (
-    "fish", "recording", "experiment", "region", "sensor", "genotype", "notes",
-    "femtonics_metadata", "traces", "traces_kind", "traces_orientation", "neuropil", "positions",
-    "events", "protocol", "nwb", "nwb_series", "nwb_stimulus_table", "nwb_stimulus_column",
+    "fish",
+    "recording",
+    "experiment",
+    "region",
+    "sensor",
+    "genotype",
+    "notes",
+    "femtonics_metadata",
+    "traces",
+    "traces_kind",
+    "traces_orientation",
+    "neuropil",
+    "positions",
+    "events",
+    "protocol",
+    "nwb",
+    "nwb_series",
+    "nwb_stimulus_table",
+    "nwb_stimulus_column",
 )
 _BOOL_KEYS = ("include_non_cells", "split_prey_direction", "traces_header", "traces_index_column")
 #: names the manifest gives that identify rows; checked like the database does
@@ -221,7 +237,7 @@ def _toml_error(exc: tomllib.TOMLDecodeError) -> str:
     text = str(exc)
     match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", text)
     if match:
-        return f"invalid TOML at line {match[1]}, column {match[2]}: {text[:match.start()]}"
+        return f"invalid TOML at line {match[1]}, column {match[2]}: {text[: match.start()]}"
     return f"invalid TOML: {text}"
 
 
@@ -274,16 +290,16 @@ def parse_manifest(path: str | PathLike) -> Manifest:
     path = Path(path)
     label = str(path)
     if not path.is_file():
-        raise InputError("manifest not found" if not path.exists() else "is a folder",
-                         path=path, role="manifest file")
+        raise InputError("manifest not found" if not path.exists() else "is a folder", path=path, role="manifest file")
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(_toml_error(exc), path=path, role="manifest file") from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                         path=path, role="manifest file") from None
+        raise InputError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=path, role="manifest file"
+        ) from None
 
     tables = data.get("recording")
     if tables is None:
@@ -296,11 +312,13 @@ def parse_manifest(path: str | PathLike) -> Manifest:
             suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (accepted: {', '.join(TOP_LEVEL_KEYS)})"
             raise InputError(f"unknown top-level key '{key}'{suggestion}", path=path, role="manifest file")
     if isinstance(tables, dict):
-        raise InputError("'recording' must be an array of tables: write [[recording]], not [recording]",
-                         path=path, role="manifest file")
+        raise InputError(
+            "'recording' must be an array of tables: write [[recording]], not [recording]",
+            path=path,
+            role="manifest file",
+        )
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise InputError("'recording' must be an array of tables ([[recording]])",
-                         path=path, role="manifest file")
+        raise InputError("'recording' must be an array of tables ([[recording]])", path=path, role="manifest file")
     if not tables:
         raise InputError("no [[recording]] tables", path=path, role="manifest file")
     stimulus_types = _stimulus_types(data.get("stimulus_types"), path)
@@ -335,8 +353,9 @@ def _stimulus_types(table: Any, path: Path) -> dict[str, str]:
     if table is None:
         return {}
     if not isinstance(table, dict):
-        raise InputError('[stimulus_types] must be a table of name = "description", '
-                         f"got {table!r}", path=path, role="manifest file")
+        raise InputError(
+            f'[stimulus_types] must be a table of name = "description", got {table!r}', path=path, role="manifest file"
+        )
     out = {}
     for name, description in table.items():
         where = f"[stimulus_types] '{name}'"
@@ -345,15 +364,24 @@ def _stimulus_types(table: Any, path: Path) -> dict[str, str]:
         except ValueError as err:
             raise InputError(f"{where}: {err}", path=path, role="manifest file") from None
         if name in RESERVED_CLASS_NAMES:
-            raise InputError(f"{where}: the name is reserved for a response class "
-                             f"({', '.join(RESERVED_CLASS_NAMES)}); choose another",
-                             path=path, role="manifest file")
+            raise InputError(
+                f"{where}: the name is reserved for a response class "
+                f"({', '.join(RESERVED_CLASS_NAMES)}); choose another",
+                path=path,
+                role="manifest file",
+            )
         if not isinstance(description, str):
-            raise InputError(f'{where}: the description must be text, e.g. {name} = "what it shows"; '
-                             f"got {description!r}", path=path, role="manifest file")
+            raise InputError(
+                f'{where}: the description must be text, e.g. {name} = "what it shows"; got {description!r}',
+                path=path,
+                role="manifest file",
+            )
         if len(description) > 255:
-            raise InputError(f"{where}: the description is {len(description)} characters long; at most 255 fit",
-                             path=path, role="manifest file")
+            raise InputError(
+                f"{where}: the description is {len(description)} characters long; at most 255 fit",
+                path=path,
+                role="manifest file",
+            )
         out[name] = description
     return out
 
@@ -423,8 +451,7 @@ def check_entry(raw: Mapping) -> None:
     if "events" in raw and "protocol" in raw:
         raise InputError("give either 'events' or 'protocol', not both", entry=entry)
     if not nwb and "events" not in raw and "protocol" not in raw:
-        raise InputError("missing stimuli: give 'events' (a CSV/TSV table) or 'protocol' (a pickle)",
-                         entry=entry)
+        raise InputError("missing stimuli: give 'events' (a CSV/TSV table) or 'protocol' (a pickle)", entry=entry)
 
     _check_types(raw, entry)
 
@@ -445,16 +472,16 @@ def check_entry(raw: Mapping) -> None:
     suffix = traces.suffix.lower()
     for key in ("traces_header", "traces_index_column"):
         if key in raw and (suffix not in _TEXT_TRACE_SUFFIXES or traces.is_dir()):
-            raise InputError(f"'{key}' only applies to text traces ({', '.join(_TEXT_TRACE_SUFFIXES)})",
-                             entry=entry)
+            raise InputError(f"'{key}' only applies to text traces ({', '.join(_TEXT_TRACE_SUFFIXES)})", entry=entry)
     if "traces_orientation" in raw and (suffix not in _TEXT_TRACE_SUFFIXES + (".npy",) or traces.is_dir()):
         raise InputError("'traces_orientation' only applies to .npy or text traces", entry=entry)
     if traces.exists():  # a missing file is reported when the entry is read
         is_suite2p = traces.is_dir()
         if not is_suite2p:
             if "include_non_cells" in raw:
-                raise InputError("'include_non_cells' only applies to suite2p traces folders and NWB files",
-                                 entry=entry)
+                raise InputError(
+                    "'include_non_cells' only applies to suite2p traces folders and NWB files", entry=entry
+                )
             if "frame_period_s" not in raw and "femtonics_metadata" not in raw:
                 raise InputError(
                     "no frame period: give frame_period_s (seconds) or femtonics_metadata",
@@ -471,8 +498,9 @@ def _check_nwb_keys(raw: Mapping, entry: str) -> None:
     """Keys that conflict with ``nwb``: the file already holds what they give."""
     for key in _NOT_WITH_NWB:
         if key in raw:
-            raise InputError(f"'{key}' does not apply with 'nwb': the NWB file holds the traces, ROIs "
-                             "and frame times", entry=entry)
+            raise InputError(
+                f"'{key}' does not apply with 'nwb': the NWB file holds the traces, ROIs and frame times", entry=entry
+            )
     for key in _NWB_STIMULUS_KEYS:
         if key in raw and ("events" in raw or "protocol" in raw):
             source = "events" if "events" in raw else "protocol"
@@ -501,13 +529,17 @@ def _check_types(raw: Mapping, entry: str) -> None:
         if key in raw and not isinstance(raw[key], bool):
             raise InputError(f"'{key}' must be true or false, got {raw[key]!r}", entry=entry)
     if "traces_orientation" in raw and raw["traces_orientation"] not in readers.ORIENTATIONS:
-        raise InputError(f"traces_orientation must be {' or '.join(map(repr, readers.ORIENTATIONS))}, "
-                         f"got {raw['traces_orientation']!r}", entry=entry)
+        raise InputError(
+            f"traces_orientation must be {' or '.join(map(repr, readers.ORIENTATIONS))}, "
+            f"got {raw['traces_orientation']!r}",
+            entry=entry,
+        )
     if "protocol_time_tolerance_s" in raw:
         value = raw["protocol_time_tolerance_s"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
-            raise InputError(f"'protocol_time_tolerance_s' must be a number of seconds >= 0, got {value!r}",
-                             entry=entry)
+            raise InputError(
+                f"'protocol_time_tolerance_s' must be a number of seconds >= 0, got {value!r}", entry=entry
+            )
     for key in ("age_dpf", "frame_period_s"):
         value = raw.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -516,12 +548,12 @@ def _check_types(raw: Mapping, entry: str) -> None:
         raise InputError(f"'recorded_at' must be a date-time, got {raw['recorded_at']!r}", entry=entry)
     stimuli = raw.get("stimuli")
     if stimuli is not None and (
-        not isinstance(stimuli, dict) or not stimuli
+        not isinstance(stimuli, dict)
+        or not stimuli
         or not all(isinstance(v, str) and v.strip() for v in stimuli.values())
     ):
         raise InputError(
-            'stimuli must be a table of protocol column stem = "stimulus name", '
-            f"got {stimuli!r}",
+            f'stimuli must be a table of protocol column stem = "stimulus name", got {stimuli!r}',
             entry=entry,
         )
     for name in (stimuli or {}).values():
@@ -534,8 +566,7 @@ def _check_types(raw: Mapping, entry: str) -> None:
         )
         if not ok:
             raise InputError(
-                'groups must be a table of regressor = ["stimulus", ...], '
-                f"got {groups!r}",
+                f'groups must be a table of regressor = ["stimulus", ...], got {groups!r}',
                 entry=entry,
             )
         for name, members in groups.items():
@@ -639,8 +670,11 @@ def _frame_period(value: Any, entry: str, source: str) -> float:
 
 
 #: where each source of the frame period is named in messages
-_PERIOD_SOURCES = {"manifest": "frame_period_s", "femtonics": "D3Step of the Femtonics metadata",
-                   "suite2p": "1 / fs of the suite2p ops.npy"}
+_PERIOD_SOURCES = {
+    "manifest": "frame_period_s",
+    "femtonics": "D3Step of the Femtonics metadata",
+    "suite2p": "1 / fs of the suite2p ops.npy",
+}
 
 
 def _source_path(path: Path, base: Path, absolute: bool) -> str:
@@ -715,9 +749,7 @@ def read_entry(
     sensor = _canonical_sensor(raw["sensor"], known_sensors, entry) if "sensor" in raw else None
     traces_kind = raw.get("traces_kind", "raw").strip().lower()
     if traces_kind not in TRACES_KINDS:
-        raise InputError(
-            f"traces_kind must be 'raw' or 'dff', got {raw['traces_kind']!r}", entry=entry
-        )
+        raise InputError(f"traces_kind must be 'raw' or 'dff', got {raw['traces_kind']!r}", entry=entry)
     # the cheap checks first: a typo should not wait for a large file to load
     age_dpf = _age(raw.get("age_dpf"), entry)
     recorded_at = _recorded_at(raw.get("recorded_at"), entry)
@@ -735,12 +767,22 @@ def read_entry(
 
     nwb = None
     if "nwb" in raw:
-        nwb, found = _read_nwb(raw, entry, base, metadata, periods, absolute_paths=absolute_paths, sensor=sensor,
-                               age_dpf=age_dpf,
-                               recorded_at=recorded_at, known_sensors=known_sensors)
+        nwb, found = _read_nwb(
+            raw,
+            entry,
+            base,
+            metadata,
+            periods,
+            absolute_paths=absolute_paths,
+            sensor=sensor,
+            age_dpf=age_dpf,
+            recorded_at=recorded_at,
+            known_sensors=known_sensors,
+        )
         raw["fish"], raw["genotype"] = found["fish"], found["genotype"]
-        sensor, age_dpf, recorded_at, traces_kind = (found[k] for k in ("sensor", "age_dpf", "recorded_at",
-                                                                          "traces_kind"))
+        sensor, age_dpf, recorded_at, traces_kind = (
+            found[k] for k in ("sensor", "age_dpf", "recorded_at", "traces_kind")
+        )
 
     femtonics = None
     if "femtonics_metadata" in raw:
@@ -768,12 +810,11 @@ def read_entry(
         if traces_role != "traces file":  # suite2p folders and NWB series are ROIs x frames by construction
             return ""
         reason = plausibility.transposed_fit(n_rois, n_frames, frame_period_s, **evidence)
-        return f"; the matrix looks transposed: {reason}; set traces_orientation = \"{other}\"" if reason else ""
+        return f'; the matrix looks transposed: {reason}; set traces_orientation = "{other}"' if reason else ""
 
     if not periods:
         raise InputError(
-            "no frame period: the suite2p ops.npy has no 'fs'; give frame_period_s or "
-            "femtonics_metadata",
+            "no frame period: the suite2p ops.npy has no 'fs'; give frame_period_s or femtonics_metadata",
             entry=entry,
         )
     source = next(s for s in ("nwb", "manifest", "femtonics", "suite2p") if s in periods)
@@ -783,11 +824,13 @@ def read_entry(
         if source == "femtonics":  # its unit is written in the file: show what it says
             step = next((v for k, v in femtonics["raw"].items() if k.lower() == "d3step"), "?")
             problem += f" (the file says D3Step = {step!r})"
-        raise InputError(f"frame period ({_PERIOD_SOURCES[source]}) {problem}", entry=entry,
-                         path=raw.get("femtonics_metadata") if source == "femtonics" else None,
-                         role="Femtonics metadata file" if source == "femtonics" else None)
-    metadata["frame_period"] = {"used_s": frame_period_s, "source": source,
-                                **{f"{k}_s": v for k, v in periods.items()}}
+        raise InputError(
+            f"frame period ({_PERIOD_SOURCES[source]}) {problem}",
+            entry=entry,
+            path=raw.get("femtonics_metadata") if source == "femtonics" else None,
+            role="Femtonics metadata file" if source == "femtonics" else None,
+        )
+    metadata["frame_period"] = {"used_s": frame_period_s, "source": source, **{f"{k}_s": v for k, v in periods.items()}}
     duration = n_frames * frame_period_s
     extent = f"{n_frames} frames x {_fmt(frame_period_s)} s = {_fmt(duration)} s"
 
@@ -810,25 +853,31 @@ def read_entry(
         raise InputError(
             f"frame-count mismatch: the protocol runs for {_fmt(protocol_s)} s but the traces "
             f"cover only {extent}" + transposed(protocol_s=protocol_s),
-            entry=entry, path=stim_written, role=stim_role,
+            entry=entry,
+            path=stim_written,
+            role=stim_role,
         )
     for stimulus, onset in zip(events["stimulus"], events["onset_s"]):
         if onset < 0:
             problem = "is before the start of the recording"
         elif onset >= duration:
-            problem = (f"is after the end of the recording ({extent})"
-                       + transposed(last_onset_s=float(events["onset_s"].max())))
+            problem = f"is after the end of the recording ({extent})" + transposed(
+                last_onset_s=float(events["onset_s"].max())
+            )
         else:
             continue
-        raise InputError(f"event '{stimulus}' at {_fmt(onset)} s {problem}",
-                         entry=entry, path=stim_written, role=stim_role)
+        raise InputError(
+            f"event '{stimulus}' at {_fmt(onset)} s {problem}", entry=entry, path=stim_written, role=stim_role
+        )
     pairs = plausibility.duplicate_presentations(events["stimulus"], events["onset_s"])
     if pairs:
         first = pairs[0][0]
         raise InputError(
             f"the same presentation twice: '{events['stimulus'][first]}' at {_fmt(events['onset_s'][first])} s "
             f"({len(pairs)} repeated); each presentation may be listed once",
-            entry=entry, path=stim_written, role=stim_role,
+            entry=entry,
+            path=stim_written,
+            role=stim_role,
         )
     if known_stimuli is not None:
         known = set(known_stimuli)
@@ -836,9 +885,11 @@ def read_entry(
         if unknown:
             raise InputError(
                 f"unknown stimulus {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known_stimuli))} "
-                f"(declare it in the manifest's [stimulus_types] table, e.g. {unknown[0]} = \"what it shows\", "
+                f'(declare it in the manifest\'s [stimulus_types] table, e.g. {unknown[0]} = "what it shows", '
                 f"or run `tectum stimulus add {unknown[0]}`)",
-                entry=entry, path=stim_written, role=stim_role,
+                entry=entry,
+                path=stim_written,
+                role=stim_role,
             )
     # at most one regressor per distinct stimulus; the fit needs n_frames > n_regressors + 1
     n_stimuli = int(events["stimulus"].nunique())
@@ -846,7 +897,9 @@ def read_entry(
         raise InputError(
             f"only {n_frames} frame(s): the regression on up to {n_stimuli} stimulus regressor(s) needs "
             f"more frames than regressors + 1 (at least {n_stimuli + 2})",
-            entry=entry, path=traces_written, role=traces_role,
+            entry=entry,
+            path=traces_written,
+            role=traces_role,
         )
     problem = plausibility.late_stimuli_problem(events["onset_s"], n_frames, frame_period_s)
     if problem:
@@ -884,8 +937,9 @@ def _age(value: Any, entry: str) -> float | None:
     return float(value)
 
 
-def _read_nwb(raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_at, known_sensors,
-              absolute_paths=False):
+def _read_nwb(
+    raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_at, known_sensors, absolute_paths=False
+):
     """Read the entry's NWB file and reconcile it with the values the manifest gives.
 
     A value given in both places must agree (the error names both); one
@@ -902,19 +956,32 @@ def _read_nwb(raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_
     path = _existing(entry, base, written, "NWB file")
     stimuli = "events" not in raw and "protocol" not in raw
     with _about(entry, "NWB file", written, path):
-        nwb = readers.read_nwb(path, series=raw.get("nwb_series"), stimulus_table=raw.get("nwb_stimulus_table"),
-                               stimulus_column=raw.get("nwb_stimulus_column"), stimuli=stimuli,
-                               cells_only=not raw.get("include_non_cells", False))
+        nwb = readers.read_nwb(
+            path,
+            series=raw.get("nwb_series"),
+            stimulus_table=raw.get("nwb_stimulus_table"),
+            stimulus_column=raw.get("nwb_stimulus_column"),
+            stimuli=stimuli,
+            cells_only=not raw.get("include_non_cells", False),
+        )
     metadata["sources"]["nwb"] = _source_path(path, base, absolute_paths)
     metadata["nwb"] = nwb["metadata"]
 
     def conflict(what: str, given, in_file: str) -> InputError:
-        return InputError(f"{what} = {given!r} in the manifest disagrees with the NWB file's {in_file}",
-                          entry=entry, path=written, role="NWB file")
+        return InputError(
+            f"{what} = {given!r} in the manifest disagrees with the NWB file's {in_file}",
+            entry=entry,
+            path=written,
+            role="NWB file",
+        )
 
     def absent(what: str, where: str) -> InputError:
-        return InputError(f"no {what}: the NWB file has no {where}; give {what} in the manifest",
-                          entry=entry, path=written, role="NWB file")
+        return InputError(
+            f"no {what}: the NWB file has no {where}; give {what} in the manifest",
+            entry=entry,
+            path=written,
+            role="NWB file",
+        )
 
     subject = nwb["subject"]
     found = {}
@@ -941,16 +1008,19 @@ def _read_nwb(raw, entry, base, metadata, periods, *, sensor, age_dpf, recorded_
         try:
             found["sensor"] = _canonical_sensor(indicator, known_sensors, entry)
         except InputError as err:
-            raise InputError(f"imaging plane indicator: {err.message}; give sensor in the manifest",
-                             entry=entry, path=written, role="NWB file") from None
+            raise InputError(
+                f"imaging plane indicator: {err.message}; give sensor in the manifest",
+                entry=entry,
+                path=written,
+                role="NWB file",
+            ) from None
     else:
         if indicator is not None and indicator.lower() != sensor.lower():
             raise conflict("sensor", sensor, f"imaging plane indicator {indicator!r}")
         found["sensor"] = sensor
 
     if "traces_kind" in raw and raw["traces_kind"].strip().lower() != nwb["traces_kind"]:
-        raise conflict("traces_kind", raw["traces_kind"],
-                       f"series '{nwb['series']}' ({nwb['traces_kind']!r})")
+        raise conflict("traces_kind", raw["traces_kind"], f"series '{nwb['series']}' ({nwb['traces_kind']!r})")
     found["traces_kind"] = nwb["traces_kind"]
 
     start = nwb["session_start_time"]
@@ -993,12 +1063,16 @@ def _read_traces(raw, entry, base, metadata, periods, absolute_paths=False):
             metadata["traces_layout"] = {"orientation": orientation}
         elif path.suffix.lower() in _TEXT_TRACE_SUFFIXES:
             traces, roi_ids = readers.read_traces_csv(
-                path, header=raw.get("traces_header"), index_column=raw.get("traces_index_column"),
+                path,
+                header=raw.get("traces_header"),
+                index_column=raw.get("traces_index_column"),
                 orientation=orientation,
             )
-            metadata["traces_layout"] = {"orientation": orientation,
-                                         "header": bool(raw.get("traces_header", False)),
-                                         "index_column": bool(raw.get("traces_index_column", False))}
+            metadata["traces_layout"] = {
+                "orientation": orientation,
+                "header": bool(raw.get("traces_header", False)),
+                "index_column": bool(raw.get("traces_index_column", False)),
+            }
         else:
             raise InputError(
                 f"unsupported traces format '{path.suffix}': expected a suite2p plane folder, "
@@ -1009,8 +1083,10 @@ def _read_traces(raw, entry, base, metadata, periods, absolute_paths=False):
         if n_rois == 0:
             hint = ""
             if n_segmented:
-                hint = (f" (all {n_segmented} suite2p ROIs are non-cells in iscell.npy; "
-                        "include_non_cells = true keeps them)")
+                hint = (
+                    f" (all {n_segmented} suite2p ROIs are non-cells in iscell.npy; "
+                    "include_non_cells = true keeps them)"
+                )
             raise InputError("no ROIs" + hint, path=path)
         if n_frames == 0:
             raise InputError("no frames", path=path)
@@ -1072,7 +1148,9 @@ def _read_stimuli(raw, entry, base, metadata, absolute_paths=False):
     path = _existing(entry, base, written, "protocol file")
     with _about(entry, "protocol file", written, path):
         events, protocol_meta = readers.read_protocol_pickle(
-            path, raw["stimuli"], split_prey_direction=raw.get("split_prey_direction", False),
+            path,
+            raw["stimuli"],
+            split_prey_direction=raw.get("split_prey_direction", False),
             time_tolerance_s=raw.get("protocol_time_tolerance_s", readers.DEFAULT_TIME_TOLERANCE_S),
         )
     metadata["sources"]["protocol"] = _source_path(path, base, absolute_paths)

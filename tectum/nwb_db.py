@@ -30,24 +30,30 @@ def recording_nwb_inputs(key) -> dict:
     rec_key = {"fish": key["fish"], "recording": key["recording"]}
     genotype, age_dpf = (acquisition.Fish & rec_key).fetch1("genotype", "age_dpf")
     region, sensor, period, experiment, recorded_at = (acquisition.Recording & rec_key).fetch1(
-        "region", "sensor", "frame_period_s", "experiment", "recorded_at")
-    roi, source_id, x, y, z = fetch_columns(acquisition.RoiTraces.Roi & rec_key, "roi", "source_id", "x", "y", "z",
-                                            order_by="roi")
+        "region", "sensor", "frame_period_s", "experiment", "recorded_at"
+    )
+    roi, source_id, x, y, z = fetch_columns(
+        acquisition.RoiTraces.Roi & rec_key, "roi", "source_id", "x", "y", "z", order_by="roi"
+    )
     dff = analysis.DeltaF.load(key)
     regs = analysis.Regressors.load(key)
     names, convolved = regs.names, regs.convolved
     presentations = (acquisition.Presentation & rec_key).to_dicts(order_by="presentation")
-    events = pd.DataFrame({
-        "stimulus": [p["stimulus"] for p in presentations],
-        "onset_s": [p["onset_s"] for p in presentations],
-        "duration_s": [p["duration_s"] for p in presentations],
-        "params": [p["params"] or {} for p in presentations],
-    })
+    events = pd.DataFrame(
+        {
+            "stimulus": [p["stimulus"] for p in presentations],
+            "onset_s": [p["onset_s"] for p in presentations],
+            "duration_s": [p["duration_s"] for p in presentations],
+            "params": [p["params"] or {} for p in presentations],
+        }
+    )
 
     results = results_table(key)
     if not np.array_equal(results["roi"].to_numpy(), np.arange(len(dff))):
-        raise RuntimeError(f"recording {key['fish']}/{key['recording']} (paramset {key['paramset']}): "
-                           "the fitted ROIs do not match the rows of the dF/F matrix")
+        raise RuntimeError(
+            f"recording {key['fish']}/{key['recording']} (paramset {key['paramset']}): "
+            "the fitted ROIs do not match the rows of the dF/F matrix"
+        )
     results = results.drop(columns=[c for c in _ELSEWHERE if c in results.columns])
     # NWB columns have no missing integers: unclustered ROIs get -1, as the column says
     results["cluster"] = results["cluster"].fillna(-1).astype(np.int64)

@@ -56,9 +56,8 @@ RESULT_DESCRIPTIONS = {
     "excluded": "why the ROI was left out of the analysis (e.g. baseline <= 0); empty when analysed",
     "experiment": "experiment code of the recording",
     "roi_class": "response class of a selected ROI: a regressor, inhibited, mixed or unclassified; empty when not "
-                 "selected",
-    "class": "response class of a selected ROI: a regressor, inhibited, mixed or unclassified; empty when not "
-             "selected",
+    "selected",
+    "class": "response class of a selected ROI: a regressor, inhibited, mixed or unclassified; empty when not selected",
     "class_score": "the score of the class's regressor (null-standardised coefficient or t; NaN: none)",
     "class_margin": "relative margin between the two best positive scores (NaN: not defined)",
     "cluster": "flat hierarchical cluster among all ROIs, 1..n_clusters; -1 when not clustered",
@@ -74,7 +73,7 @@ _PER_REGRESSOR = {
     "amplitude_": "mean dF/F after the onsets of regressor '{}' minus the mean before them (NaN: undefined)",
 }
 
-_MISSING_TIME = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_MISSING_TIME = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 def _describe(name: str, regressors, extra: Mapping[str, str]) -> str:
@@ -83,8 +82,8 @@ def _describe(name: str, regressors, extra: Mapping[str, str]) -> str:
     if name in RESULT_DESCRIPTIONS:
         return RESULT_DESCRIPTIONS[name]
     for prefix, text in _PER_REGRESSOR.items():
-        if name.startswith(prefix) and name[len(prefix):] in regressors:
-            return text.format(name[len(prefix):])
+        if name.startswith(prefix) and name[len(prefix) :] in regressors:
+            return text.format(name[len(prefix) :])
     raise ValueError(
         f"result column '{name}' has no description: give it in column_descriptions "
         f"(known: {', '.join(RESULT_DESCRIPTIONS)}, coef_/t_/amplitude_<regressor>)"
@@ -137,8 +136,9 @@ def _events_table(events: pd.DataFrame):
     bad = ~(np.isfinite(onsets) & np.isfinite(durations) & (durations >= 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"presentation {i} ('{events['stimulus'].iloc[i]}'): onset and duration must be "
-                         "finite, duration >= 0")
+        raise ValueError(
+            f"presentation {i} ('{events['stimulus'].iloc[i]}'): onset and duration must be finite, duration >= 0"
+        )
     table.add_column("stimulus", "name of the stimulus presented")
     params = list(events["params"]) if "params" in events.columns else [None] * len(events)
     params = [p if isinstance(p, Mapping) else {} for p in params]
@@ -150,8 +150,12 @@ def _events_table(events: pd.DataFrame):
     for name, (description, _) in columns.items():
         table.add_column(name, description)
     for i, stimulus in enumerate(events["stimulus"]):
-        table.add_row(start_time=onsets[i], stop_time=onsets[i] + durations[i], stimulus=str(stimulus),
-                      **{name: values[i] for name, (_, values) in columns.items()})
+        table.add_row(
+            start_time=onsets[i],
+            stop_time=onsets[i] + durations[i],
+            stimulus=str(stimulus),
+            **{name: values[i] for name, (_, values) in columns.items()},
+        )
     return table
 
 
@@ -164,8 +168,10 @@ def _parameter_column(key: str, values: list) -> tuple[str, list]:
         return f"stimulus parameter '{key}'", values
     if all(isinstance(v, str) for v in given):
         return f"stimulus parameter '{key}' ('': not given)", ["" if v is None else v for v in values]
-    return (f"stimulus parameter '{key}' as JSON ('': not given)",
-            ["" if v is None else json.dumps(v, sort_keys=True, default=str) for v in values])
+    return (
+        f"stimulus parameter '{key}' as JSON ('': not given)",
+        ["" if v is None else json.dumps(v, sort_keys=True, default=str) for v in values],
+    )
 
 
 def _plane_segmentation(plane, roi_ids: np.ndarray, positions: np.ndarray):
@@ -177,13 +183,19 @@ def _plane_segmentation(plane, roi_ids: np.ndarray, positions: np.ndarray):
     # one row per ROI; an unknown centroid is pixel (0, 0) with weight 0, i.e. no pixel of the ROI
     flat = np.zeros(len(roi_ids), dtype=[("x", "<u4"), ("y", "<u4"), ("weight", "<f4")])
     flat["x"][known], flat["y"][known], flat["weight"][known] = pixel[known, 0], pixel[known, 1], 1.0
-    mask = VectorData(name="pixel_mask", data=flat,
-                      description="the single pixel nearest the ROI's centroid (x, y, weight); the database "
-                      "keeps centroids, not masks; weight 0 when the centroid is unknown")
+    mask = VectorData(
+        name="pixel_mask",
+        data=flat,
+        description="the single pixel nearest the ROI's centroid (x, y, weight); the database "
+        "keeps centroids, not masks; weight 0 when the centroid is unknown",
+    )
     index = VectorIndex(name="pixel_mask_index", data=np.arange(1, len(roi_ids) + 1, dtype=np.int64), target=mask)
     columns = [mask, index] + [
-        VectorData(name=axis, data=positions[:, k].astype(np.float64),
-                   description=f"{axis} of the ROI's centroid, pixels (NaN: unknown)")
+        VectorData(
+            name=axis,
+            data=positions[:, k].astype(np.float64),
+            description=f"{axis} of the ROI's centroid, pixels (NaN: unknown)",
+        )
         for k, axis in enumerate("xyz")
     ]
     return PlaneSegmentation(
@@ -369,14 +381,20 @@ def write_recording_nwb(
 
     about = f"parameter set '{paramset}'" + (f": {paramset_description}" if paramset_description else "")
     for name, series in regressors.items():
-        nwbfile.add_analysis(TimeSeries(
-            name=f"regressor_{name}", data=series, unit="a.u.", rate=rate, starting_time=0.0,
-            description=f"regressor '{name}' of the fit ({about})",
-        ))
-    table = DynamicTable(name="roi_results", description=f"per-ROI regression results, {about}",
-                         id=np.arange(n_rois))
-    table.add_column(name="roi", description="the ROI: a row of the PlaneSegmentation", table=rois,
-                     data=list(range(n_rois)))
+        nwbfile.add_analysis(
+            TimeSeries(
+                name=f"regressor_{name}",
+                data=series,
+                unit="a.u.",
+                rate=rate,
+                starting_time=0.0,
+                description=f"regressor '{name}' of the fit ({about})",
+            )
+        )
+    table = DynamicTable(name="roi_results", description=f"per-ROI regression results, {about}", id=np.arange(n_rois))
+    table.add_column(
+        name="roi", description="the ROI: a row of the PlaneSegmentation", table=rois, data=list(range(n_rois))
+    )
     for name, column in values.items():
         data = column.tolist() if column.dtype == object else column
         table.add_column(name=str(name), description=described[name], data=data)
@@ -392,4 +410,3 @@ def write_recording_nwb(
     finally:
         partial.unlink(missing_ok=True)
     return path
-

@@ -24,10 +24,21 @@ ID_COLUMNS = ["fish", "recording", "paramset", "roi", "source_id"]
 #: Fit.Coefficient attribute -> prefix of its per-regressor column
 _PER_REGRESSOR = {"coef": "coef", "t_value": "t", "coef_z": "z", "coef_p": "pcoef"}
 
-#: the fixed columns, in order; ``coef_<regressor>``, ``t_<regressor>``, ``z_<regressor>``, ``pcoef_<regressor>`` and ``amplitude_<regressor>`` follow
+#: the fixed columns, in order; ``coef_<regressor>``, ``t_<regressor>``, ``z_<regressor>``,
+#: ``pcoef_<regressor>`` and ``amplitude_<regressor>`` follow
 COLUMNS = ID_COLUMNS + [
-    "experiment", "genotype", "region", "r2", "adj_r2", "p_parametric", "p_permutation", "q_value", "selected",
-    "excluded", "roi_class", "cluster",
+    "experiment",
+    "genotype",
+    "region",
+    "r2",
+    "adj_r2",
+    "p_parametric",
+    "p_permutation",
+    "q_value",
+    "selected",
+    "excluded",
+    "roi_class",
+    "cluster",
 ]
 
 _KEYS = ["fish", "recording", "paramset", "roi"]
@@ -67,8 +78,12 @@ def results_table(restriction=None) -> pd.DataFrame:
     """
     rois = matching_rois(restriction)
     keys = rois.proj()
-    base = (rois * acquisition.RoiTraces.Roi.proj("source_id")
-            * acquisition.Recording.proj("experiment", "region") * acquisition.Fish.proj("genotype"))
+    base = (
+        rois
+        * acquisition.RoiTraces.Roi.proj("source_id")
+        * acquisition.Recording.proj("experiment", "region")
+        * acquisition.Fish.proj("genotype")
+    )
     df = base.to_pandas().reset_index()
     if df.empty:
         return pd.DataFrame(columns=COLUMNS)
@@ -92,13 +107,16 @@ def results_table(restriction=None) -> pd.DataFrame:
 
     coefs = (analysis.Fit.Coefficient & keys).to_pandas().reset_index()
     if len(coefs):
-        wide = coefs.pivot_table(index=_KEYS, columns="regressor", values=list(_PER_REGRESSOR), aggfunc="first",
-                                 dropna=False)
+        wide = coefs.pivot_table(
+            index=_KEYS, columns="regressor", values=list(_PER_REGRESSOR), aggfunc="first", dropna=False
+        )
         wide.columns = [f"{_PER_REGRESSOR[v]}_{reg}" for v, reg in wide.columns]
         df = df.merge(wide.reset_index(), on=_KEYS, how="left")
     amps = (analysis.ResponseAmplitude.Roi & keys).to_pandas().reset_index()
     if len(amps):
-        wide = amps.pivot_table(index=_KEYS, columns="regressor", values="mean_amplitude", aggfunc="first", dropna=False)
+        wide = amps.pivot_table(
+            index=_KEYS, columns="regressor", values="mean_amplitude", aggfunc="first", dropna=False
+        )
         wide.columns = [f"amplitude_{reg}" for reg in wide.columns]
         df = df.merge(wide.reset_index(), on=_KEYS, how="left")
     return df.sort_values(_KEYS, kind="stable").reset_index(drop=True)

@@ -194,7 +194,7 @@ class Server:
     prefix: str
 
     @classmethod
-    def connect(cls, conn=None, prefix: str | None = None) -> "Server":
+    def connect(cls, conn=None, prefix: str | None = None) -> Server:
         if conn is None:
             import datajoint as dj
 
@@ -241,9 +241,13 @@ class Server:
         return bool(self.rows("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)))
 
     def pg_schemas(self) -> list[str]:
-        return [r[0] for r in self.rows(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s ORDER BY nspname",
-            (schema_pattern(self.prefix),))]
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s ORDER BY nspname",
+                (schema_pattern(self.prefix),),
+            )
+        ]
 
     def pg_database(self) -> str:
         return self.rows("SELECT current_database()")[0][0]
@@ -256,9 +260,13 @@ class Server:
         return bool(self.rows("SELECT 1 FROM mysql.user WHERE User = %s AND Host = '%%'", (name,)))
 
     def mysql_schemas(self) -> list[str]:
-        return [r[0] for r in self.rows(
-            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s ORDER BY 1",
-            (schema_pattern(self.prefix),))]
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s ORDER BY 1",
+                (schema_pattern(self.prefix),),
+            )
+        ]
 
 
 # ---------------------------------------------------------------------------
@@ -286,8 +294,10 @@ def create_roles(conn=None, prefix: str | None = None, *, computed=()) -> list[s
     tables = [table() if isinstance(table, type) else table for table in computed]
     outside = [t.full_table_name for t in tables if not t.database.startswith(server.prefix)]
     if outside:  # checked before any change
-        raise DbError(f"computed table(s) {', '.join(outside)} not in a schema named {server.prefix}*: "
-                      "their job tables would not be covered by the roles")
+        raise DbError(
+            f"computed table(s) {', '.join(outside)} not in a schema named {server.prefix}*: "
+            "their job tables would not be covered by the roles"
+        )
     log: list[str] = []
     _create_job_tables(tables, log)
     if server.postgres:
@@ -323,8 +333,10 @@ def _mysql_create_roles(server: Server, log: list) -> None:
     if server.flavour == "mysql":
         partial = server.rows("SELECT @@GLOBAL.partial_revokes")
         if partial and str(partial[0][0]) in ("1", "ON"):
-            log.append("-- warning: partial_revokes is ON: MySQL reads the schema wildcard literally; "
-                       "grant per schema instead (see docs/security.md)")
+            log.append(
+                "-- warning: partial_revokes is ON: MySQL reads the schema wildcard literally; "
+                "grant per schema instead (see docs/security.md)"
+            )
 
 
 def _pg_create_roles(server: Server, log: list) -> None:
@@ -339,15 +351,22 @@ def _pg_create_roles(server: Server, log: list) -> None:
     for schema in server.pg_schemas():
         _pg_adopt_schema(server, schema, log)
     if not server.pg_schemas():
-        log.append(f"-- no schemas named {schema_pattern(server.prefix)} yet: re-run create-roles after they "
-                   "are declared")
+        log.append(
+            f"-- no schemas named {schema_pattern(server.prefix)} yet: re-run create-roles after they are declared"
+        )
     for kind in ("analyst", "viewer"):
-        creatable = [s for s, in server.rows(
-            "SELECT nspname FROM pg_namespace WHERE has_schema_privilege(%s, oid, 'CREATE') ORDER BY 1",
-            (roles[kind],))]
+        creatable = [
+            s
+            for (s,) in server.rows(
+                "SELECT nspname FROM pg_namespace WHERE has_schema_privilege(%s, oid, 'CREATE') ORDER BY 1",
+                (roles[kind],),
+            )
+        ]
         if creatable:
-            log.append(f"-- warning: {roles[kind]} may create tables in schema(s) {', '.join(creatable)} "
-                       "(granted to it or to PUBLIC): revoke that, see docs/security.md")
+            log.append(
+                f"-- warning: {roles[kind]} may create tables in schema(s) {', '.join(creatable)} "
+                "(granted to it or to PUBLIC): revoke that, see docs/security.md"
+            )
 
 
 def _pg_reset(server: Server, log: list) -> None:
@@ -361,9 +380,12 @@ def _pg_reset(server: Server, log: list) -> None:
     """
     roles = server.roles
     admin, analyst, viewer = (server.q(roles[k]) for k in ROLES)
-    if server.rows("""
+    if server.rows(
+        """
             SELECT 1 FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
-            WHERE r.rolname = %s AND m.rolname = %s""", (roles["analyst"], roles["admin"])):
+            WHERE r.rolname = %s AND m.rolname = %s""",
+        (roles["analyst"], roles["admin"]),
+    ):
         server.run(f"REVOKE {analyst} FROM {admin}", log=log)
     database = server.pg_database()
     for kind in ROLES:
@@ -380,8 +402,11 @@ def _pg_reset(server: Server, log: list) -> None:
     )
     kinds = {"r": "TABLES", "S": "SEQUENCES", "n": "SCHEMAS", "T": "TYPES", "f": "FUNCTIONS"}
     for creator, objtype in defaults:
-        server.run(f"ALTER DEFAULT PRIVILEGES FOR ROLE {server.q(creator)} REVOKE ALL ON {kinds[objtype]} "
-                   f"FROM {analyst}, {viewer}", log=log)
+        server.run(
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {server.q(creator)} REVOKE ALL ON {kinds[objtype]} "
+            f"FROM {analyst}, {viewer}",
+            log=log,
+        )
     # schemas outside the prefix where the lab roles got privileges that way
     lab = "(SELECT oid FROM pg_roles WHERE rolname IN (%s, %s))"
     for (schema,) in server.rows(
@@ -400,10 +425,13 @@ def _pg_reset(server: Server, log: list) -> None:
         server.run(f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {analyst}, {viewer}", log=log)
         server.run(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {analyst}, {viewer}", log=log)
     for (schema,) in server.rows(
-            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE %s AND pg_get_userbyid(nspowner) = %s "
-            "ORDER BY 1", (schema_pattern(server.prefix), roles["admin"])):
-        log.append(f"-- warning: schema {schema} is outside the prefix but owned by {roles['admin']}: "
-                   f"hand it to its owner (ALTER SCHEMA {server.q(schema)} OWNER TO ...) or drop it")
+        "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE %s AND pg_get_userbyid(nspowner) = %s ORDER BY 1",
+        (schema_pattern(server.prefix), roles["admin"]),
+    ):
+        log.append(
+            f"-- warning: schema {schema} is outside the prefix but owned by {roles['admin']}: "
+            f"hand it to its owner (ALTER SCHEMA {server.q(schema)} OWNER TO ...) or drop it"
+        )
 
 
 def _pg_adopt_schema(server: Server, schema: str, log: list) -> None:
@@ -411,8 +439,10 @@ def _pg_adopt_schema(server: Server, schema: str, log: list) -> None:
     roles = server.roles
     admin, analyst, viewer = (server.q(roles[k]) for k in ROLES)
     s = server.q(schema)
-    if server.rows("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (schema,))[0][0] \
-            != roles["admin"]:
+    if (
+        server.rows("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (schema,))[0][0]
+        != roles["admin"]
+    ):
         server.run(f"ALTER SCHEMA {s} OWNER TO {admin}", log=log)
     kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
     objects = server.rows(
@@ -483,8 +513,9 @@ def read_password(env_var: str | None = None, *, prompt=getpass.getpass) -> str:
     return password
 
 
-def add_user(name: str, role: str, password: str, *, host: str = "%", conn=None,
-             prefix: str | None = None) -> list[str]:
+def add_user(
+    name: str, role: str, password: str, *, host: str = "%", conn=None, prefix: str | None = None
+) -> list[str]:
     """Create a login for ``name`` holding ``<prefix><role>`` as its default role.
 
     ``host`` (MySQL/MariaDB only) limits where the user may connect from.
@@ -504,12 +535,20 @@ def add_user(name: str, role: str, password: str, *, host: str = "%", conn=None,
         if server.pg_role_exists(name):
             raise DbError(f"user {name} already exists")
         secret = scram_sha256_verifier(password) if _hashable(password) else password
-        server.run(f"CREATE ROLE {server.q(name)} LOGIN PASSWORD %s", (secret,), log=log,
-                   shown=f"CREATE ROLE {server.q(name)} LOGIN PASSWORD ***")
+        server.run(
+            f"CREATE ROLE {server.q(name)} LOGIN PASSWORD %s",
+            (secret,),
+            log=log,
+            shown=f"CREATE ROLE {server.q(name)} LOGIN PASSWORD ***",
+        )
         server.run(f"GRANT {server.q(role_name)} TO {server.q(name)}", log=log)
         # the "default role": the session acts as the role, so what it creates belongs to the role
-        server.run(f"ALTER ROLE {server.q(name)} SET role = %s", (role_name,), log=log,
-                   shown=f"ALTER ROLE {server.q(name)} SET role = '{role_name}'")
+        server.run(
+            f"ALTER ROLE {server.q(name)} SET role = %s",
+            (role_name,),
+            log=log,
+            shown=f"ALTER ROLE {server.q(name)} SET role = '{role_name}'",
+        )
         return log
 
     _check_host(host)
@@ -519,17 +558,33 @@ def add_user(name: str, role: str, password: str, *, host: str = "%", conn=None,
         raise DbError(f"user {name}@{host} already exists")
     account, user_host = server.account(name, host), (name, host)
     if server.flavour == "mariadb" and _hashable(password):
-        server.run("CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", user_host + (mysql_native_hash(password),),
-                   log=log, shown=f"CREATE USER {account} IDENTIFIED BY PASSWORD ***")
+        server.run(
+            "CREATE USER %s@%s IDENTIFIED BY PASSWORD %s",
+            user_host + (mysql_native_hash(password),),
+            log=log,
+            shown=f"CREATE USER {account} IDENTIFIED BY PASSWORD ***",
+        )
     else:
-        server.run("CREATE USER %s@%s IDENTIFIED BY %s", user_host + (password,), log=log,
-                   shown=f"CREATE USER {account} IDENTIFIED BY ***")
+        server.run(
+            "CREATE USER %s@%s IDENTIFIED BY %s",
+            user_host + (password,),
+            log=log,
+            shown=f"CREATE USER {account} IDENTIFIED BY ***",
+        )
     try:
-        server.run(f"GRANT {server.q(role_name)} TO %s@%s", user_host, log=log,
-                   shown=f"GRANT {server.q(role_name)} TO {account}")
+        server.run(
+            f"GRANT {server.q(role_name)} TO %s@%s",
+            user_host,
+            log=log,
+            shown=f"GRANT {server.q(role_name)} TO {account}",
+        )
         keyword = "FOR" if server.flavour == "mariadb" else "TO"
-        server.run(f"SET DEFAULT ROLE {server.q(role_name)} {keyword} %s@%s", user_host, log=log,
-                   shown=f"SET DEFAULT ROLE {server.q(role_name)} {keyword} {account}")
+        server.run(
+            f"SET DEFAULT ROLE {server.q(role_name)} {keyword} %s@%s",
+            user_host,
+            log=log,
+            shown=f"SET DEFAULT ROLE {server.q(role_name)} {keyword} {account}",
+        )
     except Exception:
         server.run("DROP USER %s@%s", user_host)  # no half-made users
         raise
@@ -548,7 +603,9 @@ def drop_user(name: str, *, host: str = "%", conn=None, prefix: str | None = Non
             server.run(f"DROP ROLE {server.q(name)}", log=log)
         return log
     _check_host(host)
-    server.run("DROP USER IF EXISTS %s@%s", (name, host), log=log, shown=f"DROP USER IF EXISTS {server.account(name, host)}")
+    server.run(
+        "DROP USER IF EXISTS %s@%s", (name, host), log=log, shown=f"DROP USER IF EXISTS {server.account(name, host)}"
+    )
     return log
 
 
@@ -582,13 +639,17 @@ def show(conn=None, prefix: str | None = None) -> list[str]:
     pattern = schema_pattern(server.prefix)
     if server.postgres:
         schemas = server.pg_schemas()
-        lines = [f"server: {server.version.split(' on ')[0]}; database {server.pg_database()}; "
-                 f"project schemas ({pattern}): {', '.join(schemas) or 'none'}"]
+        lines = [
+            f"server: {server.version.split(' on ')[0]}; database {server.pg_database()}; "
+            f"project schemas ({pattern}): {', '.join(schemas) or 'none'}"
+        ]
         for kind in ROLES:
             lines += _pg_show_role(server, server.roles[kind], schemas)
         return lines
-    lines = [f"server: {server.flavour} {server.version}; project schemas ({pattern}): "
-             f"{', '.join(server.mysql_schemas()) or 'none'}"]
+    lines = [
+        f"server: {server.flavour} {server.version}; project schemas ({pattern}): "
+        f"{', '.join(server.mysql_schemas()) or 'none'}"
+    ]
     for kind in ROLES:
         role = server.roles[kind]
         if not server.mysql_role_exists(role):
@@ -602,15 +663,23 @@ def show(conn=None, prefix: str | None = None) -> list[str]:
 
 def _mysql_members(server: Server, role: str) -> list[str]:
     if server.flavour == "mariadb":
-        members = server.rows("SELECT User, Host, Admin_option FROM mysql.roles_mapping WHERE Role = %s "
-                              "ORDER BY User, Host", (role,))
-        defaults = {(u, h) for u, h in server.rows(
-            "SELECT User, Host FROM mysql.user WHERE default_role = %s", (role,))}
+        members = server.rows(
+            "SELECT User, Host, Admin_option FROM mysql.roles_mapping WHERE Role = %s ORDER BY User, Host", (role,)
+        )
+        defaults = {
+            (u, h) for u, h in server.rows("SELECT User, Host FROM mysql.user WHERE default_role = %s", (role,))
+        }
     else:
-        members = [(u, h, "N") for u, h in server.rows(
-            "SELECT TO_USER, TO_HOST FROM mysql.role_edges WHERE FROM_USER = %s ORDER BY 1, 2", (role,))]
-        defaults = {(u, h) for u, h in server.rows(
-            "SELECT USER, HOST FROM mysql.default_roles WHERE DEFAULT_ROLE_USER = %s", (role,))}
+        members = [
+            (u, h, "N")
+            for u, h in server.rows(
+                "SELECT TO_USER, TO_HOST FROM mysql.role_edges WHERE FROM_USER = %s ORDER BY 1, 2", (role,)
+            )
+        ]
+        defaults = {
+            (u, h)
+            for u, h in server.rows("SELECT USER, HOST FROM mysql.default_roles WHERE DEFAULT_ROLE_USER = %s", (role,))
+        }
     out = []
     for user, host, admin_option in members:
         if admin_option == "Y" and (user, host) not in defaults:
@@ -634,8 +703,12 @@ def _pg_show_role(server: Server, role: str, schemas: list[str]) -> list[str]:
     )
     shown = [f"{name}" + (" (default role)" if default else "") for name, default in members]
     lines = [f"role {role}: members {', '.join(shown) or 'none'}"]
-    owned = [s for s, in server.rows(
-        "SELECT nspname FROM pg_namespace WHERE pg_get_userbyid(nspowner) = %s ORDER BY 1", (role,))]
+    owned = [
+        s
+        for (s,) in server.rows(
+            "SELECT nspname FROM pg_namespace WHERE pg_get_userbyid(nspowner) = %s ORDER BY 1", (role,)
+        )
+    ]
     if owned:
         lines.append(f"  owns schemas (all privileges, may drop): {', '.join(owned)}")
     database = server.rows(
@@ -702,18 +775,25 @@ def add_db_arguments(parser) -> None:
         "and docs/object-store.md."
     )
     sub = parser.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    p = sub.add_parser("create-roles", help="create (or reset) the admin, analyst and viewer roles",
-                       description="Create the three roles, or reset existing ones to their definition. "
-                       "The project's schemas, tables and the job tables (~~name) of every computed table "
-                       "are declared first when missing, so that analysts need not create any. On "
-                       "PostgreSQL the project's schemas and tables are handed to the admin role. Re-run "
-                       "after the pipeline gained tables or schemas.")
+    p = sub.add_parser(
+        "create-roles",
+        help="create (or reset) the admin, analyst and viewer roles",
+        description="Create the three roles, or reset existing ones to their definition. "
+        "The project's schemas, tables and the job tables (~~name) of every computed table "
+        "are declared first when missing, so that analysts need not create any. On "
+        "PostgreSQL the project's schemas and tables are handed to the admin role. Re-run "
+        "after the pipeline gained tables or schemas.",
+    )
     p.set_defaults(db_func=_cmd_create_roles)
 
-    p = sub.add_parser("add-user", help="create a login holding one role (password from an env var or a prompt)",
-                       description="Create a user with the role as its default role. The password is read "
-                       "from the environment variable given by --password-env, or asked for; it is never "
-                       "an argument.", allow_abbrev=False)
+    p = sub.add_parser(
+        "add-user",
+        help="create a login holding one role (password from an env var or a prompt)",
+        description="Create a user with the role as its default role. The password is read "
+        "from the environment variable given by --password-env, or asked for; it is never "
+        "an argument.",
+        allow_abbrev=False,
+    )
     p.add_argument("name", help="the login name")
     p.add_argument("--role", required=True, choices=ROLES, help="the role to grant")
     p.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
@@ -743,8 +823,10 @@ class _RefusePassword(argparse.Action):
     """``--password``: refused, so that no password ends up in the shell history or ``ps``."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.error("a password is never given on the command line (it would stay in the shell history): "
-                     "use --password-env VAR or answer the prompt")
+        parser.error(
+            "a password is never given on the command line (it would stay in the shell history): "
+            "use --password-env VAR or answer the prompt"
+        )
 
 
 def _print(lines) -> None:

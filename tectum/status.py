@@ -89,7 +89,7 @@ class TableStatus:
     table: str
     total: int
     keys: dict = field(default_factory=dict)  # state -> [(key dict, detail)]
-    queued: int = 0                           # of the not-started keys, how many have a pending job
+    queued: int = 0  # of the not-started keys, how many have a pending job
     jobs_declared: bool = True
 
     def count(self, state: str) -> int:
@@ -100,8 +100,9 @@ class TableStatus:
         for state in STATES[1:]:
             n = self.count(state)
             if n:
-                parts.append(f"{n} {state}" + (f" ({self.queued} queued)" if state == "not started" and self.queued
-                                               else ""))
+                parts.append(
+                    f"{n} {state}" + (f" ({self.queued} queued)" if state == "not started" and self.queued else "")
+                )
         return f"{self.table:<18} " + ", ".join(parts)
 
 
@@ -134,8 +135,11 @@ def _upstream_detail(table, tasks):
     from schemas import acquisition, analysis
 
     computed = {cls().full_table_name: cls for cls in analysis.COMPUTED_TABLES}
-    parents = [(computed[name].__name__, {_tuple(k) for k in _restricted(computed[name]().proj(), tasks).keys()})
-               for name in table.parents(primary=True) if name in computed]
+    parents = [
+        (computed[name].__name__, {_tuple(k) for k in _restricted(computed[name]().proj(), tasks).keys()})
+        for name in table.parents(primary=True)
+        if name in computed
+    ]
 
     def detail(key: dict) -> str:
         missing = [name for name, made in parents if _tuple(key) not in made]
@@ -240,11 +244,15 @@ def table_lines(query: StatusQuery) -> list[str]:
         lines.append(status.line())
     undeclared = [s.table for s in statuses if not s.jobs_declared]
     if undeclared:
-        lines.append(f"job tables not declared yet for {', '.join(undeclared)}: failures and reservations are "
-                     "recorded there only by populate --reserve-jobs, which (or tectum db create-roles) declares them")
+        lines.append(
+            f"job tables not declared yet for {', '.join(undeclared)}: failures and reservations are "
+            "recorded there only by populate --reserve-jobs, which (or tectum db create-roles) declares them"
+        )
     if any(s.count("failed") for s in statuses) and not query.keys:
-        lines.append("failed keys and their errors: tectum status --keys; "
-                     "tectum status --retry-failed lets the next populate retry them")
+        lines.append(
+            "failed keys and their errors: tectum status --keys; "
+            "tectum status --retry-failed lets the next populate retry them"
+        )
     if query.keys:
         for status in statuses:
             for state in STATES[1:]:
@@ -273,8 +281,10 @@ def stale_rows(table_cls, tasks=None) -> list[tuple[dict, list[str]]]:
         if row["pipeline_version"] != version:
             reasons.append(f"computed by tectum {row['pipeline_version']} (this is {version})")
         if row["params_hash"] != hashes.get(row["paramset"]):
-            reasons.append(f"parameter set {row['paramset']} changed since (params_hash {row['params_hash']}, "
-                           f"now {hashes.get(row['paramset'])})")
+            reasons.append(
+                f"parameter set {row['paramset']} changed since (params_hash {row['params_hash']}, "
+                f"now {hashes.get(row['paramset'])})"
+            )
         if row["recording_version"] != recordings.get((row["fish"], row["recording"])):
             reasons.append("the recording was replaced since")
         if reasons:
@@ -302,8 +312,10 @@ def stale_lines(query: StatusQuery) -> list[str]:
         if query.keys:
             lines += [f"  {table_cls.__name__} [{_key_text(key)}] stale: {'; '.join(rs)}" for key, rs in rows]
     if found:
-        lines.append("stale rows stay until recomputed: delete them (their downstream rows go with them), e.g. "
-                     "(schemas.analysis.DeltaF & key).delete() in Python, then run tectum populate")
+        lines.append(
+            "stale rows stay until recomputed: delete them (their downstream rows go with them), e.g. "
+            "(schemas.analysis.DeltaF & key).delete() in Python, then run tectum populate"
+        )
     return lines
 
 
@@ -312,20 +324,27 @@ def store_lines(query: StatusQuery) -> list[str]:
     from .store import check_store, is_file_store, size_text
 
     if query.store is False or (query.store is None and not is_file_store()):
-        return ["store: not checked (listing a bucket can take long: tectum status --store)"] \
-            if query.store is None else []
+        return (
+            ["store: not checked (listing a bucket can take long: tectum status --store)"]
+            if query.store is None
+            else []
+        )
     check = check_store()
     if check.scan_errors:
         return [f"store: could not be listed, not checked: {check.scan_errors[0]}"]
-    line = (f"store: {check.stored} file(s) ({size_text(check.stored_bytes)}), {len(check.orphaned)} not referenced "
-            f"by any row ({size_text(check.orphaned_bytes)})")
+    line = (
+        f"store: {check.stored} file(s) ({size_text(check.stored_bytes)}), {len(check.orphaned)} not referenced "
+        f"by any row ({size_text(check.orphaned_bytes)})"
+    )
     if check.orphaned:
         line += "; tectum db gc removes them"
     lines = [line]
     if check.missing:
         tables = sorted({m.table for m in check.missing})
-        lines.append(f"store: {len(check.missing)} row(s) refer to a missing file ({', '.join(tables)})"
-                     + ("" if query.keys else "; tectum status --store --keys lists them"))
+        lines.append(
+            f"store: {len(check.missing)} row(s) refer to a missing file ({', '.join(tables)})"
+            + ("" if query.keys else "; tectum status --store --keys lists them")
+        )
         if query.keys:
             lines += [f"  {m.table} [{_key_text(m.key)}] {m.attribute}: file missing ({m.path})" for m in check.missing]
     return lines
@@ -356,8 +375,9 @@ def bind_restriction(text: str):
     return key_restriction(analysis.AnalysisTask, text, allowed_extra=recording_tables())
 
 
-def status_lines(restriction: str = "", *, keys: bool = False, stale: bool = False,
-                 store: bool | None = None, sections=None) -> list[str]:
+def status_lines(
+    restriction: str = "", *, keys: bool = False, stale: bool = False, store: bool | None = None, sections=None
+) -> list[str]:
     """The status report, one line per item (read-only; see :class:`StatusQuery` for the options)."""
     import schemas
 
@@ -390,7 +410,7 @@ def retry_failed(tasks=None) -> dict[str, int]:
             failed = [k for k in failed if _tuple(k) in wanted]
         n = 0
         for start in range(0, len(failed), 500):
-            n += (jobs.errors & failed[start:start + 500]).delete_quick(get_count=True)
+            n += (jobs.errors & failed[start : start + 500]).delete_quick(get_count=True)
         if n:
             deleted[name] = int(n)
     return deleted

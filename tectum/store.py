@@ -16,8 +16,15 @@ uploaded for a row not yet committed looks orphaned.
 
 from __future__ import annotations
 
-__all__ = ["collect_store_garbage", "garbage_lines", "check_store", "StoreCheck", "MissingFile", "is_file_store",
-           "size_text"]
+__all__ = [
+    "collect_store_garbage",
+    "garbage_lines",
+    "check_store",
+    "StoreCheck",
+    "MissingFile",
+    "is_file_store",
+    "size_text",
+]
 
 from dataclasses import dataclass, field
 
@@ -75,7 +82,7 @@ def is_file_store() -> bool:
 class MissingFile:
     """A row whose object file is not in the store."""
 
-    table: str       # class-like name, e.g. RoiTraces or DeltaF
+    table: str  # class-like name, e.g. RoiTraces or DeltaF
     key: dict
     attribute: str
     path: str
@@ -87,9 +94,9 @@ class StoreCheck:
 
     stored: int = 0
     stored_bytes: int = 0
-    orphaned: list = field(default_factory=list)   # store paths no row refers to
+    orphaned: list = field(default_factory=list)  # store paths no row refers to
     orphaned_bytes: int = 0
-    missing: list = field(default_factory=list)    # MissingFile
+    missing: list = field(default_factory=list)  # MissingFile
     scan_errors: list = field(default_factory=list)
 
 
@@ -186,6 +193,7 @@ def garbage_lines(stats: dict) -> list[str]:
         left = stats.get("not_deleted", [])
         lines.append(f"store: deleted {stats['deleted']} file(s), {stats['errors']} error(s)")
         if left:
-            lines.append(f"store: {len(left)} file(s) are still there (no permission to delete from the "
-                         f"store?), e.g. {left[0]}")
+            lines.append(
+                f"store: {len(left)} file(s) are still there (no permission to delete from the store?), e.g. {left[0]}"
+            )
     return lines

@@ -163,10 +163,7 @@ def find_stale_jobs(table, orphan_timeout: float | None = None, *, lost_connecti
     if reserved:
         old = set()
         if orphan_timeout is not None and orphan_timeout > 0:
-            old = {
-                tuple(sorted(k.items()))
-                for k in (jobs.reserved & _orphan_condition(jobs, orphan_timeout)).keys()
-            }
+            old = {tuple(sorted(k.items())) for k in (jobs.reserved & _orphan_condition(jobs, orphan_timeout)).keys()}
         host = this_host()
         me = os.getpid()
         for row in reserved:
@@ -189,8 +186,14 @@ def find_stale_jobs(table, orphan_timeout: float | None = None, *, lost_connecti
             if was_interrupted(message):
                 stale.append(StaleJob(name, _job_key(jobs, row), row, f"interrupted by a stop signal ({message})"))
             elif any(marker in message for marker in LOST_CONNECTION_MARKERS):
-                stale.append(StaleJob(name, _job_key(jobs, row), row,
-                                      f"failed on a lost database connection ({message.split(':')[0]})"))
+                stale.append(
+                    StaleJob(
+                        name,
+                        _job_key(jobs, row),
+                        row,
+                        f"failed on a lost database connection ({message.split(':')[0]})",
+                    )
+                )
     return stale
 
 
@@ -205,8 +208,9 @@ def _requeue(table, stale: StaleJob) -> bool:
     jobs = table.jobs
     row = stale.row
     if row["status"] == "reserved":
-        condition = dict(stale.key, status="reserved", host=row["host"], pid=row["pid"],
-                         connection_id=row["connection_id"])
+        condition = dict(
+            stale.key, status="reserved", host=row["host"], pid=row["pid"], connection_id=row["connection_id"]
+        )
     else:
         condition = dict(stale.key, status=row["status"])
     if not (jobs & condition).delete_quick(get_count=True):

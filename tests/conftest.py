@@ -93,8 +93,8 @@ def drop_schemas(prefix: str) -> None:
 
 @dataclass
 class Demo:
-    prefix: str      # schema-name prefix of the demo's tables
-    cwd: Path        # the demo ran here, writing demo_out/
+    prefix: str  # schema-name prefix of the demo's tables
+    cwd: Path  # the demo ran here, writing demo_out/
     stdout: str
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 #: "<schema>.<table>" -> the table's quoted full name; DataJoint builds a table object slowly
 _FULL_NAMES: dict[str, str] = {}
 
@@ -54,9 +53,12 @@ def overwrite_stored_traces(db, key, value: float = -5.0) -> None:
     import numpy as np
 
     table = db.acquisition.RoiTraces
-    where = " AND ".join(f"`{k}` = '{v}'" if db.acquisition.schema.connection.adapter.backend == "mysql"
-                         else f"\"{k}\" = '{v}'" for k, v in key.items() if k in ("fish", "recording"))
-    (raw,), = table.connection.query(f"SELECT traces FROM {table.full_table_name} WHERE {where}").fetchall()
+    where = " AND ".join(
+        f"`{k}` = '{v}'" if db.acquisition.schema.connection.adapter.backend == "mysql" else f"\"{k}\" = '{v}'"
+        for k, v in key.items()
+        if k in ("fish", "recording")
+    )
+    ((raw,),) = table.connection.query(f"SELECT traces FROM {table.full_table_name} WHERE {where}").fetchall()
     meta = raw if isinstance(raw, dict) else json.loads(raw)  # PostgreSQL's driver decodes JSON itself
     path = Path(os.environ["TECTUM_STORE_DIR"]) / meta["path"]
     np.save(path, np.full_like(np.load(path), value))

@@ -7,18 +7,20 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 START = dt.datetime(2024, 3, 1, 10, 30, tzinfo=UTC)
 
 
 def default_events() -> pd.DataFrame:
     """Presentations, onsets from the first frame."""
-    return pd.DataFrame({
-        "stimulus": ["prey-nasalward", "looming", "dimming", "looming"],
-        "onset_s": [2.5, 10.0, 20.0, 40.0],
-        "duration_s": [2.0, 5.0, 3.0, 5.0],
-        "size": [3.0, 30.0, np.nan, 30.0],
-    })
+    return pd.DataFrame(
+        {
+            "stimulus": ["prey-nasalward", "looming", "dimming", "looming"],
+            "onset_s": [2.5, 10.0, 20.0, 40.0],
+            "duration_s": [2.0, 5.0, 3.0, 5.0],
+            "size": [3.0, 30.0, np.nan, 30.0],
+        }
+    )
 
 
 def write_nwb(
@@ -73,15 +75,20 @@ def write_nwb(
     device = nwbfile.create_device(name="scope", description="two-photon microscope")
     channel = OpticalChannel(name="green", description="GCaMP", emission_lambda=520.0)
     plane = nwbfile.create_imaging_plane(
-        name="plane", optical_channel=channel, description="tectum", device=device, excitation_lambda=920.0,
-        imaging_rate=rate or 1.0, indicator=indicator or "", location="optic tectum",
+        name="plane",
+        optical_channel=channel,
+        description="tectum",
+        device=device,
+        excitation_lambda=920.0,
+        imaging_rate=rate or 1.0,
+        indicator=indicator or "",
+        location="optic tectum",
     )
     if ophys:
         module = nwbfile.create_processing_module("ophys", "optical physiology")
         segmentation = ImageSegmentation()
         module.add(segmentation)
-        rois = segmentation.create_plane_segmentation(name="PlaneSegmentation", description="ROIs",
-                                                      imaging_plane=plane)
+        rois = segmentation.create_plane_segmentation(name="PlaneSegmentation", description="ROIs", imaging_plane=plane)
         ids = list(range(n_rois)) if roi_ids is None else list(roi_ids)
         for name in roi_columns or {}:
             rois.add_column(name, f"ROI column {name}")
@@ -103,11 +110,14 @@ def write_nwb(
         for kind, names in (series or {"Fluorescence": ["RoiResponseSeries"]}).items():
             module.add(containers[kind])
             for name in names:
-                timing = ({"timestamps": np.asarray(timestamps, dtype=float)} if timestamps is not None
-                          else {"rate": rate, "starting_time": starting_time})
+                timing = (
+                    {"timestamps": np.asarray(timestamps, dtype=float)}
+                    if timestamps is not None
+                    else {"rate": rate, "starting_time": starting_time}
+                )
                 containers[kind].create_roi_response_series(
-                    name=name, data=traces.T, rois=region, unit="a.u.", conversion=conversion, offset=offset,
-                    **timing)
+                    name=name, data=traces.T, rois=region, unit="a.u.", conversion=conversion, offset=offset, **timing
+                )
     first = float(np.asarray(timestamps)[0]) if timestamps is not None else starting_time
     for name, events in ({"stimulus": default_events()} if tables is None else tables).items():
         table = _intervals(name.split("/")[-1], events, first, stimulus_column, TimeIntervals)

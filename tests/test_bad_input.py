@@ -29,23 +29,34 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from dbutil import row_counts
 
 N_ROIS, N_FRAMES, PERIOD = 6, 100, 1.0
 SENSOR, REGION = "GCaMP6s", "right_tectum"
 
 #: analysis tables that must hold no row of a recording whose DeltaF failed
-DOWNSTREAM = ("DeltaF", "Fit", "Fit.Roi", "Fit.Coefficient", "Classification", "Classification.Roi",
-              "ResponseAmplitude", "ResponseAmplitude.Roi", "Clustering", "Clustering.Tree",
-              "Clustering.Member", "ClassSummary", "ClassSummary.Count")
+DOWNSTREAM = (
+    "DeltaF",
+    "Fit",
+    "Fit.Roi",
+    "Fit.Coefficient",
+    "Classification",
+    "Classification.Roi",
+    "ResponseAmplitude",
+    "ResponseAmplitude.Roi",
+    "Clustering",
+    "Clustering.Tree",
+    "Clustering.Member",
+    "ClassSummary",
+    "ClassSummary.Count",
+)
 
 SUMMARY: list[dict] = []
 
@@ -70,7 +81,7 @@ def base_traces(n_rois: int = N_ROIS, n_frames: int = N_FRAMES, seed: int = 0) -
     rng = np.random.default_rng(seed)
     traces = 500.0 + rng.normal(0.0, 5.0, size=(n_rois, n_frames))
     decay = np.exp(-np.arange(8) / 2.0)
-    for roi, stimulus in ((0, "prey"), (1, "looming")):
+    for roi, stimulus in ((0, "prey"), (1, "looming")):  # noqa: B007  (pandas query: @stimulus)
         if roi >= n_rois:
             continue
         for onset in base_events().query("stimulus == @stimulus")["onset_s"]:
@@ -83,8 +94,16 @@ def base_traces(n_rois: int = N_ROIS, n_frames: int = N_FRAMES, seed: int = 0) -
 
 def api_kwargs(**change) -> dict:
     """``insert_recording`` keyword arguments of a good recording F1/R1, with changes."""
-    kwargs = dict(fish="F1", recording="R1", region=REGION, sensor=SENSOR, frame_period_s=PERIOD,
-                  traces=base_traces(), events=base_events(), genotype="wild type")
+    kwargs = dict(
+        fish="F1",
+        recording="R1",
+        region=REGION,
+        sensor=SENSOR,
+        frame_period_s=PERIOD,
+        traces=base_traces(),
+        events=base_events(),
+        genotype="wild type",
+    )
     kwargs.update(change)
     return kwargs
 
@@ -141,8 +160,16 @@ def write_recording(folder: Path, *, traces=None, events=None, fmt: str = "npy",
         pd.DataFrame(np.asarray(traces)).to_csv(folder / "traces.csv", index=False, float_format="%.6g")
         traces_name = "traces.csv"
     events.to_csv(folder / "events.csv", index=False)
-    keys = dict(fish="F1", recording="R1", region=REGION, sensor=SENSOR, genotype="wild type",
-                frame_period_s=PERIOD, traces=traces_name, events="events.csv")
+    keys = dict(
+        fish="F1",
+        recording="R1",
+        region=REGION,
+        sensor=SENSOR,
+        genotype="wild type",
+        frame_period_s=PERIOD,
+        traces=traces_name,
+        events="events.csv",
+    )
     if fmt == "csv":  # DataFrame.to_csv(index=False) writes a header of column numbers
         keys["traces_header"] = True
     keys.update(entry)
@@ -384,8 +411,10 @@ def _check_zero_variance(db, key, paramset_errors):
     assert row["excluded"] == "zero variance"
     assert len(an.Clustering.Member & key & {"paramset": "default", "roi_set": "all"}) == N_ROIS - 1
     seed = (an.Fit.Roi & key & {"roi": 2, "paramset": "seed2020"}).fetch1()
-    return (f"default: excluded ('zero variance'), r2 NULL, never selected, classified or clustered; "
-            f"seed2020 r2 = {seed['r2']!r} (F0 varies per frame)")
+    return (
+        f"default: excluded ('zero variance'), r2 NULL, never selected, classified or clustered; "
+        f"seed2020 r2 = {seed['r2']!r} (F0 varies per frame)"
+    )
 
 
 def _check_round_trip(name):
@@ -415,8 +444,9 @@ def _all_negative_traces():
 
 def _late_events():
     """Every stimulus in the last frame of the 100 s recording."""
-    return pd.DataFrame({"stimulus": ["prey", "looming", "dimming"], "onset_s": [99.1, 99.4, 99.7],
-                         "duration_s": [0.2] * 3})
+    return pd.DataFrame(
+        {"stimulus": ["prey", "looming", "dimming"], "onset_s": [99.1, 99.4, 99.7], "duration_s": [0.2] * 3}
+    )
 
 
 def _duplicated_events():
@@ -467,8 +497,9 @@ def _csv_index_without_header(folder):
 
 def _csv_float_roi_ids(folder):
     files = write_recording(folder, fmt="csv", traces_header=False, traces_index_column=True)
-    pd.DataFrame(base_traces(), index=[0, 1, 2.5, 3, 4, 5]).to_csv(folder / "traces.csv", header=False,
-                                                                  float_format="%.6g")
+    pd.DataFrame(base_traces(), index=[0, 1, 2.5, 3, 4, 5]).to_csv(
+        folder / "traces.csv", header=False, float_format="%.6g"
+    )
     return files.manifest
 
 
@@ -491,8 +522,7 @@ def _protocol_step_back(folder):
 def _conflicting_stimulus_type(folder):
     files = write_recording(folder)
     text = files.manifest.read_text(encoding="utf-8")
-    files.manifest.write_text('[stimulus_types]\nlooming = "a dark bar sweeping across"\n\n' + text,
-                              encoding="utf-8")
+    files.manifest.write_text('[stimulus_types]\nlooming = "a dark bar sweeping across"\n\n' + text, encoding="utf-8")
     return files.manifest
 
 
@@ -502,172 +532,428 @@ LONG_CJK = "日" * 64
 EMOJI_64 = "🐟" * 64
 
 CASES = [
-    Case("nan_in_traces", "rejected at ingest: names the ROI (and for files the row and frame)",
-         insert(traces=_nan_traces()), npy_with(_nan_traces()),
-         match=r"ROI (row )?3\b.*(NaN|nan)|NaN.*ROI 3", cli_names=("traces.npy",)),
-    Case("inf_in_traces", "rejected at ingest: names the ROI (CSV: line, ROI row and frame)",
-         insert(traces=_inf_traces()), _inf_csv,
-         match=r"ROI (row )?\d+.*(infinite|inf)", cli_names=("traces.csv", "line 6")),
-    Case("baseline_not_positive", "ingests with a warning naming the ROI; the default analysis excludes it "
-         "(DeltaF.Excluded) and analyses the others; seed2020 (F0 across ROIs) is unaffected",
-         insert(traces=_negative_roi_traces()), npy_with(_negative_roi_traces()),
-         expect="ingest", check=_check_baseline_excluded,
-         warns=r"(recording F1/R1|manifest.toml entry #1 \(fish F1, recording R1\)): 1 of 6 ROIs \(ids 2\): "
-               r"the 8th percentile of the raw fluorescence .* is <= 0"),
-    Case("every_roi_bad", "rejected: every ROI's raw baseline is <= 0",
-         insert(traces=_all_negative_traces()), npy_with(_all_negative_traces()),
-         match=r"every ROI is unusable: the 8th percentile of the raw fluorescence .* <= 0.*ROI ids 0, 1, 2"),
-    Case("protocol_longer_than_traces", "rejected: frame-count mismatch naming the protocol file",
-         via_manifest(_protocol_longer), _protocol_longer,
-         match=r"frame-count mismatch.*protocol runs for 149.9 s", cli_names=("protocol.p",),
-         python_names=("protocol.p",)),
-    Case("femtonics_d3size_mismatch", "rejected: D3Size differs from the traces' frame count",
-         via_manifest(lambda f: _femtonics(f, 120)), lambda f: _femtonics(f, 120),
-         match=r"D3Size = 120.*have 100", cli_names=("mes.txt",), python_names=("mes.txt",)),
-    Case("event_after_end", "rejected: names the event, its time and the recording's extent",
-         insert(events=pd.concat([base_events(), pd.DataFrame([{"stimulus": "looming", "onset_s": 130.0,
-                                                                "duration_s": 2.0}])], ignore_index=True)),
-         events_with(pd.concat([base_events(), pd.DataFrame([{"stimulus": "looming", "onset_s": 130.0,
-                                                              "duration_s": 2.0}])], ignore_index=True)),
-         match=r"130.*(after the end|outside the recording)", cli_names=("events.csv",)),
-    Case("empty_protocol", "rejected: the stimulus protocol is empty",
-         insert(events=base_events().iloc[:0]), events_with(base_events().iloc[:0]),
-         match=r"(protocol is empty|no stimulus events)", cli_names=("events.csv",)),
-    Case("unknown_sensor", "rejected: unknown sensor, known ones listed",
-         insert(sensor="GCaMP99"), manifest_with(sensor="GCaMP99"),
-         match=r"unknown sensor 'GCaMP99'"),
-    Case("unknown_stimulus", "rejected: unknown stimulus, known ones listed, and how to declare it",
-         insert(events=base_events().replace({"stimulus": {"dimming": "flash"}})),
-         events_with(base_events().replace({"stimulus": {"dimming": "flash"}})),
-         match=r"unknown stimulus 'flash'.*(\[stimulus_types\]|tectum stimulus add flash)", cli_names=("events.csv",)),
-    Case("duplicate_roi_ids", "rejected: the duplicated ROI id is named",
-         insert(roi_ids=[10, 11, 12, 12, 14, 15]), _csv_with_duplicate_labels,
-         match=r"duplicate ROI id.*12", cli_names=("traces.csv",)),
-    Case("non_numeric_csv", "rejected: CSV names line, column and value; Python: not a numeric matrix",
-         _non_numeric_array, _non_numeric_csv,
-         match=r"(non-numeric value 'n/a\?'|numeric ROIs x frames matrix)", cli_names=("traces.csv", "line 4")),
-    Case("ragged_csv", "rejected: CSV names the short line; Python: rows of different lengths",
-         _ragged_list, _ragged_csv,
-         match=r"(ragged|different lengths)", cli_names=("traces.csv", "line 5")),
-    Case("truncated_npy", "rejected: truncated or corrupt .npy file",
-         via_manifest(_truncated_npy), _truncated_npy,
-         match=r"truncated or corrupt", cli_names=("traces.npy",), python_names=("traces.npy",)),
-    Case("missing_file", "rejected: traces file not found (the path looked for is shown)",
-         via_manifest(_missing_traces), _missing_traces,
-         match=r"not found", cli_names=("traces.npy",), python_names=("traces.npy",)),
-    Case("misspelt_key", "rejected: unknown key with a suggestion (Python: TypeError for the keyword)",
-         _misspelt_kwarg, _misspelt_key,
-         match=r"(unknown key 'frame_perod_s'; did you mean 'frame_period_s'|unexpected keyword argument "
-               r"'frame_perod_s')", python_errors=(TypeError,), python_names=()),
-    Case("missing_key", "rejected: missing required key sensor (Python: TypeError)",
-         _missing_sensor_kwarg, _missing_sensor_key,
-         match=r"(missing required key\(s\): sensor|missing 1 required keyword-only argument: 'sensor')",
-         python_errors=(TypeError,), python_names=()),
-    Case("reingest", "Python: error 'already ingested (use replace)'; CLI: reported as already ingested, "
-         "exit 0; nothing changes either way; replace=True / --replace re-inserts",
-         insert(), manifest_with(), expect="unchanged", match=r"already ingested"),
-    Case("one_roi", "ingests and populates default; clustering trivial (one cluster); seed2020 not assigned",
-         insert(traces=base_traces()[:1]), npy_with(base_traces()[:1]), expect="ingest", check=_check_one_roi),
-    Case("one_frame", "rejected at ingest: need more frames than regressors + 1",
-         insert(traces=base_traces()[:, :1], events=_one_frame_events()),
-         lambda f: write_recording(f, traces=base_traces()[:, :1], events=_one_frame_events()).manifest,
-         match=r"1 frame.*more frames than regressors \+ 1", cli_names=("traces.npy",)),
-    Case("zero_variance_roi", "ingests and populates; the constant ROI is excluded (zero variance), never selected",
-         insert(traces=_constant_roi_traces()), npy_with(_constant_roi_traces()), expect="ingest",
-         check=_check_zero_variance),
-    Case("frame_period_zero", "rejected: frame period must be positive",
-         insert(frame_period_s=0), manifest_with(frame_period_s=0.0), match=r"frame.period.*positive"),
-    Case("frame_period_negative", "rejected: frame period must be positive",
-         insert(frame_period_s=-1.0), manifest_with(frame_period_s=-1.0), match=r"frame.period.*positive"),
-    Case("frame_period_nan", "rejected: frame period must be positive (TOML nan)",
-         insert(frame_period_s=float("nan")), manifest_with(frame_period_s=float("nan")),
-         match=r"frame.period.*positive"),
-    Case("femtonics_d3step_zero", "rejected: D3Step must be a positive frame period",
-         via_manifest(lambda f: _femtonics(f, 100, "0 ms")), lambda f: _femtonics(f, 100, "0 ms"),
-         match=r"D3Step = '0 ms' must be a positive", cli_names=("mes.txt",), python_names=("mes.txt",)),
-    Case("long_fish_name", "rejected: 65 characters, at most 64 fit",
-         insert(fish="x" * 65), manifest_with(fish="x" * 65), match=r"'fish' 'x+' is 65 characters long; at most 64",
-         python_names=("x" * 65,), key={"fish": "x" * 65, "recording": "R1"}),
-    Case("long_recording_name", "rejected: 300 characters, at most 64 fit",
-         insert(recording="r" * 300), manifest_with(recording="r" * 300),
-         match=r"'recording' 'r+' is 300 characters long; at most 64", python_names=("r" * 300,),
-         key={"fish": "F1", "recording": "r" * 300}),
-    Case("emoji_fish_name", "rejected: 64 emoji fit the column but not the object store's file names",
-         insert(fish=EMOJI_64), manifest_with(fish=EMOJI_64),
-         match=r"'fish' '🐟+' takes \d+ bytes in the object store's file names \(at most 200\)",
-         python_names=(EMOJI_64,), key={"fish": EMOJI_64, "recording": "R1"}),
-    Case("trailing_space_name", "rejected: a name that ends with white space (MySQL would match it to 'X')",
-         insert(fish="X "), manifest_with(fish="X "), match=r"'fish' 'X ' begins or ends with white space",
-         python_names=("X ",), key={"fish": "X ", "recording": "R1"}),
-    Case("bad_group_name", "rejected: a regressor group named with surrounding white space",
-         insert(stimulus_groups={"prey ": ["prey"]}), manifest_with(groups={"prey ": ["prey"]}),
-         match=r"'group' 'prey ' begins or ends with white space"),
-    Case("long_genotype", "rejected: genotype of 256 characters, at most 255 fit",
-         insert(genotype="g" * 256), manifest_with(genotype="g" * 256),
-         match=r"'genotype' is 256 characters long; at most 255"),
-    Case("name_at_limit_non_ascii", "64 CJK characters fit varchar(64): ingests and populates",
-         insert(fish=LONG_CJK), manifest_with(fish=LONG_CJK), expect="ingest",
-         key={"fish": LONG_CJK, "recording": "R1"}, check=_check_round_trip(LONG_CJK)),
-    Case("non_ascii_name", "ingests and populates; the name round-trips exactly",
-         insert(fish=NON_ASCII), manifest_with(fish=NON_ASCII), expect="ingest",
-         key={"fish": NON_ASCII, "recording": "R1"}, check=_check_round_trip(NON_ASCII)),
-    Case("quote_in_name", "ingests and populates: values are parameters, never SQL text",
-         insert(fish=QUOTED), manifest_with(fish=QUOTED), expect="ingest",
-         key={"fish": QUOTED, "recording": "R1"}, check=_check_round_trip(QUOTED)),
-    Case("frame_period_ms_as_s", "rejected: 500 s per frame is outside 1 ms - 60 s (ms written as s)",
-         insert(frame_period_s=500.0), manifest_with(frame_period_s=500.0),
-         match=r"frame period.* 500(\.0)? s is outside the plausible range 1 ms to 60 s.*500(\.0)? ms = 0.5 s"),
-    Case("femtonics_d3step_in_s", "rejected: D3Step = 500 s (a period in ms written with the unit s)",
-         via_manifest(lambda f: _femtonics(f, 100, "500 s")), lambda f: _femtonics(f, 100, "500 s"),
-         match=r"D3Step of the Femtonics metadata\) 500.0 s is outside the plausible range",
-         cli_names=("mes.txt",), python_names=("mes.txt",)),
-    Case("stimuli_only_at_last_frame", "rejected: no stimulus before the last second/frame of the recording",
-         insert(events=_late_events()), events_with(_late_events()),
-         match=r"every stimulus starts in the last frame of the recording \(onsets 99.1 to 99.7 s",
-         cli_names=("events.csv",)),
-    Case("duplicated_presentation", "rejected: the same stimulus at the same onset twice",
-         insert(events=_duplicated_events()), events_with(_duplicated_events()),
-         match=r"(lines 5 and 8 are the same presentation|events #3 and #6 are the same presentation) "
-               r"\('prey' at 55(\.0)? s\)", cli_names=("events.csv",)),
-    Case("age_1e39", "rejected: age_dpf = 1e39 is not a plausible age",
-         insert(age_dpf=1e39), manifest_with(age_dpf=1e39),
-         match=r"age_dpf 1e\+39 days post fertilisation is not a plausible age \(at most 10000\)"),
-    Case("positions_1e39", "rejected: a ROI position of 1e39 pixels",
-         insert(positions=_positions_1e39()), _positions_file,
-         match=r"position x = 1e\+39 of ROI 4 \(row 4\) is beyond ±1e\+06 pixels", cli_names=("positions.npy",)),
-    Case("recorded_at_not_a_date", "rejected: recorded_at = 'yesterday' is not an ISO date-time",
-         insert(recorded_at="yesterday"), manifest_with(recorded_at="yesterday"),
-         match=r"recorded_at 'yesterday' is not an ISO date-time"),
-    Case("non_json_params", "rejected: stimulus parameters JSON cannot hold (a set; an inf in the events file)",
-         insert(events=_set_param_events()), _inf_param_events,
-         match=r"event #2 \('dimming' at 40(\.0)? s\): params\['(colours|size)'\] is (a set|inf)"),
-    Case("csv_frame_time_header", "rejected: a first line of frame times with no traces_header key",
-         via_manifest(_csv_frame_time_header), _csv_frame_time_header,
-         match=r"line 1 \(0, 1, 2, 3, \.\.\.\) holds whole numbers counting up, like a header.*"
-               r"set traces_header = true", cli_names=("traces.csv",), python_names=("traces.csv",)),
-    Case("csv_index_without_header", "rejected: a first column 0..n-1 with no traces_index_column key",
-         via_manifest(_csv_index_without_header), _csv_index_without_header,
-         match=r"column 1 \(0, 1, 2, 3, \.\.\.\) holds whole numbers counting up, like an index column.*"
-               r"set traces_index_column = true", cli_names=("traces.csv",), python_names=("traces.csv",)),
-    Case("non_integer_roi_ids", "rejected: a ROI id of 2.5 (CSV index column / roi_ids)",
-         insert(roi_ids=[0, 1, 2.5, 3, 4, 5]), _csv_float_roi_ids,
-         match=r"ROI id '?2.5'? .*not an integer", cli_names=("traces.csv", "line 3")),
-    Case("transposed_matrix", "rejected: frames x ROIs given where ROIs x frames is expected; says so",
-         insert(traces=base_traces().T), _transposed_npy,
-         match=r"(after the end|outside) .*the (traces )?matrix looks transposed: its 100 rows match the "
-               r"recording's frames", cli_names=("traces_orientation",)),
-    Case("protocol_step_back", "rejected: protocol 't' going back 0.5 s (beyond the 0.1 s tolerance)",
-         via_manifest(_protocol_step_back), _protocol_step_back,
-         match=r"'t' does not increase at row 400 .*0.5 s back; rows may step back by less than "
-               r"protocol_time_tolerance_s = 0.1 s", cli_names=("protocol.p",), python_names=("protocol.p",)),
-    Case("conflicting_stimulus_type", "rejected before anything is written: [stimulus_types] gives 'looming' "
-         "another description than the database's",
-         via_manifest(_conflicting_stimulus_type), _conflicting_stimulus_type,
-         match=r"\[stimulus_types\] 'looming': the database already has this stimulus type with the "
-               r"description 'expanding dark disc'", python_names=("manifest.toml",), entry_named=False),
-    Case("backslash_in_name", "rejected: names with a backslash or control character",
-         insert(fish="F\\1"), manifest_with(fish="F\\1"), match=r"contains a backslash",
-         python_names=("F\\1",), key={"fish": "F\\1", "recording": "R1"}),
+    Case(
+        "nan_in_traces",
+        "rejected at ingest: names the ROI (and for files the row and frame)",
+        insert(traces=_nan_traces()),
+        npy_with(_nan_traces()),
+        match=r"ROI (row )?3\b.*(NaN|nan)|NaN.*ROI 3",
+        cli_names=("traces.npy",),
+    ),
+    Case(
+        "inf_in_traces",
+        "rejected at ingest: names the ROI (CSV: line, ROI row and frame)",
+        insert(traces=_inf_traces()),
+        _inf_csv,
+        match=r"ROI (row )?\d+.*(infinite|inf)",
+        cli_names=("traces.csv", "line 6"),
+    ),
+    Case(
+        "baseline_not_positive",
+        "ingests with a warning naming the ROI; the default analysis excludes it "
+        "(DeltaF.Excluded) and analyses the others; seed2020 (F0 across ROIs) is unaffected",
+        insert(traces=_negative_roi_traces()),
+        npy_with(_negative_roi_traces()),
+        expect="ingest",
+        check=_check_baseline_excluded,
+        warns=r"(recording F1/R1|manifest.toml entry #1 \(fish F1, recording R1\)): 1 of 6 ROIs \(ids 2\): "
+        r"the 8th percentile of the raw fluorescence .* is <= 0",
+    ),
+    Case(
+        "every_roi_bad",
+        "rejected: every ROI's raw baseline is <= 0",
+        insert(traces=_all_negative_traces()),
+        npy_with(_all_negative_traces()),
+        match=r"every ROI is unusable: the 8th percentile of the raw fluorescence .* <= 0.*ROI ids 0, 1, 2",
+    ),
+    Case(
+        "protocol_longer_than_traces",
+        "rejected: frame-count mismatch naming the protocol file",
+        via_manifest(_protocol_longer),
+        _protocol_longer,
+        match=r"frame-count mismatch.*protocol runs for 149.9 s",
+        cli_names=("protocol.p",),
+        python_names=("protocol.p",),
+    ),
+    Case(
+        "femtonics_d3size_mismatch",
+        "rejected: D3Size differs from the traces' frame count",
+        via_manifest(lambda f: _femtonics(f, 120)),
+        lambda f: _femtonics(f, 120),
+        match=r"D3Size = 120.*have 100",
+        cli_names=("mes.txt",),
+        python_names=("mes.txt",),
+    ),
+    Case(
+        "event_after_end",
+        "rejected: names the event, its time and the recording's extent",
+        insert(
+            events=pd.concat(
+                [base_events(), pd.DataFrame([{"stimulus": "looming", "onset_s": 130.0, "duration_s": 2.0}])],
+                ignore_index=True,
+            )
+        ),
+        events_with(
+            pd.concat(
+                [base_events(), pd.DataFrame([{"stimulus": "looming", "onset_s": 130.0, "duration_s": 2.0}])],
+                ignore_index=True,
+            )
+        ),
+        match=r"130.*(after the end|outside the recording)",
+        cli_names=("events.csv",),
+    ),
+    Case(
+        "empty_protocol",
+        "rejected: the stimulus protocol is empty",
+        insert(events=base_events().iloc[:0]),
+        events_with(base_events().iloc[:0]),
+        match=r"(protocol is empty|no stimulus events)",
+        cli_names=("events.csv",),
+    ),
+    Case(
+        "unknown_sensor",
+        "rejected: unknown sensor, known ones listed",
+        insert(sensor="GCaMP99"),
+        manifest_with(sensor="GCaMP99"),
+        match=r"unknown sensor 'GCaMP99'",
+    ),
+    Case(
+        "unknown_stimulus",
+        "rejected: unknown stimulus, known ones listed, and how to declare it",
+        insert(events=base_events().replace({"stimulus": {"dimming": "flash"}})),
+        events_with(base_events().replace({"stimulus": {"dimming": "flash"}})),
+        match=r"unknown stimulus 'flash'.*(\[stimulus_types\]|tectum stimulus add flash)",
+        cli_names=("events.csv",),
+    ),
+    Case(
+        "duplicate_roi_ids",
+        "rejected: the duplicated ROI id is named",
+        insert(roi_ids=[10, 11, 12, 12, 14, 15]),
+        _csv_with_duplicate_labels,
+        match=r"duplicate ROI id.*12",
+        cli_names=("traces.csv",),
+    ),
+    Case(
+        "non_numeric_csv",
+        "rejected: CSV names line, column and value; Python: not a numeric matrix",
+        _non_numeric_array,
+        _non_numeric_csv,
+        match=r"(non-numeric value 'n/a\?'|numeric ROIs x frames matrix)",
+        cli_names=("traces.csv", "line 4"),
+    ),
+    Case(
+        "ragged_csv",
+        "rejected: CSV names the short line; Python: rows of different lengths",
+        _ragged_list,
+        _ragged_csv,
+        match=r"(ragged|different lengths)",
+        cli_names=("traces.csv", "line 5"),
+    ),
+    Case(
+        "truncated_npy",
+        "rejected: truncated or corrupt .npy file",
+        via_manifest(_truncated_npy),
+        _truncated_npy,
+        match=r"truncated or corrupt",
+        cli_names=("traces.npy",),
+        python_names=("traces.npy",),
+    ),
+    Case(
+        "missing_file",
+        "rejected: traces file not found (the path looked for is shown)",
+        via_manifest(_missing_traces),
+        _missing_traces,
+        match=r"not found",
+        cli_names=("traces.npy",),
+        python_names=("traces.npy",),
+    ),
+    Case(
+        "misspelt_key",
+        "rejected: unknown key with a suggestion (Python: TypeError for the keyword)",
+        _misspelt_kwarg,
+        _misspelt_key,
+        match=r"(unknown key 'frame_perod_s'; did you mean 'frame_period_s'|unexpected keyword argument "
+        r"'frame_perod_s')",
+        python_errors=(TypeError,),
+        python_names=(),
+    ),
+    Case(
+        "missing_key",
+        "rejected: missing required key sensor (Python: TypeError)",
+        _missing_sensor_kwarg,
+        _missing_sensor_key,
+        match=r"(missing required key\(s\): sensor|missing 1 required keyword-only argument: 'sensor')",
+        python_errors=(TypeError,),
+        python_names=(),
+    ),
+    Case(
+        "reingest",
+        "Python: error 'already ingested (use replace)'; CLI: reported as already ingested, "
+        "exit 0; nothing changes either way; replace=True / --replace re-inserts",
+        insert(),
+        manifest_with(),
+        expect="unchanged",
+        match=r"already ingested",
+    ),
+    Case(
+        "one_roi",
+        "ingests and populates default; clustering trivial (one cluster); seed2020 not assigned",
+        insert(traces=base_traces()[:1]),
+        npy_with(base_traces()[:1]),
+        expect="ingest",
+        check=_check_one_roi,
+    ),
+    Case(
+        "one_frame",
+        "rejected at ingest: need more frames than regressors + 1",
+        insert(traces=base_traces()[:, :1], events=_one_frame_events()),
+        lambda f: write_recording(f, traces=base_traces()[:, :1], events=_one_frame_events()).manifest,
+        match=r"1 frame.*more frames than regressors \+ 1",
+        cli_names=("traces.npy",),
+    ),
+    Case(
+        "zero_variance_roi",
+        "ingests and populates; the constant ROI is excluded (zero variance), never selected",
+        insert(traces=_constant_roi_traces()),
+        npy_with(_constant_roi_traces()),
+        expect="ingest",
+        check=_check_zero_variance,
+    ),
+    Case(
+        "frame_period_zero",
+        "rejected: frame period must be positive",
+        insert(frame_period_s=0),
+        manifest_with(frame_period_s=0.0),
+        match=r"frame.period.*positive",
+    ),
+    Case(
+        "frame_period_negative",
+        "rejected: frame period must be positive",
+        insert(frame_period_s=-1.0),
+        manifest_with(frame_period_s=-1.0),
+        match=r"frame.period.*positive",
+    ),
+    Case(
+        "frame_period_nan",
+        "rejected: frame period must be positive (TOML nan)",
+        insert(frame_period_s=float("nan")),
+        manifest_with(frame_period_s=float("nan")),
+        match=r"frame.period.*positive",
+    ),
+    Case(
+        "femtonics_d3step_zero",
+        "rejected: D3Step must be a positive frame period",
+        via_manifest(lambda f: _femtonics(f, 100, "0 ms")),
+        lambda f: _femtonics(f, 100, "0 ms"),
+        match=r"D3Step = '0 ms' must be a positive",
+        cli_names=("mes.txt",),
+        python_names=("mes.txt",),
+    ),
+    Case(
+        "long_fish_name",
+        "rejected: 65 characters, at most 64 fit",
+        insert(fish="x" * 65),
+        manifest_with(fish="x" * 65),
+        match=r"'fish' 'x+' is 65 characters long; at most 64",
+        python_names=("x" * 65,),
+        key={"fish": "x" * 65, "recording": "R1"},
+    ),
+    Case(
+        "long_recording_name",
+        "rejected: 300 characters, at most 64 fit",
+        insert(recording="r" * 300),
+        manifest_with(recording="r" * 300),
+        match=r"'recording' 'r+' is 300 characters long; at most 64",
+        python_names=("r" * 300,),
+        key={"fish": "F1", "recording": "r" * 300},
+    ),
+    Case(
+        "emoji_fish_name",
+        "rejected: 64 emoji fit the column but not the object store's file names",
+        insert(fish=EMOJI_64),
+        manifest_with(fish=EMOJI_64),
+        match=r"'fish' '🐟+' takes \d+ bytes in the object store's file names \(at most 200\)",
+        python_names=(EMOJI_64,),
+        key={"fish": EMOJI_64, "recording": "R1"},
+    ),
+    Case(
+        "trailing_space_name",
+        "rejected: a name that ends with white space (MySQL would match it to 'X')",
+        insert(fish="X "),
+        manifest_with(fish="X "),
+        match=r"'fish' 'X ' begins or ends with white space",
+        python_names=("X ",),
+        key={"fish": "X ", "recording": "R1"},
+    ),
+    Case(
+        "bad_group_name",
+        "rejected: a regressor group named with surrounding white space",
+        insert(stimulus_groups={"prey ": ["prey"]}),
+        manifest_with(groups={"prey ": ["prey"]}),
+        match=r"'group' 'prey ' begins or ends with white space",
+    ),
+    Case(
+        "long_genotype",
+        "rejected: genotype of 256 characters, at most 255 fit",
+        insert(genotype="g" * 256),
+        manifest_with(genotype="g" * 256),
+        match=r"'genotype' is 256 characters long; at most 255",
+    ),
+    Case(
+        "name_at_limit_non_ascii",
+        "64 CJK characters fit varchar(64): ingests and populates",
+        insert(fish=LONG_CJK),
+        manifest_with(fish=LONG_CJK),
+        expect="ingest",
+        key={"fish": LONG_CJK, "recording": "R1"},
+        check=_check_round_trip(LONG_CJK),
+    ),
+    Case(
+        "non_ascii_name",
+        "ingests and populates; the name round-trips exactly",
+        insert(fish=NON_ASCII),
+        manifest_with(fish=NON_ASCII),
+        expect="ingest",
+        key={"fish": NON_ASCII, "recording": "R1"},
+        check=_check_round_trip(NON_ASCII),
+    ),
+    Case(
+        "quote_in_name",
+        "ingests and populates: values are parameters, never SQL text",
+        insert(fish=QUOTED),
+        manifest_with(fish=QUOTED),
+        expect="ingest",
+        key={"fish": QUOTED, "recording": "R1"},
+        check=_check_round_trip(QUOTED),
+    ),
+    Case(
+        "frame_period_ms_as_s",
+        "rejected: 500 s per frame is outside 1 ms - 60 s (ms written as s)",
+        insert(frame_period_s=500.0),
+        manifest_with(frame_period_s=500.0),
+        match=r"frame period.* 500(\.0)? s is outside the plausible range 1 ms to 60 s.*500(\.0)? ms = 0.5 s",
+    ),
+    Case(
+        "femtonics_d3step_in_s",
+        "rejected: D3Step = 500 s (a period in ms written with the unit s)",
+        via_manifest(lambda f: _femtonics(f, 100, "500 s")),
+        lambda f: _femtonics(f, 100, "500 s"),
+        match=r"D3Step of the Femtonics metadata\) 500.0 s is outside the plausible range",
+        cli_names=("mes.txt",),
+        python_names=("mes.txt",),
+    ),
+    Case(
+        "stimuli_only_at_last_frame",
+        "rejected: no stimulus before the last second/frame of the recording",
+        insert(events=_late_events()),
+        events_with(_late_events()),
+        match=r"every stimulus starts in the last frame of the recording \(onsets 99.1 to 99.7 s",
+        cli_names=("events.csv",),
+    ),
+    Case(
+        "duplicated_presentation",
+        "rejected: the same stimulus at the same onset twice",
+        insert(events=_duplicated_events()),
+        events_with(_duplicated_events()),
+        match=r"(lines 5 and 8 are the same presentation|events #3 and #6 are the same presentation) "
+        r"\('prey' at 55(\.0)? s\)",
+        cli_names=("events.csv",),
+    ),
+    Case(
+        "age_1e39",
+        "rejected: age_dpf = 1e39 is not a plausible age",
+        insert(age_dpf=1e39),
+        manifest_with(age_dpf=1e39),
+        match=r"age_dpf 1e\+39 days post fertilisation is not a plausible age \(at most 10000\)",
+    ),
+    Case(
+        "positions_1e39",
+        "rejected: a ROI position of 1e39 pixels",
+        insert(positions=_positions_1e39()),
+        _positions_file,
+        match=r"position x = 1e\+39 of ROI 4 \(row 4\) is beyond ±1e\+06 pixels",
+        cli_names=("positions.npy",),
+    ),
+    Case(
+        "recorded_at_not_a_date",
+        "rejected: recorded_at = 'yesterday' is not an ISO date-time",
+        insert(recorded_at="yesterday"),
+        manifest_with(recorded_at="yesterday"),
+        match=r"recorded_at 'yesterday' is not an ISO date-time",
+    ),
+    Case(
+        "non_json_params",
+        "rejected: stimulus parameters JSON cannot hold (a set; an inf in the events file)",
+        insert(events=_set_param_events()),
+        _inf_param_events,
+        match=r"event #2 \('dimming' at 40(\.0)? s\): params\['(colours|size)'\] is (a set|inf)",
+    ),
+    Case(
+        "csv_frame_time_header",
+        "rejected: a first line of frame times with no traces_header key",
+        via_manifest(_csv_frame_time_header),
+        _csv_frame_time_header,
+        match=r"line 1 \(0, 1, 2, 3, \.\.\.\) holds whole numbers counting up, like a header.*"
+        r"set traces_header = true",
+        cli_names=("traces.csv",),
+        python_names=("traces.csv",),
+    ),
+    Case(
+        "csv_index_without_header",
+        "rejected: a first column 0..n-1 with no traces_index_column key",
+        via_manifest(_csv_index_without_header),
+        _csv_index_without_header,
+        match=r"column 1 \(0, 1, 2, 3, \.\.\.\) holds whole numbers counting up, like an index column.*"
+        r"set traces_index_column = true",
+        cli_names=("traces.csv",),
+        python_names=("traces.csv",),
+    ),
+    Case(
+        "non_integer_roi_ids",
+        "rejected: a ROI id of 2.5 (CSV index column / roi_ids)",
+        insert(roi_ids=[0, 1, 2.5, 3, 4, 5]),
+        _csv_float_roi_ids,
+        match=r"ROI id '?2.5'? .*not an integer",
+        cli_names=("traces.csv", "line 3"),
+    ),
+    Case(
+        "transposed_matrix",
+        "rejected: frames x ROIs given where ROIs x frames is expected; says so",
+        insert(traces=base_traces().T),
+        _transposed_npy,
+        match=r"(after the end|outside) .*the (traces )?matrix looks transposed: its 100 rows match the "
+        r"recording's frames",
+        cli_names=("traces_orientation",),
+    ),
+    Case(
+        "protocol_step_back",
+        "rejected: protocol 't' going back 0.5 s (beyond the 0.1 s tolerance)",
+        via_manifest(_protocol_step_back),
+        _protocol_step_back,
+        match=r"'t' does not increase at row 400 .*0.5 s back; rows may step back by less than "
+        r"protocol_time_tolerance_s = 0.1 s",
+        cli_names=("protocol.p",),
+        python_names=("protocol.p",),
+    ),
+    Case(
+        "conflicting_stimulus_type",
+        "rejected before anything is written: [stimulus_types] gives 'looming' another description than the database's",
+        via_manifest(_conflicting_stimulus_type),
+        _conflicting_stimulus_type,
+        match=r"\[stimulus_types\] 'looming': the database already has this stimulus type with the "
+        r"description 'expanding dark disc'",
+        python_names=("manifest.toml",),
+        entry_named=False,
+    ),
+    Case(
+        "backslash_in_name",
+        "rejected: names with a backslash or control character",
+        insert(fish="F\\1"),
+        manifest_with(fish="F\\1"),
+        match=r"contains a backslash",
+        python_names=("F\\1",),
+        key={"fish": "F\\1", "recording": "R1"},
+    ),
 ]
 
 CASE_BY_ID = {case.id: case for case in CASES}
@@ -702,7 +988,7 @@ def populate(db, case: Case, interface: str, capsys) -> tuple[list[str], str]:
     rc = cli("populate", restriction(case.key))
     out = capsys.readouterr()
     text = out.out + out.err
-    errors = [line.strip()[len("error: "):] for line in text.splitlines() if line.strip().startswith("error: ")]
+    errors = [line.strip()[len("error: ") :] for line in text.splitlines() if line.strip().startswith("error: ")]
     assert (rc != 0) == bool(errors), text
     return errors, text
 
@@ -765,7 +1051,7 @@ def test_bad_input(case: Case, interface: str, existing, tmp_path, capsys):
         rc = cli("ingest", str(manifest))
         out = capsys.readouterr()
         text = out.out + out.err
-        warned = [ln[len("warning: "):] for ln in text.splitlines() if ln.startswith("warning: ")]
+        warned = [ln[len("warning: ") :] for ln in text.splitlines() if ln.startswith("warning: ")]
 
     if case.expect in ("reject", "unchanged") and not (case.expect == "unchanged" and interface == "cli"):
         # an error, and the database exactly as before
@@ -789,8 +1075,13 @@ def test_bad_input(case: Case, interface: str, existing, tmp_path, capsys):
         assert re.search(case.match, line), line
         assert row_counts(db) == before
         assert store_files() == files_before, "files left in the object store"
-        _record(case, interface, "rejected" if case.expect == "reject" else "unchanged",
-                line if interface == "python" else f"exit {rc}: {line}", folder)
+        _record(
+            case,
+            interface,
+            "rejected" if case.expect == "reject" else "unchanged",
+            line if interface == "python" else f"exit {rc}: {line}",
+            folder,
+        )
         if case.expect == "unchanged":  # replace re-inserts and drops the old results
             if interface == "python":
                 db.insert_recording(**api_kwargs(), replace=True)

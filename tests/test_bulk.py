@@ -13,7 +13,7 @@ def test_statements_stay_within_the_byte_budget():
     rows = [str(i) * (i % 7 + 1) for i in range(500)]
     for budget in (1, 40, 1000, 10**6):
         statements = list(_statements(head, rows, budget))
-        assert [r for s in statements for r in s[len(head):-1].split("),(")] == rows
+        assert [r for s in statements for r in s[len(head) : -1].split("),(")] == rows
         # a statement is over the budget only when one row alone is
         assert all(len(s) - len(head) <= budget or "),(" not in s for s in statements)
 

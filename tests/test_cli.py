@@ -10,7 +10,6 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, cli_env
 from dbutil import row_counts
 
@@ -23,8 +22,14 @@ def run(*argv):
 
 def tectum(*argv, cwd=ROOT, env=None):
     """``python -m tectum.cli`` in a new process, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "tectum.cli", "-q", *argv], capture_output=True, text=True,
-                          cwd=cwd, env=env if env is not None else cli_env(), timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tectum.cli", "-q", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env if env is not None else cli_env(),
+        timeout=600,
+    )
 
 
 def last_error_line(stderr: str) -> str:
@@ -40,8 +45,7 @@ def test_help_lists_every_subcommand():
     from tectum.cli import build_parser
 
     text = build_parser().format_help()
-    for command in ("ingest", "populate", "status", "report", "export", "paramset", "stimulus", "config", "db",
-                    "demo"):
+    for command in ("ingest", "populate", "status", "report", "export", "paramset", "stimulus", "config", "db", "demo"):
         assert f"    {command} " in text
 
 
@@ -51,22 +55,27 @@ def test_paramset_options_are_parsed_before_any_database_work():
 
     assert parse_value("2.5") == 2.5 and parse_value("null") is None and parse_value("true") is True
     assert parse_value("[1, 2]") == [1, 2] and parse_value("onset") == "onset"
-    changes, methods = parse_settings(["regressors.tau_decay_s=2.5", "fit.fdr_alpha=0.01"],
-                                      ["regressors=exponential"])
+    changes, methods = parse_settings(["regressors.tau_decay_s=2.5", "fit.fdr_alpha=0.01"], ["regressors=exponential"])
     assert changes == {"regressors": {"tau_decay_s": 2.5}, "fit": {"fdr_alpha": 0.01}}
-    base = {"dff": ("percentile", {"percentile": 8.0}), "regressors": ("sensor", {"delay_s": 0.5}),
-            "fit": ("ols", {"fdr_alpha": 0.05, "r2_min": 0.05}), "clustering": ("average", {"n_clusters": 8})}
+    base = {
+        "dff": ("percentile", {"percentile": 8.0}),
+        "regressors": ("sensor", {"delay_s": 0.5}),
+        "fit": ("ols", {"fdr_alpha": 0.05, "r2_min": 0.05}),
+        "clustering": ("average", {"n_clusters": 8}),
+    }
     stages = derive_stages(base, changes, methods)
     # a new method starts from its own defaults, not from the other method's parameters
     assert stages["regressors"] == ("exponential", {"tau_decay_s": 2.5})
     assert stages["fit"] == ("ols", {"fdr_alpha": 0.01, "r2_min": 0.05})
     assert stages["dff"] == base["dff"]
-    for sets, meths, message in [(["fdr_alpha=0.01"], [], "STAGE.PARAMETER=VALUE"),
-                                 (["fits.fdr_alpha=0.01"], [], "unknown stage 'fits'"),
-                                 (["fit.a.b=1"], [], "STAGE.PARAMETER=VALUE"),
-                                 (["fit.x=1", "fit.x=2"], [], "fit.x is set twice"),
-                                 ([], ["regressors"], "STAGE=METHOD"),
-                                 ([], ["fit=ols", "fit=ols"], "given twice")]:
+    for sets, meths, message in [
+        (["fdr_alpha=0.01"], [], "STAGE.PARAMETER=VALUE"),
+        (["fits.fdr_alpha=0.01"], [], "unknown stage 'fits'"),
+        (["fit.a.b=1"], [], "STAGE.PARAMETER=VALUE"),
+        (["fit.x=1", "fit.x=2"], [], "fit.x is set twice"),
+        ([], ["regressors"], "STAGE=METHOD"),
+        ([], ["fit=ols", "fit=ols"], "given twice"),
+    ]:
         with pytest.raises(TectumError, match=message):
             parse_settings(sets, meths)
 
@@ -122,8 +131,9 @@ def lab(db, tmp_path_factory):
     db.acquisition.Fish.delete(prompt=False)
     shipped_paramsets = set(db.reference.ParamSet().to_arrays("paramset"))
     shipped_stimuli = set(db.reference.StimulusType().to_arrays("stimulus"))
-    manifest = write_demo_dataset(tmp_path_factory.mktemp("lab"), n_recordings=3, n_rois=50, seed=1,
-                                  formats=("npy", "csv"))
+    manifest = write_demo_dataset(
+        tmp_path_factory.mktemp("lab"), n_recordings=3, n_rois=50, seed=1, formats=("npy", "csv")
+    )
     assert run("ingest", str(manifest)) == 0
     assert run("populate") == 0
     db.manifest = manifest
@@ -146,7 +156,7 @@ def test_reingest_changes_nothing(lab, capsys):
 def test_bad_entry_fails_alone(lab, capsys):
     text = lab.manifest.read_text()
     first = text.split("[[recording]]")[1]
-    broken = first.replace('recording = "', 'recording = "broken-').replace(".csv\"", "_missing.csv\"", 1)
+    broken = first.replace('recording = "', 'recording = "broken-').replace('.csv"', '_missing.csv"', 1)
     bad = lab.manifest.parent / "with_bad_entry.toml"
     bad.write_text(text + "\n[[recording]]" + broken)
     n = len(lab.acquisition.Recording())
@@ -185,8 +195,11 @@ def test_export_restrictions(lab, tmp_path, capsys):
     assert run("export", "genotype='wild type' AND roi_class IN ('looming', 'dimming')", "--out", str(target)) == 0
     df = pd.read_parquet(target)
     assert len(df) and set(df["genotype"]) == {"wild type"} and set(df["roi_class"]) <= {"looming", "dimming"}
-    expected = (lab.analysis.Classification.Roi & "roi_class IN ('looming', 'dimming')"
-                & (lab.acquisition.Fish & {"genotype": "wild type"}).proj())
+    expected = (
+        lab.analysis.Classification.Roi
+        & "roi_class IN ('looming', 'dimming')"
+        & (lab.acquisition.Fish & {"genotype": "wild type"}).proj()
+    )
     assert len(df) == len(expected)
 
     # nothing matches: said, exit 0, only the header; --strict: an error and no file
@@ -199,8 +212,16 @@ def test_export_restrictions(lab, tmp_path, capsys):
     assert "0 ROIs match 'paramset=x'" in capsys.readouterr().err and not target.exists()
 
 
-@pytest.mark.parametrize("text", ["r2 > 0 AND SLEEP(1) = 0", "r2 > 0 OR pg_sleep(1) IS NULL",
-                                  "fish IN (SELECT fish FROM fish)", "r2 > 0; DELETE FROM fish", "r2 > 0 -- x"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "r2 > 0 AND SLEEP(1) = 0",
+        "r2 > 0 OR pg_sleep(1) IS NULL",
+        "fish IN (SELECT fish FROM fish)",
+        "r2 > 0; DELETE FROM fish",
+        "r2 > 0 -- x",
+    ],
+)
 def test_export_refuses_more_than_a_condition(lab, tmp_path, capsys, text):
     target = tmp_path / "x.csv"
     assert run("export", text, "--out", str(target)) == 1
@@ -241,7 +262,8 @@ def test_populate_restrictions(lab, capsys):
     made = db.analysis.ClassSummary & {"paramset": "seed2020"}
     wild = db.acquisition.Recording & (db.acquisition.Fish & {"genotype": "wild type"}).proj()
     assert {(k["fish"], k["recording"]) for k in made.proj().to_dicts()} == {
-        (k["fish"], k["recording"]) for k in wild.proj().to_dicts()}
+        (k["fish"], k["recording"]) for k in wild.proj().to_dicts()
+    }
     assert run("populate") == 0
     assert len(db.analysis.ClassSummary()) == 2 * len(db.acquisition.Recording())
 
@@ -281,8 +303,22 @@ def test_stimulus_add_and_list(lab, capsys):
 
 def test_paramset_create_show_list(lab, capsys):
     reference = lab.reference
-    assert run("paramset", "create", "tau25", "--from", "default", "--method", "regressors=exponential",
-               "--set", "regressors.tau_decay_s=2.5", "--set", "fit.fdr_alpha=0.01") == 0
+    assert (
+        run(
+            "paramset",
+            "create",
+            "tau25",
+            "--from",
+            "default",
+            "--method",
+            "regressors=exponential",
+            "--set",
+            "regressors.tau_decay_s=2.5",
+            "--set",
+            "fit.fdr_alpha=0.01",
+        )
+        == 0
+    )
     assert "created 'tau25'" in capsys.readouterr().out
     stages = reference.ParamSet.stage_params("tau25")
     default = reference.ParamSet.stage_params("default")
@@ -311,8 +347,10 @@ def test_paramset_create_show_list(lab, capsys):
     assert "unknown regressors method 'gamma'" in capsys.readouterr().err
     assert row_counts(lab) == before
 
-    assert run("paramset", "create", "auto", "--set", "fit.r2_min=0.1", "--auto-assign",
-               "--description", "stricter r2") == 0
+    assert (
+        run("paramset", "create", "auto", "--set", "fit.r2_min=0.1", "--auto-assign", "--description", "stricter r2")
+        == 0
+    )
     auto_assign, description = (reference.ParamSet & {"paramset": "auto"}).fetch1("auto_assign", "description")
     assert bool(auto_assign) and description == "stricter r2"
     capsys.readouterr()
@@ -324,8 +362,10 @@ def test_paramset_create_show_list(lab, capsys):
 def test_paramset_assign(lab, capsys):
     db = lab
     if not (db.reference.ParamSet & {"paramset": "tau3"}):
-        assert run("paramset", "create", "tau3", "--method", "regressors=exponential",
-                   "--set", "regressors.tau_decay_s=3") == 0
+        assert (
+            run("paramset", "create", "tau3", "--method", "regressors=exponential", "--set", "regressors.tau_decay_s=3")
+            == 0
+        )
     tasks = db.analysis.AnalysisTask & {"paramset": "tau3"}
     wild = db.acquisition.Recording & (db.acquisition.Fish & {"genotype": "wild type"}).proj()
     assert len(tasks) == 0
@@ -338,16 +378,19 @@ def test_paramset_assign(lab, capsys):
     out = capsys.readouterr().out
     assert out.count("assigned tau3 to") == len(wild)
     assert {(k["fish"], k["recording"]) for k in tasks.proj().to_dicts()} == {
-        (k["fish"], k["recording"]) for k in wild.proj().to_dicts()}
+        (k["fish"], k["recording"]) for k in wild.proj().to_dicts()
+    }
 
     assert run("paramset", "assign", "tau3") == 0  # the rest; the wild type ones are skipped with the reason
     out = capsys.readouterr().out
     assert out.count(": already assigned") == len(wild)
     assert len(tasks) == len(db.acquisition.Recording())
 
-    for argv, message in [(("tau3", "fish=nobody"), "no recording matches 'fish=nobody'"),
-                          (("tau3", "fsh=F1"), "did you mean fish?"),
-                          (("nope",), "unknown parameter set 'nope'")]:
+    for argv, message in [
+        (("tau3", "fish=nobody"), "no recording matches 'fish=nobody'"),
+        (("tau3", "fsh=F1"), "did you mean fish?"),
+        (("nope",), "unknown parameter set 'nope'"),
+    ]:
         assert run("paramset", "assign", *argv) == 1
         assert message in capsys.readouterr().err
 
@@ -360,8 +403,18 @@ def test_tectum_works_with_datajoint_settings_alone(lab, tmp_path):
     import datajoint as dj
 
     env = {k: v for k, v in cli_env().items() if not k.startswith("DJ_")}
-    argv = ["config", "init", "--host", str(dj.config["database.host"]), "--user", str(dj.config["database.user"]),
-            "--backend", str(dj.config["database.backend"]), "--port", str(dj.config["database.port"])]
+    argv = [
+        "config",
+        "init",
+        "--host",
+        str(dj.config["database.host"]),
+        "--user",
+        str(dj.config["database.user"]),
+        "--backend",
+        str(dj.config["database.backend"]),
+        "--port",
+        str(dj.config["database.port"]),
+    ]
     proc = tectum(*argv, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     (tmp_path / ".secrets" / "database.password").write_text(str(dj.config["database.password"] or ""))

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cli_env, drop_schemas
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -47,7 +46,7 @@ _FENCE = re.compile(r"^(\s*)```\s*([A-Za-z0-9_+-]*)\s*$")
 @dataclass
 class Block:
     path: Path
-    line: int          # 1-based line of the opening fence
+    line: int  # 1-based line of the opening fence
     lang: str
     text: str
     mark: str = ""
@@ -69,7 +68,7 @@ def read_blocks(path: Path) -> list[Block]:
         j = i + 1
         while j < len(lines) and lines[j].strip() != "```":
             j += 1
-        body = "\n".join(line[len(indent):] if line.startswith(indent) else line for line in lines[i + 1:j])
+        body = "\n".join(line[len(indent) :] if line.startswith(indent) else line for line in lines[i + 1 : j])
         k = start - 1
         while k >= 0 and not lines[k].strip():
             k -= 1
@@ -128,12 +127,16 @@ class Runner:
 
     def substitute(self, text: str) -> str:
         text = text.replace("tectum_demo_", self.demo_prefix)
-        return re.sub(r"\btectum_(?=(reference|acquisition|analysis|operations|admin|analyst|viewer)\b)",
-                      self.lab_prefix, text)
+        return re.sub(
+            r"\btectum_(?=(reference|acquisition|analysis|operations|admin|analyst|viewer)\b)", self.lab_prefix, text
+        )
 
     def env(self) -> dict:
-        return cli_env(TECTUM_SCHEMA_PREFIX=self.lab_prefix, PATH=f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
-                       MPLBACKEND="Agg")
+        return cli_env(
+            TECTUM_SCHEMA_PREFIX=self.lab_prefix,
+            PATH=f"{self.bin_dir}{os.pathsep}{os.environ['PATH']}",
+            MPLBACKEND="Agg",
+        )
 
     def sql(self, block: Block, backend: str) -> None:
         for statement in split_sql(self.substitute(block.text)):
@@ -147,18 +150,27 @@ class Runner:
                     assert cursor.fetchall(), f"{block}: no rows on {backend}\n{statement}"
 
     def python(self, block: Block) -> None:
-        proc = subprocess.run([sys.executable, "-c", self.substitute(block.text)], cwd=self.cwd, env=self.env(),
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [sys.executable, "-c", self.substitute(block.text)],
+            cwd=self.cwd,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert proc.returncode == 0, f"{block}:\n{proc.stdout}\n{proc.stderr}"
 
     def shell(self, block: Block) -> None:
         text = self.substitute(block.text)
         if block.lang == "console":
             text = "\n".join(line[2:] for line in text.splitlines() if line.startswith("$ "))
-        script = (f"[ -f {self.state} ] && source {self.state}\nset -e\n{text}\n"
-                  f"export -p > {self.state}\necho \"cd $(printf %q \"$PWD\")\" >> {self.state}\n")
-        proc = subprocess.run(["bash", "-c", script], cwd=self.cwd, env=self.env(), capture_output=True, text=True,
-                              timeout=1800)
+        script = (
+            f"[ -f {self.state} ] && source {self.state}\nset -e\n{text}\n"
+            f'export -p > {self.state}\necho "cd $(printf %q "$PWD")" >> {self.state}\n'
+        )
+        proc = subprocess.run(
+            ["bash", "-c", script], cwd=self.cwd, env=self.env(), capture_output=True, text=True, timeout=1800
+        )
         assert proc.returncode == 0, f"{block}:\n{proc.stdout}\n{proc.stderr}"
 
 
@@ -184,8 +196,12 @@ def sql_connection():
 
     import datajoint as dj
 
-    settings = dict(host=dj.config["database.host"], port=int(dj.config["database.port"]),
-                    user=dj.config["database.user"], password=dj.config["database.password"] or "")
+    settings = dict(
+        host=dj.config["database.host"],
+        port=int(dj.config["database.port"]),
+        user=dj.config["database.user"],
+        password=dj.config["database.password"] or "",
+    )
     if dj.config["database.backend"] == "postgresql":
         import psycopg2
 
@@ -202,12 +218,17 @@ def sql_connection():
 def runner(demo, tmp_path_factory):
     bin_dir = tmp_path_factory.mktemp("docs_bin")
     shim = bin_dir / "tectum"
-    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m tectum.cli \"$@\"\n")
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m tectum.cli "$@"\n')
     shim.chmod(0o755)
     lab_prefix = demo.prefix.removesuffix("demo_") + "lab_"
     try:
-        yield Runner(demo_prefix=demo.prefix, lab_prefix=lab_prefix, cwd=demo.cwd, bin_dir=bin_dir,
-                     state=bin_dir / "shell_state.sh")
+        yield Runner(
+            demo_prefix=demo.prefix,
+            lab_prefix=lab_prefix,
+            cwd=demo.cwd,
+            bin_dir=bin_dir,
+            state=bin_dir / "shell_state.sh",
+        )
     finally:
         drop_schemas(lab_prefix)
 

@@ -18,7 +18,7 @@ def blocks(text: str, language: str) -> list[str]:
 
 def readme_manifest_section() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    return readme[readme.index("## The manifest"):readme.index("## Tables")]
+    return readme[readme.index("## The manifest") : readme.index("## Tables")]
 
 
 @pytest.mark.parametrize("index", range(len(blocks(DOC.read_text(encoding="utf-8"), "python"))))

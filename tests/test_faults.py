@@ -11,7 +11,6 @@ import subprocess
 import time
 
 import pytest
-
 from dbutil import overwrite_stored_traces, row_counts, synthetic_kwargs
 from test_workers import (  # noqa: F401  (no_jobs: an autouse fixture, shared)
     CLUSTERING_DONE,
@@ -61,8 +60,9 @@ def test_failing_recording_does_not_stop_the_others(clean_db, reserve_jobs):
     before = row_counts(db)
 
     args = ["populate", "--paramset", "default"] + (["--reserve-jobs"] if reserve_jobs else [])
-    proc = subprocess.run(tectum_cmd(*args), cwd=ROOT, env=worker_env(), text=True, capture_output=True,
-                          timeout=TIMEOUT_S)
+    proc = subprocess.run(
+        tectum_cmd(*args), cwd=ROOT, env=worker_env(), text=True, capture_output=True, timeout=TIMEOUT_S
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     made = made_counts(proc.stdout)
@@ -107,8 +107,11 @@ def test_connection_killed_mid_make(db, big_key, tmp_path):
     assert "Traceback" not in stderr
     # the error is one readable line: per key in the summary (MySQL: DataJoint reconnects and records
     # the failed key) or for the whole run (PostgreSQL: DataJoint does not reconnect)
-    errors = [line for line in output.splitlines() + stderr.splitlines()
-              if line.startswith("  error:") or line.startswith("tectum populate: error:")]
+    errors = [
+        line
+        for line in output.splitlines() + stderr.splitlines()
+        if line.startswith("  error:") or line.startswith("tectum populate: error:")
+    ]
     assert errors, output[-3000:] + stderr
     assert all("connection" in line.lower() for line in errors), errors
     # nothing of the interrupted make was committed
@@ -136,5 +139,7 @@ def test_connection_killed_mid_make(db, big_key, tmp_path):
     assert len(an.Clustering.Member & key) == sum((an.Clustering.Tree & key).to_arrays("n_clustered"))
     assert (an.Clustering.jobs & key).fetch1("status") == "success"
     backend = db.analysis.schema.connection.adapter.backend
-    print(f"\n{backend}: connection killed -> worker exited in {exited_in:.1f} s with {errors[0].strip()!r}; "
-          f"first job status {job['status']!r}")
+    print(
+        f"\n{backend}: connection killed -> worker exited in {exited_in:.1f} s with {errors[0].strip()!r}; "
+        f"first job status {job['status']!r}"
+    )

@@ -13,7 +13,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from dbutil import row_counts
 from test_bad_input import N_ROIS, api_kwargs, base_events, base_traces, store_files, toml_value, write_protocol
 
@@ -40,8 +39,15 @@ def write_manifest(folder, entries, *, stimulus_types=None, seed=0):
         events = entry.pop("events_frame", None)
         np.save(folder / f"traces{i}.npy", base_traces(seed=seed + i) if traces is None else traces)
         (base_events() if events is None else events).to_csv(folder / f"events{i}.csv", index=False)
-        keys = dict(fish="F1", recording="R1", region="right_tectum", sensor="GCaMP6s", frame_period_s=1.0,
-                    traces=f"traces{i}.npy", events=f"events{i}.csv")
+        keys = dict(
+            fish="F1",
+            recording="R1",
+            region="right_tectum",
+            sensor="GCaMP6s",
+            frame_period_s=1.0,
+            traces=f"traces{i}.npy",
+            events=f"events{i}.csv",
+        )
         keys.update(entry)
         lines.append("[[recording]]")
         lines += [f"{k} = {toml_value(v)}" for k, v in keys.items() if v is not None]
@@ -55,8 +61,16 @@ def write_manifest(folder, entries, *, stimulus_types=None, seed=0):
 # names are exact on both backends
 
 
-PAIRS = [("F1", "R1"), ("f1", "r1"), ("Müller", "R1"), ("Muller", "R1"), ("🐟", "R1"), ("🐠", "R1"),
-         ("Mu\u0308ller", "R1"), ("X", "R1")]
+PAIRS = [
+    ("F1", "R1"),
+    ("f1", "r1"),
+    ("Müller", "R1"),
+    ("Muller", "R1"),
+    ("🐟", "R1"),
+    ("🐠", "R1"),
+    ("Mu\u0308ller", "R1"),
+    ("X", "R1"),
+]
 
 
 def test_names_differing_only_in_case_accent_or_emoji_are_different_recordings(db, tmp_path, capsys):
@@ -122,10 +136,15 @@ BAD_ENTRIES = [
     (dict(fish="F4", recorded_at="yesterday"), r"entry #4 \(fish F4, recording R1\): recorded_at 'yesterday'"),
     (dict(fish="F5", frame_period_s=500.0), r"entry #5 \(fish F5, recording R1\): frame period .*was it written in ms"),
     (dict(fish="F6", frame_perod_s=1.0), r"entry #6 \(fish F6, recording R1\): unknown key 'frame_perod_s'"),
-    (dict(fish="F7", events_frame=base_events().replace({"stimulus": {"dimming": "flash"}})),
-     r"entry #7 \(fish F7, recording R1\): events file 'events6.csv': unknown stimulus 'flash'"),
-    (dict(fish="F8", positions="positions.npy"), r"entry #8 \(fish F8, recording R1\): positions file "
-                                                 r"'positions.npy': position x = 1e\+39"),
+    (
+        dict(fish="F7", events_frame=base_events().replace({"stimulus": {"dimming": "flash"}})),
+        r"entry #7 \(fish F7, recording R1\): events file 'events6.csv': unknown stimulus 'flash'",
+    ),
+    (
+        dict(fish="F8", positions="positions.npy"),
+        r"entry #8 \(fish F8, recording R1\): positions file "
+        r"'positions.npy': position x = 1e\+39",
+    ),
 ]
 
 
@@ -160,8 +179,10 @@ def test_python_path_errors_name_the_recording(db):
         (dict(recorded_at=12), r"recorded_at must be a date-time"),
         (dict(metadata={"scope": object()}), r"recording F1/R1: metadata\['scope'\] is a object"),
         (dict(metadata={"gain": float("inf")}), r"metadata\['gain'\] is inf, which JSON cannot hold"),
-        (dict(events=base_events().assign(params=[{"size": {1, 2}}] + [{}] * 5)),
-         r"event #0 \('prey' at 10.0 s\): params\['size'\] is a set"),
+        (
+            dict(events=base_events().assign(params=[{"size": {1, 2}}] + [{}] * 5)),
+            r"event #0 \('prey' at 10.0 s\): params\['size'\] is a set",
+        ),
         (dict(frame_period_s=0.0002), r"frame period 0.0002 s is outside the plausible range 1 ms to 60 s"),
         (dict(roi_ids=np.arange(N_ROIS) + 0.5), r"ROI id 0.5 \(row 0\) is not an integer"),
         (dict(roi_ids=[str(i) for i in range(N_ROIS)]), r"ROI ids must be integers"),
@@ -205,18 +226,23 @@ def test_stimulus_types_declared_in_the_manifest(db, tmp_path, capsys):
     plain = write_manifest(tmp_path / "plain", [dict(events_frame=events)])
     assert cli("ingest", str(plain)) == 1
     text = capsys.readouterr().out
-    assert ("unknown stimulus 'flash'" in text and "[stimulus_types]" in text
-            and "tectum stimulus add flash" in text), text
+    assert "unknown stimulus 'flash'" in text and "[stimulus_types]" in text and "tectum stimulus add flash" in text, (
+        text
+    )
 
-    declared = write_manifest(tmp_path / "declared", [dict(events_frame=events)],
-                              stimulus_types={"flash": "whole-field flash of light"})
+    declared = write_manifest(
+        tmp_path / "declared", [dict(events_frame=events)], stimulus_types={"flash": "whole-field flash of light"}
+    )
     try:
         assert cli("ingest", str(declared)) == 0
         out = capsys.readouterr().out
         assert "stimulus types added: flash" in out and "1 inserted" in out
         assert (db.reference.StimulusType & {"stimulus": "flash"}).fetch1("description") == "whole-field flash of light"
         assert sorted(set((db.acquisition.Presentation & {"fish": "F1"}).to_arrays("stimulus"))) == [
-            "flash", "looming", "prey"]
+            "flash",
+            "looming",
+            "prey",
+        ]
         # again: the type exists with the same description, nothing is added
         assert cli("ingest", str(declared)) == 0
         assert "stimulus types added" not in capsys.readouterr().out
@@ -233,8 +259,10 @@ def test_bad_roi_warning_names_entry_and_roi_ids(db, tmp_path, capsys):
         warnings.simplefilter("error")  # the CLI reports it; nothing escapes as a Python warning
         assert cli("ingest", str(manifest)) == 0
     out = capsys.readouterr().out
-    assert ("warning: " + str(manifest) + " entry #1 (fish F1, recording R1): 2 of 6 ROIs (ids 1, 4): "
-            "the 8th percentile of the raw fluorescence") in out, out
+    assert (
+        "warning: " + str(manifest) + " entry #1 (fish F1, recording R1): 2 of 6 ROIs (ids 1, 4): "
+        "the 8th percentile of the raw fluorescence"
+    ) in out, out
 
 
 def test_source_paths_are_relative_unless_asked(db, tmp_path, capsys):
@@ -263,8 +291,9 @@ def test_protocol_logged_out_of_order_ingests(db, tmp_path, capsys):
     for row in rows:  # the row logged after its successor, up to 35 ms later in time
         proto.loc[row, "t"] = proto.loc[row + 1, "t"] + rng.uniform(0.001, 0.035)
     pd.to_pickle(content, folder / "protocol.p")
-    text = manifest.read_text(encoding="utf-8").replace('events = "events0.csv"',
-                                                        f'protocol = "protocol.p"\nstimuli = {toml_value(stimuli)}')
+    text = manifest.read_text(encoding="utf-8").replace(
+        'events = "events0.csv"', f'protocol = "protocol.p"\nstimuli = {toml_value(stimuli)}'
+    )
     manifest.write_text(text, encoding="utf-8")
     assert cli("ingest", str(manifest)) == 0, capsys.readouterr()
     key = {"fish": "F1", "recording": "R1"}

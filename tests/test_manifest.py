@@ -87,21 +87,28 @@ ENTRY1 = "manifest.toml entry #1 (fish F1, recording R1)"
 
 def test_read_full_entry(tmp_path):
     traces = write_data(tmp_path)
-    manifest = write_manifest(tmp_path, entry_text(
-        experiment="MF343",
-        genotype="gad1b:Gal4; UAS:NTR-mCherry",
-        notes="good fish",
-        age_dpf=7,
-        recorded_at=RawToml("2024-03-01T10:30:00"),
-        traces_kind="dff",
-        groups=RawToml('{ prey = ["prey-nasalward", "prey-temporalward"], looming = "looming" }'),
-    ))
+    manifest = write_manifest(
+        tmp_path,
+        entry_text(
+            experiment="MF343",
+            genotype="gad1b:Gal4; UAS:NTR-mCherry",
+            notes="good fish",
+            age_dpf=7,
+            recorded_at=RawToml("2024-03-01T10:30:00"),
+            traces_kind="dff",
+            groups=RawToml('{ prey = ["prey-nasalward", "prey-temporalward"], looming = "looming" }'),
+        ),
+    )
     [rec] = list(read_manifest(str(tmp_path / "manifest.toml"), known_sensors=["GCaMP6s", "GCaMP6f"]))
     assert isinstance(rec, RecordingInput)
     assert rec.entry.endswith("manifest.toml entry #1 (fish F1, recording R1)")
     assert (rec.fish, rec.recording, rec.experiment, rec.region) == ("F1", "R1", "MF343", "right_tectum")
-    assert (rec.sensor, rec.genotype, rec.notes, rec.age_dpf) == ("GCaMP6s", "gad1b:Gal4; UAS:NTR-mCherry",
-                                                                 "good fish", 7.0)
+    assert (rec.sensor, rec.genotype, rec.notes, rec.age_dpf) == (
+        "GCaMP6s",
+        "gad1b:Gal4; UAS:NTR-mCherry",
+        "good fish",
+        7.0,
+    )
     assert rec.recorded_at == dt.datetime(2024, 3, 1, 10, 30)
     assert rec.frame_period_s == 1.0 and rec.traces_kind == "dff"
     np.testing.assert_array_equal(rec.traces, traces)
@@ -125,12 +132,15 @@ def test_optional_fields_default_to_none(tmp_path):
     assert rec.groups is None and rec.traces_kind == "raw"
 
 
-@pytest.mark.parametrize("value, expected", [
-    ('"2024-03-01T10:30:00"', dt.datetime(2024, 3, 1, 10, 30)),
-    ('"2024-03-01 10:30"', dt.datetime(2024, 3, 1, 10, 30)),
-    ("2024-03-01", dt.datetime(2024, 3, 1)),
-    ("2024-03-01T10:30:00+01:00", dt.datetime(2024, 3, 1, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ('"2024-03-01T10:30:00"', dt.datetime(2024, 3, 1, 10, 30)),
+        ('"2024-03-01 10:30"', dt.datetime(2024, 3, 1, 10, 30)),
+        ("2024-03-01", dt.datetime(2024, 3, 1)),
+        ("2024-03-01T10:30:00+01:00", dt.datetime(2024, 3, 1, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))),
+    ],
+)
 def test_recorded_at_forms(tmp_path, value, expected):
     [rec] = read_one(tmp_path, recorded_at=RawToml(value))
     assert rec.recorded_at == expected
@@ -151,25 +161,33 @@ def test_non_ascii_and_long_names_kept_whole(tmp_path):
     assert fish in rec.entry
 
 
-@pytest.mark.parametrize("fish, message", [
-    ("x" * 65, "'fish' 'xxx"),
-    ("X ", "begins or ends with white space"),
-    (" X", "begins or ends with white space"),
-    ("F\\1", "contains a backslash"),
-    ("🐟" * 64, "bytes in the object store's file names"),
-])
+@pytest.mark.parametrize(
+    "fish, message",
+    [
+        ("x" * 65, "'fish' 'xxx"),
+        ("X ", "begins or ends with white space"),
+        (" X", "begins or ends with white space"),
+        ("F\\1", "contains a backslash"),
+        ("🐟" * 64, "bytes in the object store's file names"),
+    ],
+)
 def test_identifying_names_are_checked_in_the_manifest(tmp_path, fish, message):
     with pytest.raises(InputError) as exc:
         read_one(tmp_path, fish=fish)
     assert_error(exc, "manifest.toml entry #1 (fish ", message)
 
 
-@pytest.mark.parametrize("extra, message", [
-    (dict(groups=RawToml('{ "prey " = ["prey"] }')), "in groups: 'group' 'prey ' begins or ends with white space"),
-    (dict(groups=RawToml('{ prey = ["prey\\t"] }')), "in group 'prey': 'stimulus'"),
-    (dict(events=None, protocol="data/p.pkl", stimuli=RawToml('{ stim1 = " prey" }')),
-     "in stimuli: 'stimulus' ' prey' begins or ends with white space"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (dict(groups=RawToml('{ "prey " = ["prey"] }')), "in groups: 'group' 'prey ' begins or ends with white space"),
+        (dict(groups=RawToml('{ prey = ["prey\\t"] }')), "in group 'prey': 'stimulus'"),
+        (
+            dict(events=None, protocol="data/p.pkl", stimuli=RawToml('{ stim1 = " prey" }')),
+            "in stimuli: 'stimulus' ' prey' begins or ends with white space",
+        ),
+    ],
+)
 def test_stimulus_and_group_names_are_checked(tmp_path, extra, message):
     with pytest.raises(InputError) as exc:
         read_one(tmp_path, **extra)
@@ -181,10 +199,18 @@ def test_absolute_source_paths_only_when_asked(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     np.save(elsewhere / "pos.npy", np.zeros((N_ROIS, 2)))
-    path = write_manifest(tmp_path / "data", entry_text(traces="r1.npy", events=str(tmp_path / "data" / "r1_events.csv"),
-                                                        positions=str(elsewhere / "pos.npy")))
+    path = write_manifest(
+        tmp_path / "data",
+        entry_text(
+            traces="r1.npy", events=str(tmp_path / "data" / "r1_events.csv"), positions=str(elsewhere / "pos.npy")
+        ),
+    )
     [rec] = list(read_manifest(path))
-    assert rec.metadata["sources"] == {"traces": "r1.npy", "events": "r1_events.csv", "positions": "../elsewhere/pos.npy"}
+    assert rec.metadata["sources"] == {
+        "traces": "r1.npy",
+        "events": "r1_events.csv",
+        "positions": "../elsewhere/pos.npy",
+    }
     [rec] = list(read_manifest(path, absolute_paths=True))
     assert rec.metadata["sources"]["manifest_dir"] == str((tmp_path / "data").resolve())
     assert rec.metadata["sources"]["positions"] == str((elsewhere / "pos.npy").resolve())
@@ -209,9 +235,16 @@ def test_csv_traces_with_labels_positions_and_neuropil(tmp_path):
     pd.DataFrame(traces, index=[5, 6, 7, 9]).to_csv(tmp_path / "data" / "t.csv")
     np.save(tmp_path / "data" / "pos.npy", np.arange(8.0).reshape(4, 2))
     np.save(tmp_path / "data" / "neu.npy", traces * 0.5)
-    path = write_manifest(tmp_path, entry_text(traces="data/t.csv", positions="data/pos.npy",
-                                               neuropil="data/neu.npy", traces_header=RawToml("true"),
-                                               traces_index_column=RawToml("true")))
+    path = write_manifest(
+        tmp_path,
+        entry_text(
+            traces="data/t.csv",
+            positions="data/pos.npy",
+            neuropil="data/neu.npy",
+            traces_header=RawToml("true"),
+            traces_index_column=RawToml("true"),
+        ),
+    )
     [rec] = list(read_manifest(path))
     assert rec.roi_ids.tolist() == [5, 6, 7, 9]
     np.testing.assert_allclose(rec.traces, traces, rtol=1e-6)
@@ -224,8 +257,16 @@ def test_csv_traces_with_labels_positions_and_neuropil(tmp_path):
 
 def test_read_entry_without_manifest(tmp_path):
     write_data(tmp_path)
-    raw = {"fish": "F1", "recording": "R1", "region": "r", "sensor": "s", "_base": tmp_path,
-           "traces": "data/r1.npy", "frame_period_s": 0.5, "events": str(tmp_path / "data" / "r1_events.csv")}
+    raw = {
+        "fish": "F1",
+        "recording": "R1",
+        "region": "r",
+        "sensor": "s",
+        "_base": tmp_path,
+        "traces": "data/r1.npy",
+        "frame_period_s": 0.5,
+        "events": str(tmp_path / "data" / "r1_events.csv"),
+    }
     rec = read_entry(raw)
     assert rec.entry == "manifest entry (fish F1, recording R1)" and rec.frame_period_s == 0.5
 
@@ -249,16 +290,16 @@ def make_suite2p(folder, n=6, n_frames=N_FRAMES, noncells=(1, 4), fs=2.0):
 
 
 def femtonics_text(step_ms=1000, size=N_FRAMES):
-    return (f"MeasurementDate = 2024.03.01. 10:30:00\nD3Step = {step_ms} ms\nD3Size = {size}\n"
-            "Width = 64\nHeight = 64\n")
+    return f"MeasurementDate = 2024.03.01. 10:30:00\nD3Step = {step_ms} ms\nD3Size = {size}\nWidth = 64\nHeight = 64\n"
 
 
 def test_suite2p_with_femtonics(tmp_path):
     write_data(tmp_path)
     F = make_suite2p(tmp_path / "data" / "s2p" / "plane0")
     (tmp_path / "data" / "fem.txt").write_text(femtonics_text())
-    path = write_manifest(tmp_path, entry_text(traces="data/s2p/plane0", frame_period_s=None,
-                                               femtonics_metadata="data/fem.txt"))
+    path = write_manifest(
+        tmp_path, entry_text(traces="data/s2p/plane0", frame_period_s=None, femtonics_metadata="data/fem.txt")
+    )
     [rec] = list(read_manifest(path))
     assert rec.roi_ids.tolist() == [0, 2, 3, 5]  # non-cells dropped
     np.testing.assert_array_equal(rec.traces, F[[0, 2, 3, 5]])
@@ -266,8 +307,7 @@ def test_suite2p_with_femtonics(tmp_path):
     np.testing.assert_array_equal(rec.positions[1], [4, 2, 0])
     # Femtonics (1 s) is preferred to suite2p's ops (fs 2 Hz); both recorded
     assert rec.frame_period_s == 1.0
-    assert rec.metadata["frame_period"] == {"used_s": 1.0, "source": "femtonics",
-                                            "femtonics_s": 1.0, "suite2p_s": 0.5}
+    assert rec.metadata["frame_period"] == {"used_s": 1.0, "source": "femtonics", "femtonics_s": 1.0, "suite2p_s": 0.5}
     assert rec.metadata["femtonics"]["n_frames"] == N_FRAMES
     assert rec.metadata["suite2p"]["n_rois_kept"] == 4
     json.dumps(rec.metadata)
@@ -280,15 +320,15 @@ def test_suite2p_frame_rate_from_ops_and_manifest_wins(tmp_path):
     assert rec.frame_period_s == 0.5 and rec.metadata["frame_period"]["source"] == "suite2p"
     [rec] = list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/s2p", frame_period_s=0.25))))
     assert rec.frame_period_s == 0.25
-    assert rec.metadata["frame_period"] == {"used_s": 0.25, "source": "manifest",
-                                            "manifest_s": 0.25, "suite2p_s": 0.5}
+    assert rec.metadata["frame_period"] == {"used_s": 0.25, "source": "manifest", "manifest_s": 0.25, "suite2p_s": 0.5}
 
 
 def test_suite2p_include_non_cells(tmp_path):
     write_data(tmp_path)
     make_suite2p(tmp_path / "data" / "s2p")
-    [rec] = list(read_manifest(write_manifest(tmp_path, entry_text(
-        traces="data/s2p", include_non_cells=RawToml("true")))))
+    [rec] = list(
+        read_manifest(write_manifest(tmp_path, entry_text(traces="data/s2p", include_non_cells=RawToml("true"))))
+    )
     assert rec.roi_ids.tolist() == list(range(6))
 
 
@@ -328,9 +368,12 @@ def write_protocol(path, duration_s=N_FRAMES - 1, directions=("nasalward", "temp
         pickle.dump({"metadata": {"protocol": "demo", "when": dt.date(2024, 3, 1)}, "protocol": proto}, fh)
 
 
-PROTOCOL_KEYS = dict(events=None, protocol="data/p.pkl",
-                     stimuli=RawToml('{ stim1 = "prey", stim2 = "looming" }'),
-                     split_prey_direction=RawToml("true"))
+PROTOCOL_KEYS = dict(
+    events=None,
+    protocol="data/p.pkl",
+    stimuli=RawToml('{ stim1 = "prey", stim2 = "looming" }'),
+    split_prey_direction=RawToml("true"),
+)
 
 
 def test_protocol_entry_split_by_direction(tmp_path):
@@ -349,8 +392,12 @@ def test_protocol_longer_than_traces_is_a_frame_count_mismatch(tmp_path):
     write_protocol(tmp_path / "data" / "p.pkl", duration_s=90)
     with pytest.raises(InputError) as exc:
         list(read_manifest(write_manifest(tmp_path, entry_text(**PROTOCOL_KEYS))))
-    assert_error(exc, ENTRY1, "protocol file 'data/p.pkl': frame-count mismatch: the protocol runs for "
-                 "90.0 s but the traces cover only 60 frames x 1.0 s = 60.0 s")
+    assert_error(
+        exc,
+        ENTRY1,
+        "protocol file 'data/p.pkl': frame-count mismatch: the protocol runs for "
+        "90.0 s but the traces cover only 60 frames x 1.0 s = 60.0 s",
+    )
 
 
 def test_protocol_reader_error_names_entry(tmp_path):
@@ -359,8 +406,9 @@ def test_protocol_reader_error_names_entry(tmp_path):
     keys = dict(PROTOCOL_KEYS, stimuli=RawToml('{ stim1 = "prey", stim7 = "dimming" }'))
     with pytest.raises(InputError) as exc:
         list(read_manifest(write_manifest(tmp_path, entry_text(**keys))))
-    assert_error(exc, ENTRY1, "protocol file 'data/p.pkl': stimulus 'dimming': the protocol has no "
-                 "column 'stim7_presence'")
+    assert_error(
+        exc, ENTRY1, "protocol file 'data/p.pkl': stimulus 'dimming': the protocol has no column 'stim7_presence'"
+    )
 
 
 def test_protocol_needs_stimuli(tmp_path):
@@ -398,7 +446,7 @@ def test_misspelt_key_suggests(tmp_path):
 def test_manifest_keys_cover_documented_keys():
     assert len(MANIFEST_KEYS) == 29 and "split_prey_direction" in MANIFEST_KEYS and "nwb" in MANIFEST_KEYS
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## The manifest"):readme.index("## Tables")]
+    section = readme[readme.index("## The manifest") : readme.index("## Tables")]
     for key in MANIFEST_KEYS:
         assert f"{key}" in section, f"manifest key {key!r} is not documented in README's manifest section"
 
@@ -443,8 +491,7 @@ def test_no_frame_period(tmp_path):
 def test_unknown_sensor(tmp_path):
     write_data(tmp_path)
     with pytest.raises(InputError) as exc:
-        read_manifest(write_manifest(tmp_path, entry_text(sensor="GCaMP6x")),
-                      known_sensors=["GCaMP6s", "jRGECO1a"])
+        read_manifest(write_manifest(tmp_path, entry_text(sensor="GCaMP6x")), known_sensors=["GCaMP6s", "jRGECO1a"])
     assert_error(exc, ENTRY1, "unknown sensor 'GCaMP6x'; did you mean 'GCaMP6s'? (known: GCaMP6s, jRGECO1a)")
 
 
@@ -472,8 +519,12 @@ def test_femtonics_frame_count_mismatch(tmp_path):
     (tmp_path / "data" / "fem.txt").write_text(femtonics_text(size=61))
     with pytest.raises(InputError) as exc:
         read_one(tmp_path, femtonics_metadata="data/fem.txt")
-    assert_error(exc, ENTRY1, "Femtonics metadata file 'data/fem.txt': frame-count mismatch: "
-                 "D3Size = 61 frames but the traces 'data/r1.npy' have 60")
+    assert_error(
+        exc,
+        ENTRY1,
+        "Femtonics metadata file 'data/fem.txt': frame-count mismatch: "
+        "D3Size = 61 frames but the traces 'data/r1.npy' have 60",
+    )
 
 
 def test_femtonics_bad_step_names_entry(tmp_path):
@@ -488,8 +539,12 @@ def test_event_after_the_end(tmp_path):
     write_data(tmp_path, n_frames=420, events="stimulus,onset_s,duration_s\nprey,10,2\nlooming,512,5\n")
     with pytest.raises(InputError) as exc:
         list(read_manifest(write_manifest(tmp_path, entry_text())))
-    assert_error(exc, ENTRY1, "events file 'data/r1_events.csv': event 'looming' at 512.0 s is after the end "
-                 "of the recording (420 frames x 1.0 s = 420.0 s)")
+    assert_error(
+        exc,
+        ENTRY1,
+        "events file 'data/r1_events.csv': event 'looming' at 512.0 s is after the end "
+        "of the recording (420 frames x 1.0 s = 420.0 s)",
+    )
 
 
 def test_event_at_exactly_the_end_is_after_it(tmp_path):
@@ -516,8 +571,14 @@ def test_duplicate_roi_ids(tmp_path):
     traces = write_data(tmp_path)
     pd.DataFrame(traces, index=[1, 2, 2, 3]).to_csv(tmp_path / "data" / "t.csv")
     with pytest.raises(InputError) as exc:
-        list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/t.csv", traces_header=RawToml("true"),
-                                                               traces_index_column=RawToml("true")))))
+        list(
+            read_manifest(
+                write_manifest(
+                    tmp_path,
+                    entry_text(traces="data/t.csv", traces_header=RawToml("true"), traces_index_column=RawToml("true")),
+                )
+            )
+        )
     assert_error(exc, ENTRY1, "traces file 'data/t.csv': duplicate ROI ids: 2")
 
 
@@ -604,13 +665,16 @@ def test_missing_manifest(tmp_path):
         load_manifest(tmp_path / "nope.toml")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "no [[recording]] tables"),
-    ("recording = []\n", "no [[recording]] tables"),
-    ("[[recordings]]\nfish = 'F1'\n", "no [[recording]] tables; did you mean [[recordings]]?"),
-    ("[recording]\nfish = 'F1'\n", "write [[recording]], not [recording]"),
-    ("recording = [1, 2]\n", "must be an array of tables"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "no [[recording]] tables"),
+        ("recording = []\n", "no [[recording]] tables"),
+        ("[[recordings]]\nfish = 'F1'\n", "no [[recording]] tables; did you mean [[recordings]]?"),
+        ("[recording]\nfish = 'F1'\n", "write [[recording]], not [recording]"),
+        ("recording = [1, 2]\n", "must be an array of tables"),
+    ],
+)
 def test_manifest_without_recordings(tmp_path, text, message):
     (tmp_path / "manifest.toml").write_text(text)
     with pytest.raises(InputError) as exc:
@@ -623,8 +687,7 @@ def test_duplicate_recordings(tmp_path):
     path = write_manifest(tmp_path, entry_text(), entry_text(recording="R2"), entry_text())
     with pytest.raises(InputError) as exc:
         load_manifest(path)
-    assert_error(exc, "manifest.toml entry #3 (fish F1, recording R1): fish 'F1', recording 'R1' is "
-                 "already entry #1")
+    assert_error(exc, "manifest.toml entry #3 (fish F1, recording R1): fish 'F1', recording 'R1' is already entry #1")
 
 
 def test_private_keys_rejected_from_toml(tmp_path):
@@ -637,7 +700,9 @@ def test_load_manifest_returns_tables_with_entry_and_base(tmp_path):
     path = write_manifest(tmp_path, entry_text(), entry_text(fish="F2", recording="R1"))
     tables = load_manifest(path)
     assert [t["_entry"] for t in tables] == [
-        f"{path} entry #1 (fish F1, recording R1)", f"{path} entry #2 (fish F2, recording R1)"]
+        f"{path} entry #1 (fish F1, recording R1)",
+        f"{path} entry #2 (fish F2, recording R1)",
+    ]
     assert tables[0]["_base"] == tmp_path.resolve() and tables[0]["traces"] == "data/r1.npy"
 
 
@@ -670,13 +735,13 @@ def test_demo_dataset_round_trip(tmp_path):
     manifest = write_demo_dataset(tmp_path / "demo", n_recordings=4, n_rois=n_rois, n_frames=n_frames, seed=3)
     truth = pd.read_csv(manifest.parent / "truth.csv")
     recordings = list(read_manifest(manifest, known_sensors=["GCaMP6s"]))
-    assert [(r.fish, r.recording) for r in recordings] == [
-        ("F1", "R1"), ("F2", "R2"), ("F1", "R3"), ("F2", "R4")]
+    assert [(r.fish, r.recording) for r in recordings] == [("F1", "R1"), ("F2", "R2"), ("F1", "R3"), ("F2", "R4")]
     assert {r.genotype for r in recordings} == {"gad1b:Gal4; UAS:NTR-mCherry", "wild type"}
 
     for i, rec in enumerate(recordings):
-        expected = synthetic.make_recording(n_rois=n_rois, n_frames=n_frames, frame_period_s=1.0,
-                                            sensor="GCaMP6s", seed=3 + i, neuropil=(i % 3 == 2))
+        expected = synthetic.make_recording(
+            n_rois=n_rois, n_frames=n_frames, frame_period_s=1.0, sensor="GCaMP6s", seed=3 + i, neuropil=(i % 3 == 2)
+        )
         assert rec.sensor == "GCaMP6s" and rec.region == "right_tectum"
         assert rec.frame_period_s == 1.0 and rec.traces_kind == "raw"
         assert rec.n_rois == n_rois  # suite2p non-cells dropped
@@ -714,19 +779,23 @@ def test_stimulus_types_table(tmp_path):
     from tectum.manifest import parse_manifest
 
     write_data(tmp_path)
-    path = write_manifest(tmp_path, '[stimulus_types]\nflash = "whole-field flash"\n"grating-left" = ""\n',
-                          entry_text())
+    path = write_manifest(
+        tmp_path, '[stimulus_types]\nflash = "whole-field flash"\n"grating-left" = ""\n', entry_text()
+    )
     manifest = parse_manifest(path)
     assert manifest.stimulus_types == {"flash": "whole-field flash", "grating-left": ""}
     assert not manifest.problems and len(manifest.entries) == 1
 
 
-@pytest.mark.parametrize("table, message", [
-    ('"flash " = "x"', "[stimulus_types] 'flash ': 'stimulus' 'flash ' begins or ends with white space"),
-    ('mixed = "x"', "[stimulus_types] 'mixed': the name is reserved for a response class"),
-    ("flash = 3", "[stimulus_types] 'flash': the description must be text"),
-    (f'flash = "{"d" * 256}"', "the description is 256 characters long; at most 255 fit"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ('"flash " = "x"', "[stimulus_types] 'flash ': 'stimulus' 'flash ' begins or ends with white space"),
+        ('mixed = "x"', "[stimulus_types] 'mixed': the name is reserved for a response class"),
+        ("flash = 3", "[stimulus_types] 'flash': the description must be text"),
+        (f'flash = "{"d" * 256}"', "the description is 256 characters long; at most 255 fit"),
+    ],
+)
 def test_bad_stimulus_types_table(tmp_path, table, message):
     write_data(tmp_path)
     path = write_manifest(tmp_path, f"[stimulus_types]\n{table}\n", entry_text())
@@ -746,8 +815,13 @@ def test_a_bad_entry_does_not_hide_the_others(tmp_path):
     from tectum.manifest import parse_manifest
 
     write_data(tmp_path)
-    path = write_manifest(tmp_path, entry_text(), entry_text(fish="X ", recording="R2"),
-                          entry_text(recording="R3", frame_perod_s=1.0), entry_text(recording="R4"))
+    path = write_manifest(
+        tmp_path,
+        entry_text(),
+        entry_text(fish="X ", recording="R2"),
+        entry_text(recording="R3", frame_perod_s=1.0),
+        entry_text(recording="R4"),
+    )
     manifest = parse_manifest(path)
     assert sorted(manifest.problems) == [1, 2]
     assert "begins or ends with white space" in str(manifest.problems[1])
@@ -765,8 +839,9 @@ def test_csv_layout_keys_through_the_manifest(tmp_path):
     pd.DataFrame(traces, index=[5, 6, 7, 9]).to_csv(tmp_path / "data" / "t.csv")
     with pytest.raises(InputError) as exc:
         list(read_manifest(write_manifest(tmp_path, entry_text(traces="data/t.csv"))))
-    assert_error(exc, ENTRY1, "traces file 'data/t.csv': line 1", "set traces_header = true and "
-                 "traces_index_column = true")
+    assert_error(
+        exc, ENTRY1, "traces file 'data/t.csv': line 1", "set traces_header = true and traces_index_column = true"
+    )
     with pytest.raises(InputError) as exc:
         read_one(tmp_path, traces_header=RawToml("true"))
     assert_error(exc, ENTRY1, "'traces_header' only applies to text traces")
@@ -785,14 +860,17 @@ def test_frames_x_rois_npy(tmp_path):
 
 def test_transposed_npy_is_reported_by_the_stimuli(tmp_path):
     # 30 ROIs x 420 frames, stored frames x ROIs
-    write_data(tmp_path, n_rois=420, n_frames=30,
-               events="stimulus,onset_s,duration_s\nprey,100,2\nlooming,410,5\n")
+    write_data(tmp_path, n_rois=420, n_frames=30, events="stimulus,onset_s,duration_s\nprey,100,2\nlooming,410,5\n")
     with pytest.raises(InputError) as exc:
         list(read_manifest(write_manifest(tmp_path, entry_text())))
-    assert_error(exc, ENTRY1, "events file 'data/r1_events.csv': event 'prey' at 100.0 s is after the end of the "
-                 "recording (30 frames x 1.0 s = 30.0 s); the matrix looks transposed: its 420 rows match the "
-                 "recording's frames (the last stimulus starts at 410.0 s; 420 frames x 1.0 s = 420.0 s); "
-                 'set traces_orientation = "frames_x_rois"')
+    assert_error(
+        exc,
+        ENTRY1,
+        "events file 'data/r1_events.csv': event 'prey' at 100.0 s is after the end of the "
+        "recording (30 frames x 1.0 s = 30.0 s); the matrix looks transposed: its 420 rows match the "
+        "recording's frames (the last stimulus starts at 410.0 s; 420 frames x 1.0 s = 420.0 s); "
+        'set traces_orientation = "frames_x_rois"',
+    )
     [rec] = list(read_manifest(write_manifest(tmp_path, entry_text(traces_orientation="frames_x_rois"))))
     assert rec.traces.shape == (30, 420)
 
@@ -804,20 +882,30 @@ def test_transposed_csv_is_reported_by_the_femtonics_frame_count(tmp_path):
     (tmp_path / "data" / "fem.txt").write_text(femtonics_text())
     with pytest.raises(InputError) as exc:
         read_one(tmp_path, traces="data/t.csv", frame_period_s=None, femtonics_metadata="data/fem.txt")
-    assert_error(exc, ENTRY1, "D3Size = 60 frames but the traces 'data/t.csv' have 8; the matrix looks "
-                 f"transposed: its {N_FRAMES} rows match the recording's frames (the microscope recorded 60); "
-                 'set traces_orientation = "frames_x_rois"')
+    assert_error(
+        exc,
+        ENTRY1,
+        "D3Size = 60 frames but the traces 'data/t.csv' have 8; the matrix looks "
+        f"transposed: its {N_FRAMES} rows match the recording's frames (the microscope recorded 60); "
+        'set traces_orientation = "frames_x_rois"',
+    )
 
 
 # ---------------------------------------------------------------------------
 # implausible values: named with the value and the unit expected
 
 
-@pytest.mark.parametrize("value, message", [
-    ("500", "frame period (frame_period_s) 500.0 s is outside the plausible range 1 ms to 60 s per frame; "
-            "was it written in ms? (500.0 ms = 0.5 s)"),
-    ("0.0002", "frame period (frame_period_s) 0.0002 s is outside the plausible range 1 ms to 60 s"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (
+            "500",
+            "frame period (frame_period_s) 500.0 s is outside the plausible range 1 ms to 60 s per frame; "
+            "was it written in ms? (500.0 ms = 0.5 s)",
+        ),
+        ("0.0002", "frame period (frame_period_s) 0.0002 s is outside the plausible range 1 ms to 60 s"),
+    ],
+)
 def test_implausible_frame_period(tmp_path, value, message):
     with pytest.raises(InputError) as exc:
         read_one(tmp_path, frame_period_s=RawToml(value))
@@ -829,15 +917,22 @@ def test_implausible_femtonics_frame_period_names_the_file(tmp_path):
     (tmp_path / "data" / "fem.txt").write_text(femtonics_text(step_ms="500 s"))
     with pytest.raises(InputError) as exc:
         read_one(tmp_path, frame_period_s=None, femtonics_metadata="data/fem.txt")
-    assert_error(exc, ENTRY1, "Femtonics metadata file 'data/fem.txt': frame period (D3Step of the Femtonics "
-                 "metadata) 500.0 s is outside the plausible range")
+    assert_error(
+        exc,
+        ENTRY1,
+        "Femtonics metadata file 'data/fem.txt': frame period (D3Step of the Femtonics "
+        "metadata) 500.0 s is outside the plausible range",
+    )
 
 
-@pytest.mark.parametrize("extra, message", [
-    (dict(age_dpf=RawToml("1e39")), "age_dpf 1e+39 days post fertilisation is not a plausible age"),
-    (dict(age_dpf=RawToml("-2")), "age_dpf must be a non-negative number"),
-    (dict(recorded_at=RawToml("0999-01-01")), "recorded_at 0999-01-01T00:00:00 is before the year 1000"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (dict(age_dpf=RawToml("1e39")), "age_dpf 1e+39 days post fertilisation is not a plausible age"),
+        (dict(age_dpf=RawToml("-2")), "age_dpf must be a non-negative number"),
+        (dict(recorded_at=RawToml("0999-01-01")), "recorded_at 0999-01-01T00:00:00 is before the year 1000"),
+    ],
+)
 def test_implausible_annotations(tmp_path, extra, message):
     with pytest.raises(InputError) as exc:
         read_one(tmp_path, **extra)
@@ -851,24 +946,30 @@ def test_implausible_positions_name_the_roi(tmp_path):
     np.save(tmp_path / "data" / "pos.npy", positions)
     with pytest.raises(InputError) as exc:
         list(read_manifest(write_manifest(tmp_path, entry_text(positions="data/pos.npy"))))
-    assert_error(exc, ENTRY1, "positions file 'data/pos.npy': position y = 1e+39 of ROI 2 (row 2) is beyond "
-                 "±1e+06 pixels")
+    assert_error(
+        exc, ENTRY1, "positions file 'data/pos.npy': position y = 1e+39 of ROI 2 (row 2) is beyond ±1e+06 pixels"
+    )
 
 
 def test_stimuli_only_in_the_last_second(tmp_path):
     write_data(tmp_path, events="stimulus,onset_s,duration_s\nprey,59.2,0.5\nlooming,59.5,0.5\n")
     with pytest.raises(InputError) as exc:
         list(read_manifest(write_manifest(tmp_path, entry_text())))
-    assert_error(exc, ENTRY1, "events file 'data/r1_events.csv': every stimulus starts in the last frame of the "
-                 "recording (onsets 59.2 to 59.5 s; the recording is 60 frames x 1.0 s = 60.0 s)")
+    assert_error(
+        exc,
+        ENTRY1,
+        "events file 'data/r1_events.csv': every stimulus starts in the last frame of the "
+        "recording (onsets 59.2 to 59.5 s; the recording is 60 frames x 1.0 s = 60.0 s)",
+    )
 
 
 def test_duplicated_presentation_through_the_manifest(tmp_path):
     write_data(tmp_path, events="stimulus,onset_s,duration_s\nprey,5,1\nlooming,10,1\nprey,5,1\n")
     with pytest.raises(InputError) as exc:
         list(read_manifest(write_manifest(tmp_path, entry_text())))
-    assert_error(exc, ENTRY1, "events file 'data/r1_events.csv': lines 2 and 4 are the same presentation "
-                 "('prey' at 5 s)")
+    assert_error(
+        exc, ENTRY1, "events file 'data/r1_events.csv': lines 2 and 4 are the same presentation ('prey' at 5 s)"
+    )
 
 
 def test_protocol_time_tolerance_key(tmp_path):

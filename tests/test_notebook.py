@@ -50,8 +50,9 @@ def test_walkthrough_runs(clean_db, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
     client.execute()  # raises CellExecutionError on any failing cell (the SQL twin's asserts included)
 
     cells = [c for c in nb.cells if c.cell_type == "code"]

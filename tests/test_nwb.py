@@ -45,8 +45,11 @@ class RawToml(str):
 def read_one(folder, **keys):
     path = manifest(folder, **keys)
     (raw,) = load_manifest(path)
-    return read_entry(raw, known_sensors=["GCaMP6s", "GCaMP6f"],
-                      known_stimuli=["prey", "prey-nasalward", "prey-temporalward", "looming", "dimming"])
+    return read_entry(
+        raw,
+        known_sensors=["GCaMP6s", "GCaMP6f"],
+        known_stimuli=["prey", "prey-nasalward", "prey-temporalward", "looming", "dimming"],
+    )
 
 
 def error_of(folder, **keys) -> str:
@@ -60,8 +63,9 @@ def error_of(folder, **keys) -> str:
 
 
 def test_fluorescence_with_pixel_masks(tmp_path):
-    traces = write_nwb(tmp_path / "rec.nwb", n_rois=4, n_frames=100, rate=2.0, starting_time=5.0,
-                       roi_ids=[10, 11, 12, 20])
+    traces = write_nwb(
+        tmp_path / "rec.nwb", n_rois=4, n_frames=100, rate=2.0, starting_time=5.0, roi_ids=[10, 11, 12, 20]
+    )
     rec = read_one(tmp_path)
     assert (rec.fish, rec.recording, rec.region, rec.sensor) == ("F1", "R1", "right_tectum", "GCaMP6s")
     assert rec.genotype == "wt" and rec.age_dpf == 7.0
@@ -81,8 +85,12 @@ def test_fluorescence_with_pixel_masks(tmp_path):
     assert rec.events["params"].tolist() == [{"size": 3.0}, {"size": 30.0}, {}, {"size": 30.0}]
     nwb = rec.metadata["nwb"]
     assert nwb["series"] == "Fluorescence/RoiResponseSeries" and nwb["roi_centroids_from"] == "pixel_mask"
-    assert nwb["stimulus_table"] == {"table": "intervals/stimulus", "stimulus_column": "stimulus",
-                                     "parameter_columns": ["size"], "skipped_reference_columns": []}
+    assert nwb["stimulus_table"] == {
+        "table": "intervals/stimulus",
+        "stimulus_column": "stimulus",
+        "parameter_columns": ["size"],
+        "skipped_reference_columns": [],
+    }
     assert rec.metadata["frame_period"]["source"] == "nwb"
 
 
@@ -115,10 +123,13 @@ def test_conversion_and_offset_are_applied(tmp_path):
     np.testing.assert_allclose(read_one(tmp_path).traces, traces, rtol=1e-6)
 
 
-@pytest.mark.parametrize("column, values", [
-    ("iscell", [[1.0, 0.9], [0.0, 0.2], [1.0, 0.7], [0.0, 0.1]]),  # suite2p's own NWB output
-    ("Accepted", [1, 0, 1, 0]),                                   # neuroconv's
-])
+@pytest.mark.parametrize(
+    "column, values",
+    [
+        ("iscell", [[1.0, 0.9], [0.0, 0.2], [1.0, 0.7], [0.0, 0.1]]),  # suite2p's own NWB output
+        ("Accepted", [1, 0, 1, 0]),  # neuroconv's
+    ],
+)
 def test_non_cells_are_dropped_unless_asked_for(tmp_path, column, values):
     traces = write_nwb(tmp_path / "rec.nwb", roi_ids=[10, 11, 12, 13], roi_columns={column: values})
     rec = read_one(tmp_path)
@@ -133,14 +144,24 @@ def test_non_cells_are_dropped_unless_asked_for(tmp_path, column, values):
 
 def test_no_cells_at_all(tmp_path):
     write_nwb(tmp_path / "rec.nwb", roi_columns={"Accepted": [0, 0, 0, 0]})
-    assert ("no ROIs: all 4 ROIs of series 'Fluorescence/RoiResponseSeries' are non-cells by the ROI table's "
-            "'Accepted' column (include_non_cells = true keeps them)") in error_of(tmp_path)
+    assert (
+        "no ROIs: all 4 ROIs of series 'Fluorescence/RoiResponseSeries' are non-cells by the ROI table's "
+        "'Accepted' column (include_non_cells = true keeps them)"
+    ) in error_of(tmp_path)
 
 
 def test_values_the_manifest_repeats_must_agree_and_do(tmp_path):
     write_nwb(tmp_path / "rec.nwb", rate=2.0, n_frames=100)
-    rec = read_one(tmp_path, fish="F1", genotype="wt", age_dpf=7, frame_period_s=0.5, traces_kind="raw",
-                   sensor="gcamp6s", recorded_at=RawToml("2024-03-01T10:30:00"))
+    rec = read_one(
+        tmp_path,
+        fish="F1",
+        genotype="wt",
+        age_dpf=7,
+        frame_period_s=0.5,
+        traces_kind="raw",
+        sensor="gcamp6s",
+        recorded_at=RawToml("2024-03-01T10:30:00"),
+    )
     assert (rec.fish, rec.sensor, rec.frame_period_s) == ("F1", "GCaMP6s", 0.5)
 
 
@@ -151,8 +172,10 @@ def test_fish_and_sensor_from_the_manifest_when_the_file_lacks_them(tmp_path):
 
 
 def test_series_chosen_by_name(tmp_path):
-    write_nwb(tmp_path / "rec.nwb", series={"Fluorescence": ["RoiResponseSeries", "Neuropil"],
-                                            "DfOverF": ["RoiResponseSeries"]})
+    write_nwb(
+        tmp_path / "rec.nwb",
+        series={"Fluorescence": ["RoiResponseSeries", "Neuropil"], "DfOverF": ["RoiResponseSeries"]},
+    )
     assert read_one(tmp_path, nwb_series="Neuropil").metadata["nwb"]["series"] == "Fluorescence/Neuropil"
     rec = read_one(tmp_path, nwb_series="DfOverF/RoiResponseSeries")
     assert rec.traces_kind == "dff"
@@ -164,8 +187,7 @@ def test_series_chosen_by_name(tmp_path):
 def test_stimulus_table_and_column_chosen_by_name(tmp_path):
     events = default_events()
     trials = events.assign(stimulus=["dimming"] * 4)
-    write_nwb(tmp_path / "rec.nwb", tables={"stimulus/shown": events, "trials": trials},
-              stimulus_column="stim_name")
+    write_nwb(tmp_path / "rec.nwb", tables={"stimulus/shown": events, "trials": trials}, stimulus_column="stim_name")
     rec = read_one(tmp_path, nwb_stimulus_table="shown", nwb_stimulus_column="stim_name")
     assert rec.events["stimulus"].tolist() == events["stimulus"].tolist()
     rec = read_one(tmp_path, nwb_stimulus_table="intervals/trials", nwb_stimulus_column="stim_name")
@@ -178,7 +200,8 @@ def test_stimuli_from_an_events_file_instead(tmp_path):
     rec = read_one(tmp_path, events="events.csv")
     assert rec.events["stimulus"].tolist() == ["looming"]
     assert "nwb_stimulus_table' does not apply when the stimuli come from 'events'" in error_of(
-        tmp_path, events="events.csv", nwb_stimulus_table="trials")
+        tmp_path, events="events.csv", nwb_stimulus_table="trials"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -200,8 +223,9 @@ def test_two_series_and_none_named(tmp_path):
     write_nwb(tmp_path / "rec.nwb", series={"Fluorescence": ["RoiResponseSeries"], "DfOverF": ["dff"]})
     message = error_of(tmp_path)
     assert_names_entry_and_file(message)
-    assert "holds 2 RoiResponseSeries (DfOverF/dff, Fluorescence/RoiResponseSeries); name one with nwb_series" \
-        in message
+    assert (
+        "holds 2 RoiResponseSeries (DfOverF/dff, Fluorescence/RoiResponseSeries); name one with nwb_series" in message
+    )
 
 
 def test_irregular_timestamps(tmp_path):
@@ -224,18 +248,23 @@ def test_missing_stimulus_column(tmp_path):
     write_nwb(tmp_path / "rec.nwb", stimulus_column="stim_name")
     message = error_of(tmp_path)
     assert_names_entry_and_file(message)
-    assert ("table 'intervals/stimulus' has no column 'stimulus' naming the stimulus "
-            "(columns: start_time, stop_time, stim_name, size); name it with nwb_stimulus_column") in message
+    assert (
+        "table 'intervals/stimulus' has no column 'stimulus' naming the stimulus "
+        "(columns: start_time, stop_time, stim_name, size); name it with nwb_stimulus_column"
+    ) in message
     assert "no column 'name'" in error_of(tmp_path, nwb_stimulus_column="name")
 
 
 def test_several_tables_and_none_named(tmp_path):
     write_nwb(tmp_path / "rec.nwb", tables={"stimulus": default_events(), "trials": default_events()})
     message = error_of(tmp_path)
-    assert "holds 2 TimeIntervals tables (intervals/stimulus, intervals/trials); name the stimulus table " \
-           "with nwb_stimulus_table" in message
+    assert (
+        "holds 2 TimeIntervals tables (intervals/stimulus, intervals/trials); name the stimulus table "
+        "with nwb_stimulus_table" in message
+    )
     assert "no TimeIntervals table 'epochs' (found: intervals/stimulus, intervals/trials)" in error_of(
-        tmp_path, nwb_stimulus_table="epochs")
+        tmp_path, nwb_stimulus_table="epochs"
+    )
 
 
 def test_no_stimulus_table(tmp_path):
@@ -243,20 +272,38 @@ def test_no_stimulus_table(tmp_path):
     assert "no TimeIntervals table of stimulus presentations" in error_of(tmp_path)
 
 
-@pytest.mark.parametrize("key, value, expected", [
-    ("fish", "F2", "fish = 'F2' in the manifest disagrees with the NWB file's subject_id 'F1'"),
-    ("genotype", "nacre", "genotype = 'nacre' in the manifest disagrees with the NWB file's subject genotype 'wt'"),
-    ("age_dpf", 6, "age_dpf = 6.0 in the manifest disagrees with the NWB file's subject age 'P7D' (7 days)"),
-    ("frame_period_s", 1.0, "frame_period_s = 1.0 in the manifest disagrees with the NWB file's frame period "
-                            "0.5 s (series 'Fluorescence/RoiResponseSeries')"),
-    ("traces_kind", "dff", "traces_kind = 'dff' in the manifest disagrees with the NWB file's series "
-                           "'Fluorescence/RoiResponseSeries' ('raw')"),
-    ("sensor", "GCaMP6f", "sensor = 'GCaMP6f' in the manifest disagrees with the NWB file's imaging plane "
-                          "indicator 'GCaMP6s'"),
-    ("recorded_at", RawToml("2024-03-02T10:30:00"), "recorded_at = '2024-03-02T10:30:00' in the manifest "
-                                                    "disagrees with the NWB file's session_start_time "
-                                                    "'2024-03-01T10:30:00+00:00'"),
-])
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("fish", "F2", "fish = 'F2' in the manifest disagrees with the NWB file's subject_id 'F1'"),
+        ("genotype", "nacre", "genotype = 'nacre' in the manifest disagrees with the NWB file's subject genotype 'wt'"),
+        ("age_dpf", 6, "age_dpf = 6.0 in the manifest disagrees with the NWB file's subject age 'P7D' (7 days)"),
+        (
+            "frame_period_s",
+            1.0,
+            "frame_period_s = 1.0 in the manifest disagrees with the NWB file's frame period "
+            "0.5 s (series 'Fluorescence/RoiResponseSeries')",
+        ),
+        (
+            "traces_kind",
+            "dff",
+            "traces_kind = 'dff' in the manifest disagrees with the NWB file's series "
+            "'Fluorescence/RoiResponseSeries' ('raw')",
+        ),
+        (
+            "sensor",
+            "GCaMP6f",
+            "sensor = 'GCaMP6f' in the manifest disagrees with the NWB file's imaging plane indicator 'GCaMP6s'",
+        ),
+        (
+            "recorded_at",
+            RawToml("2024-03-02T10:30:00"),
+            "recorded_at = '2024-03-02T10:30:00' in the manifest "
+            "disagrees with the NWB file's session_start_time "
+            "'2024-03-01T10:30:00+00:00'",
+        ),
+    ],
+)
 def test_mismatched_values(tmp_path, key, value, expected):
     write_nwb(tmp_path / "rec.nwb", rate=2.0, n_frames=100)
     message = error_of(tmp_path, **{key: value})
@@ -301,28 +348,44 @@ def test_missing_file(tmp_path):
     assert "NWB file 'rec.nwb': not found" in error_of(tmp_path)
 
 
-@pytest.mark.parametrize("keys, expected", [
-    ({"traces": "x.npy"}, "'traces' does not apply with 'nwb'"),
-    ({"positions": "p.npy"}, "'positions' does not apply with 'nwb'"),
-    ({"nwb": None, "fish": "F1", "sensor": "GCaMP6s", "traces": "x.npy", "frame_period_s": 1.0,
-      "events": "e.csv", "nwb_series": "dff"}, "'nwb_series' only applies to an 'nwb' file"),
-    ({"region": None}, "missing required key(s): region"),
-    ({"nwb": ""}, "'nwb' must not be empty"),
-])
+@pytest.mark.parametrize(
+    "keys, expected",
+    [
+        ({"traces": "x.npy"}, "'traces' does not apply with 'nwb'"),
+        ({"positions": "p.npy"}, "'positions' does not apply with 'nwb'"),
+        (
+            {
+                "nwb": None,
+                "fish": "F1",
+                "sensor": "GCaMP6s",
+                "traces": "x.npy",
+                "frame_period_s": 1.0,
+                "events": "e.csv",
+                "nwb_series": "dff",
+            },
+            "'nwb_series' only applies to an 'nwb' file",
+        ),
+        ({"region": None}, "missing required key(s): region"),
+        ({"nwb": ""}, "'nwb' must not be empty"),
+    ],
+)
 def test_entry_keys_checked_before_reading(tmp_path, keys, expected):
     with pytest.raises(InputError) as exc:
         load_manifest(manifest(tmp_path, **keys))
     assert expected in str(exc.value)
 
 
-@pytest.mark.parametrize("text, days", [("P7D", 7.0), ("P1W", 7.0), ("P6DT12H", 6.5), ("p7d", 7.0),
-                                        ("PT36H", 1.5), ("P6,5D", 6.5)])
+@pytest.mark.parametrize(
+    "text, days", [("P7D", 7.0), ("P1W", 7.0), ("P6DT12H", 6.5), ("p7d", 7.0), ("PT36H", 1.5), ("P6,5D", 6.5)]
+)
 def test_iso_ages(text, days):
     assert parse_iso_age_days(text) == pytest.approx(days)
 
 
-@pytest.mark.parametrize("text, problem", [("P1M", "years or months"), ("P7D/P9D", "range"),
-                                           ("7 days", "not an ISO 8601 duration"), ("P", "not an ISO")])
+@pytest.mark.parametrize(
+    "text, problem",
+    [("P1M", "years or months"), ("P7D/P9D", "range"), ("7 days", "not an ISO 8601 duration"), ("P", "not an ISO")],
+)
 def test_bad_iso_ages(tmp_path, text, problem):
     with pytest.raises(ValueError, match=problem):
         parse_iso_age_days(text)
@@ -406,9 +469,12 @@ def test_doc_manifest_example(tmp_path):
     (toml,) = doc_blocks("toml")
     (error,) = [b.strip() for b in doc_blocks("") if "NWB file" in b]
     events = default_events()
-    write_nwb(tmp_path / "F1_R1.nwb", series={"Fluorescence": ["RoiResponseSeries", "Neuropil", "Deconvolved"]},
-              tables={"stimulus": events, "trials": events.assign(stimulus="dimming")},
-              stimulus_column="stimulus_name")
+    write_nwb(
+        tmp_path / "F1_R1.nwb",
+        series={"Fluorescence": ["RoiResponseSeries", "Neuropil", "Deconvolved"]},
+        tables={"stimulus": events, "trials": events.assign(stimulus="dimming")},
+        stimulus_column="stimulus_name",
+    )
     (tmp_path / "manifest.toml").write_text(toml)
     (raw,) = load_manifest(tmp_path / "manifest.toml")
     rec = read_entry(raw, known_sensors=["GCaMP6s"])

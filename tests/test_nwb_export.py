@@ -25,38 +25,53 @@ REGRESSORS = ("prey-nasalward", "looming")
 def serious_inspector_messages(path) -> list[str]:
     from nwbinspector import Importance, inspect_nwbfile
 
-    return [f"{m.importance.name} {m.check_function_name} {m.object_name}: {m.message}"
-            for m in inspect_nwbfile(nwbfile_path=str(path))
-            if m.importance.value >= Importance.CRITICAL.value]
+    return [
+        f"{m.importance.name} {m.check_function_name} {m.object_name}: {m.message}"
+        for m in inspect_nwbfile(nwbfile_path=str(path))
+        if m.importance.value >= Importance.CRITICAL.value
+    ]
 
 
 def arrays(seed=0) -> dict:
     rng = np.random.default_rng(seed)
-    results = pd.DataFrame({
-        "r2": [0.4, np.nan, 0.1, 0.02, 0.3, 0.25],
-        "adj_r2": rng.random(N_ROIS),
-        "p_parametric": rng.random(N_ROIS),
-        "q_value": rng.random(N_ROIS),
-        "selected": [True, False, True, False, True, True],
-        "roi_class": ["looming", "", "prey-nasalward", "", "looming", "looming"],
-        "cluster": np.array([1, 2, 1, 3, -1, 2]),
-        **{f"coef_{r}": rng.normal(size=N_ROIS) for r in REGRESSORS},
-        **{f"t_{r}": rng.normal(size=N_ROIS) for r in REGRESSORS},
-        **{f"amplitude_{r}": rng.normal(size=N_ROIS) for r in REGRESSORS},
-    })
+    results = pd.DataFrame(
+        {
+            "r2": [0.4, np.nan, 0.1, 0.02, 0.3, 0.25],
+            "adj_r2": rng.random(N_ROIS),
+            "p_parametric": rng.random(N_ROIS),
+            "q_value": rng.random(N_ROIS),
+            "selected": [True, False, True, False, True, True],
+            "roi_class": ["looming", "", "prey-nasalward", "", "looming", "looming"],
+            "cluster": np.array([1, 2, 1, 3, -1, 2]),
+            **{f"coef_{r}": rng.normal(size=N_ROIS) for r in REGRESSORS},
+            **{f"t_{r}": rng.normal(size=N_ROIS) for r in REGRESSORS},
+            **{f"amplitude_{r}": rng.normal(size=N_ROIS) for r in REGRESSORS},
+        }
+    )
     return dict(
         dff=rng.normal(size=(N_ROIS, N_FRAMES)).astype(np.float32),
         frame_period_s=PERIOD,
         roi_ids=np.array([3, 4, 8, 15, 16, 42]),
-        positions=np.column_stack([rng.uniform(0, 100, N_ROIS), rng.uniform(0, 100, N_ROIS),
-                                   [np.nan] * N_ROIS]),
+        positions=np.column_stack([rng.uniform(0, 100, N_ROIS), rng.uniform(0, 100, N_ROIS), [np.nan] * N_ROIS]),
         regressors={r: rng.random(N_FRAMES) for r in REGRESSORS},
         results=results,
-        events=pd.DataFrame({"stimulus": ["prey-nasalward", "looming", "looming"], "onset_s": [2.0, 8.5, 16.0],
-                             "duration_s": [1.0, 3.0, 3.0],
-                             "params": [{"size": 3, "speed": "slow"}, {"size": 30}, {}]}),
-        fish="F1", recording="R1", paramset="default", sensor="GCaMP6s", region="right_tectum",
-        genotype="wt", age_dpf=6.5, recorded_at=dt.datetime(2024, 3, 1, 10, 30), experiment="MF343",
+        events=pd.DataFrame(
+            {
+                "stimulus": ["prey-nasalward", "looming", "looming"],
+                "onset_s": [2.0, 8.5, 16.0],
+                "duration_s": [1.0, 3.0, 3.0],
+                "params": [{"size": 3, "speed": "slow"}, {"size": 30}, {}],
+            }
+        ),
+        fish="F1",
+        recording="R1",
+        paramset="default",
+        sensor="GCaMP6s",
+        region="right_tectum",
+        genotype="wt",
+        age_dpf=6.5,
+        recorded_at=dt.datetime(2024, 3, 1, 10, 30),
+        experiment="MF343",
         paramset_description="the default analysis",
     )
 
@@ -132,7 +147,7 @@ def test_unknown_recording_time_and_age(tmp_path):
     path = write_recording_nwb(tmp_path / "x.nwb", **given)
     with NWBHDF5IO(str(path), mode="r") as io:
         nwb = io.read()
-        assert nwb.session_start_time == dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        assert nwb.session_start_time == dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
         assert "start time is unknown" in nwb.session_description
         assert "stimulus" not in nwb.intervals
         rois = nwb.processing["ophys"]["ImageSegmentation"]["PlaneSegmentation"]
@@ -143,15 +158,18 @@ def test_unknown_recording_time_and_age(tmp_path):
     assert [m.split(":")[0] for m in serious_inspector_messages(path)] == ["CRITICAL check_subject_age subject"]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"results": {"mystery": np.zeros(N_ROIS)}}, "result column 'mystery' has no description"),
-    ({"results": {"cluster": pd.Series([1, None, 2, 2, 1, 1], dtype="Int64")}}, "has missing values"),
-    ({"results": {"r2": np.zeros(N_ROIS - 1)}}, "expected (6,), one value per ROI"),
-    ({"results": {"roi": np.arange(N_ROIS)}}, "'roi' is reserved"),
-    ({"regressors": {"a/b": np.zeros(N_FRAMES)}}, "regressor name 'a/b' cannot name an NWB object"),
-    ({"roi_ids": np.array([1, 1, 2, 3, 4, 5])}, "roi_ids must be unique"),
-    ({"frame_period_s": 0.0}, "frame_period_s must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"results": {"mystery": np.zeros(N_ROIS)}}, "result column 'mystery' has no description"),
+        ({"results": {"cluster": pd.Series([1, None, 2, 2, 1, 1], dtype="Int64")}}, "has missing values"),
+        ({"results": {"r2": np.zeros(N_ROIS - 1)}}, "expected (6,), one value per ROI"),
+        ({"results": {"roi": np.arange(N_ROIS)}}, "'roi' is reserved"),
+        ({"regressors": {"a/b": np.zeros(N_FRAMES)}}, "regressor name 'a/b' cannot name an NWB object"),
+        ({"roi_ids": np.array([1, 1, 2, 3, 4, 5])}, "roi_ids must be unique"),
+        ({"frame_period_s": 0.0}, "frame_period_s must be a positive number"),
+    ],
+)
 def test_bad_arguments(tmp_path, change, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         write_recording_nwb(tmp_path / "x.nwb", **dict(arrays(), **change))
@@ -163,8 +181,11 @@ def test_extra_columns_with_descriptions(tmp_path):
 
     given = arrays()
     results = given["results"].assign(p_permutation=np.linspace(0, 1, N_ROIS))
-    path = write_recording_nwb(tmp_path / "x.nwb", **dict(given, results=results),
-                               column_descriptions={"p_permutation": "permutation-test p-value"})
+    path = write_recording_nwb(
+        tmp_path / "x.nwb",
+        **dict(given, results=results),
+        column_descriptions={"p_permutation": "permutation-test p-value"},
+    )
     with NWBHDF5IO(str(path), mode="r") as io:
         column = io.read().analysis["roi_results"]["p_permutation"]
         assert column.description == "permutation-test p-value"
@@ -184,8 +205,11 @@ def populated(db):
     db.acquisition.Fish.delete(prompt=False)
     for i, n_rois in enumerate((40, 30)):
         rec = make_recording(n_rois=n_rois, n_frames=300, seed=i)
-        db.insert_recording(**synthetic_kwargs(rec, fish="F1", recording=f"R{i}", age_dpf=7.0,
-                                               recorded_at=dt.datetime(2024, 3, 1, 9 + i)))
+        db.insert_recording(
+            **synthetic_kwargs(
+                rec, fish="F1", recording=f"R{i}", age_dpf=7.0, recorded_at=dt.datetime(2024, 3, 1, 9 + i)
+            )
+        )
     db.populate_all({"paramset": "default"}, display_progress=False)
     yield db
     db.acquisition.Fish.delete(prompt=False)
@@ -211,8 +235,9 @@ def test_cli_export_nwb(populated, tmp_path, capsys):
         expected = results_table(key)
         with NWBHDF5IO(str(path), mode="r") as io:
             nwb = io.read()
-            np.testing.assert_allclose(nwb.processing["ophys"]["DfOverF"]["dff"].data[:].T,
-                                       db.analysis.DeltaF.load(key), rtol=1e-6)
+            np.testing.assert_allclose(
+                nwb.processing["ophys"]["DfOverF"]["dff"].data[:].T, db.analysis.DeltaF.load(key), rtol=1e-6
+            )
             table = nwb.analysis["roi_results"]
             assert table["roi"].table.id[:].tolist() == expected["source_id"].tolist()
             for column in ("r2", "p_parametric", "q_value", "coef_prey", "amplitude_looming"):
@@ -222,7 +247,8 @@ def test_cli_export_nwb(populated, tmp_path, capsys):
             assert table["cluster"].data[:].tolist() == expected["cluster"].fillna(-1).astype(int).tolist()
             names = db.analysis.Regressors.names(key)
             assert sorted(n for n in nwb.analysis if n.startswith("regressor_")) == sorted(
-                f"regressor_{n}" for n in names)
+                f"regressor_{n}" for n in names
+            )
             n_presentations = len(db.acquisition.Presentation & key)
             assert len(nwb.intervals["stimulus"]) == n_presentations
             assert nwb.subject.age == "P7D"

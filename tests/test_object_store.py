@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("moto.server", reason="the S3 tests need moto's server: pip install 'moto[server]' "
-                    "(it is in the test extra)")
+pytest.importorskip(
+    "moto.server", reason="the S3 tests need moto's server: pip install 'moto[server]' (it is in the test extra)"
+)
 pytest.importorskip("s3fs", reason="DataJoint's S3 stores need s3fs: pip install s3fs (it is in the test extra)")
 boto3 = pytest.importorskip("boto3", reason="the S3 tests list the bucket with boto3 (in the test extra)")
 
@@ -50,8 +51,11 @@ def doc_json_blocks() -> list[tuple[str, dict]]:
 
 
 def doc_store(protocol: str) -> dict:
-    (spec,) = [b["stores"]["tectum"] for _, b in doc_json_blocks()
-               if "stores" in b and b["stores"]["tectum"]["protocol"] == protocol]
+    (spec,) = [
+        b["stores"]["tectum"]
+        for _, b in doc_json_blocks()
+        if "stores" in b and b["stores"]["tectum"]["protocol"] == protocol
+    ]
     return dict(spec)
 
 
@@ -78,8 +82,13 @@ def s3_endpoint():
 
 
 def client(endpoint, key, secret):
-    return boto3.client("s3", endpoint_url=f"http://{endpoint}", aws_access_key_id=key,
-                        aws_secret_access_key=secret, region_name="us-east-1")
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://{endpoint}",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+    )
 
 
 class Project:
@@ -97,22 +106,35 @@ class Project:
             self.env.pop(name, None)
 
     def run(self, *argv, expect: int = 0) -> str:
-        proc = subprocess.run([sys.executable, "-m", "tectum.cli", "-q", *argv], cwd=self.folder, env=self.env,
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tectum.cli", "-q", *argv],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == expect, f"tectum {' '.join(argv)}: {proc.stdout}\n{proc.stderr}"
         return proc.stdout + proc.stderr
 
     def python(self, code: str) -> str:
         # schemas.activate() is the explicit declaration step the schemas package is getting
         preamble = "import schemas\nif hasattr(schemas, 'activate'):\n    schemas.activate()\n"
-        proc = subprocess.run([sys.executable, "-c", preamble + code], cwd=self.folder, env=self.env,
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-c", preamble + code],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
     def drop(self) -> None:
-        self.python("for m in (schemas.analysis, schemas.acquisition, schemas.reference):\n"
-                    "    m.schema.drop(prompt=False)\n")
+        self.python(
+            "for m in (schemas.analysis, schemas.acquisition, schemas.reference):\n    m.schema.drop(prompt=False)\n"
+        )
 
 
 def new_prefix() -> str:
@@ -144,8 +166,8 @@ def project(request, tmp_path):
         root = Path(store["location"]) / "_schema"
 
         def listing():
-            return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.glob(f"{prefix}*/**/*")
-                    if p.is_file()}
+            return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.glob(f"{prefix}*/**/*") if p.is_file()}
+
         proj = Project(tmp_path / "work", prefix, store)
     else:
         endpoint = request.getfixturevalue("s3_endpoint")
@@ -155,8 +177,8 @@ def project(request, tmp_path):
 
         def listing():
             objects = s3.list_objects_v2(Bucket=BUCKET, Prefix=root + prefix).get("Contents", [])
-            return {o["Key"][len(root):]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()
-                    for o in objects}
+            return {o["Key"][len(root) :]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in objects}
+
         proj = Project(tmp_path / "work", prefix, store, secret="alice-secret")
     proj.listing = listing
     yield proj
@@ -180,8 +202,9 @@ def test_ingest_populate_export_delete_gc(project, tmp_path):
     assert "1 inserted" in project.run("ingest", str(manifest))
     files = project.listing()
     (traces_path,) = files
-    assert re.fullmatch(rf"{prefix}acquisition/roi_traces/fish={rec.fish}/recording={rec.recording}/traces_[\w-]+\.npy",
-                        traces_path), traces_path
+    assert re.fullmatch(
+        rf"{prefix}acquisition/roi_traces/fish={rec.fish}/recording={rec.recording}/traces_[\w-]+\.npy", traces_path
+    ), traces_path
     np.testing.assert_array_equal(load_npy(files[traces_path]), rec.traces)
 
     assert "1 made" in project.run("populate", "--paramset", "default")
@@ -190,8 +213,9 @@ def test_ingest_populate_export_delete_gc(project, tmp_path):
     # the dF/F, and the regressors' design, stimulus trains and convolved regressors
     assert len(computed) == 4, computed
     (dff_path,) = [p for p in computed if "/__delta_f/" in p]
-    assert dff_path.startswith(f"{prefix}analysis/__delta_f/fish={rec.fish}/recording={rec.recording}/"
-                               "paramset=default/dff_")
+    assert dff_path.startswith(
+        f"{prefix}analysis/__delta_f/fish={rec.fish}/recording={rec.recording}/paramset=default/dff_"
+    )
     dff = load_npy(files[dff_path])
     assert dff.shape == rec.traces.shape
 
@@ -202,8 +226,7 @@ def test_ingest_populate_export_delete_gc(project, tmp_path):
         np.testing.assert_array_equal(nwb_io.read().processing["ophys"]["DfOverF"]["dff"].data[:].T, dff)
 
     # deleting rows leaves the files until the garbage collector removes them
-    project.python("schemas.acquisition.Fish.delete(prompt=False)\n"
-                   "assert len(schemas.acquisition.Recording()) == 0\n")
+    project.python("schemas.acquisition.Fish.delete(prompt=False)\nassert len(schemas.acquisition.Recording()) == 0\n")
     assert set(project.listing()) == set(files)
     out = project.run("gc")
     assert "store: 5 file(s), 5 not referenced by any row" in out and "tectum db gc removes them" in out
@@ -230,8 +253,12 @@ def test_doc_store_examples_are_valid_datajoint_settings():
 
 def set_auth(endpoint: str, initial_no_auth_actions: str) -> None:
     """moto: authorise every request from now on ("0"), or none again ("inf")."""
-    request = urllib.request.Request(f"http://{endpoint}/moto-api/reset-auth", data=initial_no_auth_actions.encode(),
-                                     method="POST", headers={"Content-Type": "text/plain"})
+    request = urllib.request.Request(
+        f"http://{endpoint}/moto-api/reset-auth",
+        data=initial_no_auth_actions.encode(),
+        method="POST",
+        headers={"Content-Type": "text/plain"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
 
@@ -239,8 +266,13 @@ def set_auth(endpoint: str, initial_no_auth_actions: str) -> None:
 @pytest.mark.db
 @pytest.mark.skipif(os.environ.get("DJ_BACKEND") == "postgresql", reason=S3_ONCE)
 def test_bucket_policies_of_the_three_roles(s3_endpoint, tmp_path):
-    iam = boto3.client("iam", endpoint_url=f"http://{s3_endpoint}", aws_access_key_id="setup",
-                       aws_secret_access_key="setup", region_name="us-east-1")
+    iam = boto3.client(
+        "iam",
+        endpoint_url=f"http://{s3_endpoint}",
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+        region_name="us-east-1",
+    )
     prefix = new_prefix()
     projects, keys = {}, {}
     for role in ("viewer", "analyst", "admin"):
@@ -250,10 +282,16 @@ def test_bucket_policies_of_the_three_roles(s3_endpoint, tmp_path):
         if role == "admin":
             # moto checks a bulk delete (DeleteObjects) against the bucket's ARN before each key's;
             # AWS and MinIO check only the keys, which the document's policy covers
-            policy = dict(policy, Statement=[*policy["Statement"], {
-                "Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": [f"arn:aws:s3:::{BUCKET}"]}])
-        arn = iam.create_policy(PolicyName=f"tectum-{role}-{prefix}",
-                                PolicyDocument=json.dumps(policy))["Policy"]["Arn"]
+            policy = dict(
+                policy,
+                Statement=[
+                    *policy["Statement"],
+                    {"Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": [f"arn:aws:s3:::{BUCKET}"]},
+                ],
+            )
+        arn = iam.create_policy(PolicyName=f"tectum-{role}-{prefix}", PolicyDocument=json.dumps(policy))["Policy"][
+            "Arn"
+        ]
         iam.attach_user_policy(UserName=user, PolicyArn=arn)
         key = iam.create_access_key(UserName=user)["AccessKey"]
         keys[role] = (key["AccessKeyId"], key["SecretAccessKey"])

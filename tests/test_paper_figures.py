@@ -53,8 +53,9 @@ def rec():
     from pipeline import analyse_recording, make_recording
 
     r = make_recording(n_rois=150, n_frames=420, seed=5)
-    res = analyse_recording(r.traces, r.events, r.frame_period_s, sensor=r.sensor,
-                            stimulus_groups=r.groups, clustering=False)
+    res = analyse_recording(
+        r.traces, r.events, r.frame_period_s, sensor=r.sensor, stimulus_groups=r.groups, clustering=False
+    )
     names = res.regressors.names
     labels = np.array([label or "" for label in res.labels], dtype=object)
     stim_to_reg = {s: g for g, stims in r.groups.items() for s in stims}
@@ -99,18 +100,23 @@ def test_unknown_stimulus_colour_is_stable_across_processes():
     here = [class_color(n) for n in names]
     assert all(c in STIMULUS_PALETTE for c in here)
     assert len({class_color(f"stim{i}") for i in range(60)}) == len(STIMULUS_PALETTE)  # the hash spreads
-    code = ("from tectum.report.style import class_color; "
-            f"print(','.join(class_color(n) for n in {names!r}))")
+    code = f"from tectum.report.style import class_color; print(','.join(class_color(n) for n in {names!r}))"
     for seed in ("0", "12345"):  # hash() would differ between these; the colours must not
         env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(ROOT))
-        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
         assert out.split(",") == here
 
 
 def test_palette_is_distinct_from_cluster_fixed_and_neutral_colours():
-    from tectum.report.style import (CLUSTER_COLORS, NEUTRAL_CLASS_COLORS, NOT_SELECTED_COLOR, STIMULUS_COLORS,
-                                     STIMULUS_PALETTE)
+    from tectum.report.style import (
+        CLUSTER_COLORS,
+        NEUTRAL_CLASS_COLORS,
+        NOT_SELECTED_COLOR,
+        STIMULUS_COLORS,
+        STIMULUS_PALETTE,
+    )
 
     fixed = [*STIMULUS_COLORS.values(), *NEUTRAL_CLASS_COLORS.values(), NOT_SELECTED_COLOR]
     for c in STIMULUS_PALETTE:
@@ -123,8 +129,8 @@ def test_palette_is_distinct_from_cluster_fixed_and_neutral_colours():
 
 def test_report_figures_use_the_shared_class_colours():
     from matplotlib.figure import Figure
-
     from test_report import _fake_data
+
     from tectum.report import draw_class_counts, draw_clustermap
     from tectum.report.style import NOT_SELECTED_COLOR, class_color
 
@@ -196,8 +202,10 @@ def test_presentation_amplitudes_are_window_minus_baseline():
 
     dff = np.tile(np.arange(50, dtype=float), (2, 1))
     dff[1] *= 2
-    pres = [{"stimulus": "a", "onset_s": 10.0, "duration_s": 1, "regressor": "A"},
-            {"stimulus": "a", "onset_s": 30.0, "duration_s": 1, "regressor": "A"}]
+    pres = [
+        {"stimulus": "a", "onset_s": 10.0, "duration_s": 1, "regressor": "A"},
+        {"stimulus": "a", "onset_s": 30.0, "duration_s": 1, "regressor": "A"},
+    ]
     amp = presentation_amplitudes(dff, 1.0, pres, window_s=(0, 5), baseline_s=(-3, 0))
     # frames 10..14 minus frames 7..9: 12 - 8 = 4 (ROI 1: twice that)
     assert np.allclose(amp.loc[amp["roi"] == 0, "amplitude"], 4.0)
@@ -234,8 +242,9 @@ def test_class_responses_panels_counts_and_spans(rec, tmp_path):
         assert panel["n_presentations"] == 3
         assert f"n = {n} ROIs, 3 presentations" in [t.get_text() for t in ax.texts]
         spans = [p for p in ax.patches if p.get_gid() == "stimulus-span"]
-        assert [(round(p.get_x(), 9), round(p.get_x() + p.get_width(), 9)) for p in spans] == \
-            [(0.0, durations[panel["stimulus"]])]
+        assert [(round(p.get_x(), 9), round(p.get_x() + p.get_width(), 9)) for p in spans] == [
+            (0.0, durations[panel["stimulus"]])
+        ]
         assert to_hex(ax.lines[-1].get_color()) == class_color(panel["class"])
     assert fig.axes[0].get_xlim() == (-3.0, 10.0)
     assert "mean ± SEM across ROIs" in fig._suptitle.get_text()
@@ -256,8 +265,9 @@ def test_class_responses_band_is_the_sem_or_a_bootstrap_ci(rec, tmp_path):
     m2, lo2, hi2 = spread_across_rois(x, "ci95", n_boot=400, seed=1)
     assert np.allclose(m2, mean) and (lo2 <= mean + 1e-12).all() and (hi2 >= mean - 1e-12).all()
     assert np.allclose(spread_across_rois(x, "ci95", n_boot=400, seed=1)[1], lo2)  # seeded: reproducible
-    fig = plot_class_responses(rec["dff"], rec["T"], rec["pres"], labels, error="ci95", baseline_s=(-3, 0),
-                               classes=["looming"])
+    fig = plot_class_responses(
+        rec["dff"], rec["T"], rec["pres"], labels, error="ci95", baseline_s=(-3, 0), classes=["looming"]
+    )
     assert "bootstrap 95% CI" in fig._suptitle.get_text()
     assert "mean from −3 to 0 s subtracted" in fig._suptitle.get_text()
     assert len(fig.axes) == len(fig.tectum_info["stimuli"])
@@ -315,17 +325,19 @@ def test_tuning_heatmap_sorts_by_class_then_amplitude(tmp_path):
     from tectum.figures import plot_tuning_heatmap
     from tectum.report.style import class_color
 
-    amp = np.array([
-        [0.1, 0.0, 0.0],   # 0 prey
-        [0.5, 0.0, 0.1],   # 1 prey, strongest
-        [0.0, 0.3, 0.0],   # 2 looming
-        [0.0, 0.0, 0.2],   # 3 not selected
-        [-0.4, -0.1, 0.0],  # 4 inhibited, most negative
-        [-0.1, -0.2, 0.0],  # 5 inhibited
-        [0.2, 0.2, 0.6],   # 6 mixed
-        [np.nan, np.nan, np.nan],  # 7 prey without amplitude: last of its class
-        [0.0, 0.2, 0.0],   # 8 a stimulus without a fixed colour
-    ])
+    amp = np.array(
+        [
+            [0.1, 0.0, 0.0],  # 0 prey
+            [0.5, 0.0, 0.1],  # 1 prey, strongest
+            [0.0, 0.3, 0.0],  # 2 looming
+            [0.0, 0.0, 0.2],  # 3 not selected
+            [-0.4, -0.1, 0.0],  # 4 inhibited, most negative
+            [-0.1, -0.2, 0.0],  # 5 inhibited
+            [0.2, 0.2, 0.6],  # 6 mixed
+            [np.nan, np.nan, np.nan],  # 7 prey without amplitude: last of its class
+            [0.0, 0.2, 0.0],  # 8 a stimulus without a fixed colour
+        ]
+    )
     labels = ["prey", "prey", "looming", "", "inhibited", "inhibited", "mixed", "prey", "grating"]
     names = ["prey", "looming", "grating"]
     fig = plot_tuning_heatmap(amp, labels, columns=names)
@@ -468,8 +480,7 @@ def test_kernel_against_mean_response_and_objective(rec, tmp_path):
     _render(fig, tmp_path / "kernel.png")
 
     grid = np.array([0.5, 1.0, 2.0, 4.0])
-    chosen = dict(info, tau_grid_s=grid, objective=[0.1, 0.2, 0.25, 0.15], objective_label="mean r²",
-                  sensor="GCaMP6s")
+    chosen = dict(info, tau_grid_s=grid, objective=[0.1, 0.2, 0.25, 0.15], objective_label="mean r²", sensor="GCaMP6s")
     fig = plot_kernel(kernel, T, chosen, response=(resp.t_s, resp.mean))
     d = fig.tectum_info
     assert d["panels"] == ["kernel", "objective"] and d["chosen_tau_s"] == 2.0
@@ -516,12 +527,15 @@ def test_shift_null_histogram_observed_and_p(tmp_path):
 
 def _fractions_table():
     rows = []
-    for fish, genotype, recs in (("F1", "wt", {"R1": 0.2, "R2": 0.4}), ("F2", "wt", {"R1": 0.3}),
-                                 ("F3", "mut", {"R1": 0.6}), ("F4", None, {"R1": 0.1})):
+    for fish, genotype, recs in (
+        ("F1", "wt", {"R1": 0.2, "R2": 0.4}),
+        ("F2", "wt", {"R1": 0.3}),
+        ("F3", "mut", {"R1": 0.6}),
+        ("F4", None, {"R1": 0.1}),
+    ):
         for recording, prey in recs.items():
             rows.append(dict(fish=fish, recording=recording, genotype=genotype, roi_class="prey", fraction=prey))
-            rows.append(dict(fish=fish, recording=recording, genotype=genotype, roi_class="looming",
-                             fraction=1 - prey))
+            rows.append(dict(fish=fish, recording=recording, genotype=genotype, roi_class="looming", fraction=1 - prey))
     df = pd.DataFrame(rows)
     # F3 has a dimming row, the others none (counted as 0); F2's looming is undefined (no selected ROIs)
     df.loc[len(df)] = dict(fish="F3", recording="R1", genotype="mut", roi_class="dimming", fraction=0.0)

@@ -12,7 +12,6 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-
 from dbutil import synthetic_kwargs
 
 matplotlib.use("Agg")
@@ -22,17 +21,20 @@ matplotlib.use("Agg")
 def recordings():
     from pipeline.synthetic import make_recording
 
-    return {("F1", "R1"): make_recording(n_rois=60, n_frames=420, seed=21),
-            ("F1", "R2"): make_recording(n_rois=60, n_frames=420, seed=22),
-            ("F2", "R1"): make_recording(n_rois=60, n_frames=420, seed=23)}
+    return {
+        ("F1", "R1"): make_recording(n_rois=60, n_frames=420, seed=21),
+        ("F1", "R2"): make_recording(n_rois=60, n_frames=420, seed=22),
+        ("F2", "R1"): make_recording(n_rois=60, n_frames=420, seed=23),
+    }
 
 
 @pytest.fixture
 def populated(clean_db, recordings):
     db = clean_db
     for (fish, rec_name), rec in recordings.items():
-        db.insert_recording(**synthetic_kwargs(rec, fish=fish, recording=rec_name,
-                                               genotype="wt" if fish == "F1" else "mut"))
+        db.insert_recording(
+            **synthetic_kwargs(rec, fish=fish, recording=rec_name, genotype="wt" if fish == "F1" else "mut")
+        )
     reports = db.populate_all({"paramset": "default"})
     assert all(not r.errors for r in reports), [r.errors for r in reports]
     return db
@@ -67,8 +69,14 @@ def test_class_fractions_sql_feeds_the_cross_recording_page(populated, tmp_path)
 
 
 def test_per_recording_figures_from_fetched_rows(populated, tmp_path):
-    from tectum.figures import (plot_class_responses, plot_kernel, plot_r2_vs_q, plot_roi_positions,
-                                plot_tuning_heatmap, save_png)
+    from tectum.figures import (
+        plot_class_responses,
+        plot_kernel,
+        plot_r2_vs_q,
+        plot_roi_positions,
+        plot_tuning_heatmap,
+        save_png,
+    )
 
     acq, an = populated.acquisition, populated.analysis
     key = {"fish": "F1", "recording": "R1", "paramset": "default"}
@@ -92,7 +100,9 @@ def test_per_recording_figures_from_fetched_rows(populated, tmp_path):
 
     figs = {
         "responses": plot_class_responses(dff, frame_period, presentations, roi_class, regressors=names),
-        "tuning": plot_tuning_heatmap(amplitudes, roi_class, columns=names, value_label="mean ΔF/F 0-5 s after onset minus 3 s before"),
+        "tuning": plot_tuning_heatmap(
+            amplitudes, roi_class, columns=names, value_label="mean ΔF/F 0-5 s after onset minus 3 s before"
+        ),
         "r2q": plot_r2_vs_q(r2, q, roi_class, q_threshold=fdr_alpha, r2_floor=r2_min or None, regressors=names),
         "positions": plot_roi_positions(np.column_stack([x, y, z]).astype(float), roi_class),
         "kernel": plot_kernel(kernel, frame_period, {"kernel_name": kernel_name}),

@@ -12,7 +12,7 @@ def notebook_mean_for_timepoints(dff, regs, how_long):
     res = np.zeros((dff.shape[0], len(regs), n_slots))
     for ridx, reg in enumerate(regs):
         for tidx, tp in enumerate(reg[0]):
-            res[:, ridx, tidx] = dff[:, tp:tp + how_long].mean(-1)
+            res[:, ridx, tidx] = dff[:, tp : tp + how_long].mean(-1)
     return res.mean(-1)
 
 
@@ -24,8 +24,8 @@ def dff():
 def test_correct_amplitudes(dff):
     onsets = [np.array([3, 30, 60, 97]), np.array([10, 50]), np.array([])]
     amp = response_amplitudes(dff, onsets, window_frames=5)
-    expected0 = np.mean([dff[:, f:f + 5].mean(1) for f in onsets[0]], axis=0)
-    expected1 = np.mean([dff[:, f:f + 5].mean(1) for f in onsets[1]], axis=0)
+    expected0 = np.mean([dff[:, f : f + 5].mean(1) for f in onsets[0]], axis=0)
+    expected1 = np.mean([dff[:, f : f + 5].mean(1) for f in onsets[1]], axis=0)
     np.testing.assert_allclose(amp[:, 0], expected0, rtol=1e-12)
     np.testing.assert_allclose(amp[:, 1], expected1, rtol=1e-12)
     assert np.isnan(amp[:, 2]).all()
@@ -37,8 +37,7 @@ def test_correct_amplitudes(dff):
 def test_seed_bug_reproduced_and_differs(dff):
     onsets = [np.array([3, 30, 60, 80]), np.array([10, 50]), np.array([20])]
     seed = seed2020_response_amplitudes(dff, onsets, window_frames=5)
-    reference = notebook_mean_for_timepoints(
-        dff, [(f,) for f in onsets], how_long=5)
+    reference = notebook_mean_for_timepoints(dff, [(f,) for f in onsets], how_long=5)
     np.testing.assert_allclose(seed, reference, rtol=1e-12, atol=1e-15)
     correct = response_amplitudes(dff, onsets, window_frames=5)
     np.testing.assert_allclose(seed[:, 0], correct[:, 0], rtol=1e-12)

@@ -3,9 +3,18 @@
 import numpy as np
 import pytest
 
-from pipeline import (DEFAULT_PARAMSET, SEED2020_PARAMSET, AnalysisResult,
-                      ClusterResult, FitResult, ParamError, RegressorResult,
-                      analyse_recording, compute_dff, make_recording)
+from pipeline import (
+    DEFAULT_PARAMSET,
+    SEED2020_PARAMSET,
+    AnalysisResult,
+    ClusterResult,
+    FitResult,
+    ParamError,
+    RegressorResult,
+    analyse_recording,
+    compute_dff,
+    make_recording,
+)
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +24,9 @@ def rec():
 
 @pytest.fixture(scope="module")
 def result(rec):
-    return analyse_recording(rec.traces, rec.events, rec.frame_period_s,
-                             sensor=rec.sensor,
-                             clustering=("hierarchical", {"max_rois": 50}))
+    return analyse_recording(
+        rec.traces, rec.events, rec.frame_period_s, sensor=rec.sensor, clustering=("hierarchical", {"max_rois": 50})
+    )
 
 
 def test_result_fields(rec, result):
@@ -52,16 +61,19 @@ def test_clusters(result):
 
 def test_dff_input_and_stage_spellings(rec, result):
     dff = compute_dff(rec.traces, "percentile", percentile=8.0)
-    res = analyse_recording(dff, rec.events, rec.frame_period_s,
-                            sensor="GCaMP6s", trace_kind="dff",
-                            clustering=False)
+    res = analyse_recording(dff, rec.events, rec.frame_period_s, sensor="GCaMP6s", trace_kind="dff", clustering=False)
     assert res.params["dff"] == ("none", {})
     assert res.clusters is None
     np.testing.assert_allclose(res.fit.r2, result.fit.r2, atol=1e-12)
     by_dict = analyse_recording(
-        rec.traces, rec.events, rec.frame_period_s, sensor="GCaMP6s",
+        rec.traces,
+        rec.events,
+        rec.frame_period_s,
+        sensor="GCaMP6s",
         regressors={"method": "exponential", "tau_decay_s": 1.5},
-        fit="ols", clustering="none")
+        fit="ols",
+        clustering="none",
+    )
     assert by_dict.regressors.kernel_info["tau_decay_s"] == 1.5
     assert by_dict.params["fit"] == DEFAULT_PARAMSET["fit"]
 
@@ -69,12 +81,10 @@ def test_dff_input_and_stage_spellings(rec, result):
 def test_parameter_validation(rec):
     args = (rec.traces, rec.events, rec.frame_period_s)
     with pytest.raises(ParamError, match="did you mean 'fdr_alpha'"):
-        analyse_recording(*args, sensor="GCaMP6s",
-                          fit=("ols", {"fdr_alph": 0.1}))
+        analyse_recording(*args, sensor="GCaMP6s", fit=("ols", {"fdr_alph": 0.1}))
     with pytest.raises(ValueError, match="trace_kind"):
         analyse_recording(*args, sensor="GCaMP6s", trace_kind="spikes")
     with pytest.raises(ValueError, match="known sensors"):
         analyse_recording(*args, sensor="GCaMP3")
     with pytest.raises(ValueError, match="notebook tau"):
-        analyse_recording(*args, sensor="jGCaMP8m",
-                          regressors=SEED2020_PARAMSET["regressors"])
+        analyse_recording(*args, sensor="jGCaMP8m", regressors=SEED2020_PARAMSET["regressors"])

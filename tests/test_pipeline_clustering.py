@@ -6,8 +6,7 @@ from scipy import stats
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import pdist
 
-from pipeline import (ClusterResult, cluster_rois, correlation_distance,
-                      zscore_rows)
+from pipeline import ClusterResult, cluster_rois, correlation_distance, zscore_rows
 
 
 @pytest.fixture
@@ -15,21 +14,18 @@ def x():
     rng = np.random.default_rng(0)
     protos = rng.normal(size=(4, 120))
     labels = rng.integers(0, 4, 60)
-    return protos[labels] * rng.uniform(0.5, 3, (60, 1)) + 10 + \
-        rng.normal(0, 0.8, (60, 120))
+    return protos[labels] * rng.uniform(0.5, 3, (60, 1)) + 10 + rng.normal(0, 0.8, (60, 120))
 
 
 def test_zscore_rows(x):
-    np.testing.assert_allclose(zscore_rows(x), stats.zscore(x, axis=1,
-                                                            ddof=1))
+    np.testing.assert_allclose(zscore_rows(x), stats.zscore(x, axis=1, ddof=1))
     np.testing.assert_allclose(zscore_rows(x, ddof=0), stats.zscore(x, axis=1))
     z = zscore_rows(np.vstack([x[:2], np.full(120, 3.0)]))
     assert np.all(z[2] == 0)
 
 
 def test_correlation_distance_matches_pdist(x):
-    np.testing.assert_allclose(correlation_distance(x),
-                               pdist(x, "correlation"), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(correlation_distance(x), pdist(x, "correlation"), rtol=0, atol=1e-10)
     # constant row: distance 1 to everything, no NaN
     d = correlation_distance(np.vstack([x[:3], np.full(120, 5.0)]))
     assert np.isfinite(d).all()
@@ -39,20 +35,18 @@ def test_correlation_distance_matches_pdist(x):
 
 def test_correlation_distance_blocks(x, monkeypatch):
     import pipeline.clustering as clustering
+
     monkeypatch.setattr(clustering, "_BLOCK_VALUES", 7 * 60)  # 7 rows/block
-    np.testing.assert_allclose(correlation_distance(x),
-                               pdist(x, "correlation"), atol=1e-10)
+    np.testing.assert_allclose(correlation_distance(x), pdist(x, "correlation"), atol=1e-10)
 
 
 def test_cluster_matches_scipy_without_optimal_ordering(x):
     res = cluster_rois(x, n_clusters=4, optimal_ordering=False)
     assert isinstance(res, ClusterResult)
-    z = hierarchy.linkage(zscore_rows(x), method="average",
-                          metric="correlation")
+    z = hierarchy.linkage(zscore_rows(x), method="average", metric="correlation")
     np.testing.assert_allclose(res.linkage, z, atol=1e-10)
     np.testing.assert_array_equal(res.leaf_order, hierarchy.leaves_list(z))
-    np.testing.assert_array_equal(
-        res.labels, hierarchy.fcluster(z, 4, criterion="maxclust"))
+    np.testing.assert_array_equal(res.labels, hierarchy.fcluster(z, 4, criterion="maxclust"))
     np.testing.assert_array_equal(res.rows, np.arange(60))
     assert not res.capped and not res.optimally_ordered
     assert len(np.unique(res.labels)) == 4
@@ -64,8 +58,7 @@ def test_cluster_optimal_ordering_and_threshold(x):
     res = cluster_rois(x, distance_threshold=0.5)
     assert res.optimally_ordered
     np.testing.assert_array_equal(res.leaf_order, hierarchy.leaves_list(z))
-    np.testing.assert_array_equal(
-        res.labels, hierarchy.fcluster(z, 0.5, criterion="distance"))
+    np.testing.assert_array_equal(res.labels, hierarchy.fcluster(z, 0.5, criterion="distance"))
     default = cluster_rois(x)
     assert default.labels.max() == 8  # n_clusters defaults to min(8, n)
 
@@ -73,10 +66,11 @@ def test_cluster_optimal_ordering_and_threshold(x):
 def test_matches_seaborn_clustermap_rows(x):
     sns = pytest.importorskip("seaborn")
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    grid = sns.clustermap(x, metric="correlation", z_score=0,
-                          col_cluster=False)
+
+    grid = sns.clustermap(x, metric="correlation", z_score=0, col_cluster=False)
     order = grid.dendrogram_row.reordered_ind
     plt.close("all")
     res = cluster_rois(x, optimal_ordering=False)
@@ -103,8 +97,7 @@ def test_candidates(x):
     mask[[3, 7, 20, 41, 59]] = True
     res = cluster_rois(x, candidates=mask, n_clusters=2)
     np.testing.assert_array_equal(res.rows, [3, 7, 20, 41, 59])
-    capped = cluster_rois(x, candidates=np.flatnonzero(mask), max_rois=2,
-                          priority=np.arange(60.0))
+    capped = cluster_rois(x, candidates=np.flatnonzero(mask), max_rois=2, priority=np.arange(60.0))
     np.testing.assert_array_equal(capped.rows, [41, 59])
 
 

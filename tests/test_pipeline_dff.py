@@ -12,13 +12,11 @@ def traces():
     rng = np.random.default_rng(0)
     base = rng.uniform(100, 1000, (20, 1))
     drift = 1 - 0.05 * np.linspace(0, 1, 300)[None, :]
-    return (base * drift * (1 + 0.1 * rng.random((20, 300)))).astype(
-        np.float32)
+    return (base * drift * (1 + 0.1 * rng.random((20, 300)))).astype(np.float32)
 
 
 def test_methods_listed():
-    assert DFF_METHODS == ("percentile", "sliding_percentile", "none",
-                           "seed2020")
+    assert DFF_METHODS == ("percentile", "sliding_percentile", "none", "seed2020")
 
 
 def test_percentile_baseline_per_roi(traces):
@@ -30,8 +28,7 @@ def test_percentile_baseline_per_roi(traces):
 
 
 def test_sliding_percentile_matches_2d_percentile_filter(traces):
-    out = compute_dff(traces, "sliding_percentile", frame_period_s=0.5,
-                      window_s=10.0, percentile=10.0)
+    out = compute_dff(traces, "sliding_percentile", frame_period_s=0.5, window_s=10.0, percentile=10.0)
     f = traces.astype(np.float64)
     f0 = ndimage.percentile_filter(f, 10.0, size=(1, 21), mode="nearest")
     np.testing.assert_allclose(out, (f - f0) / f0, rtol=1e-12, atol=1e-15)
@@ -41,8 +38,7 @@ def test_sliding_window_made_odd_and_clipped(traces):
     # 4 s at 1 s/frame -> 5 frames (odd); 1000 s -> clipped to 299 frames.
     f = traces.astype(np.float64)
     for window_s, size in ((4.0, 5), (1000.0, 299)):
-        out = compute_dff(traces, "sliding_percentile", frame_period_s=1.0,
-                          window_s=window_s, percentile=8.0)
+        out = compute_dff(traces, "sliding_percentile", frame_period_s=1.0, window_s=window_s, percentile=8.0)
         f0 = ndimage.percentile_filter(f, 8.0, size=(1, size), mode="nearest")
         np.testing.assert_allclose(out, (f - f0) / f0, rtol=1e-12)
 
@@ -66,24 +62,18 @@ def test_seed2020_is_notebook_formula(traces):
     f0 = np.percentile(f, 5, 0)  # per FRAME across ROIs, as published
     np.testing.assert_array_equal(compute_dff(f, "seed2020"), (f - f0) / f0)
     # percentile is ignored: the notebook always used 5
-    np.testing.assert_array_equal(
-        compute_dff(f, "seed2020", percentile=50), (f - f0) / f0)
+    np.testing.assert_array_equal(compute_dff(f, "seed2020", percentile=50), (f - f0) / f0)
 
 
 def test_neuropil_subtracted_before_baseline(traces):
     neuropil = 0.3 * traces
-    out = compute_dff(traces, "percentile", neuropil=neuropil,
-                      neuropil_factor=0.7)
+    out = compute_dff(traces, "percentile", neuropil=neuropil, neuropil_factor=0.7)
     f = traces.astype(np.float64) - 0.7 * neuropil.astype(np.float64)
     f0 = np.percentile(f, 8.0, axis=1)[:, None]
     np.testing.assert_allclose(out, (f - f0) / f0, rtol=1e-12)
     # factor 0 disables it; "none" ignores it
-    np.testing.assert_array_equal(
-        compute_dff(traces, neuropil=neuropil, neuropil_factor=0.0),
-        compute_dff(traces))
-    np.testing.assert_array_equal(
-        compute_dff(traces, "none", neuropil=neuropil),
-        traces.astype(np.float64))
+    np.testing.assert_array_equal(compute_dff(traces, neuropil=neuropil, neuropil_factor=0.0), compute_dff(traces))
+    np.testing.assert_array_equal(compute_dff(traces, "none", neuropil=neuropil), traces.astype(np.float64))
     with pytest.raises(ValueError, match="neuropil shape"):
         compute_dff(traces, neuropil=neuropil[:, :10])
 
@@ -107,8 +97,7 @@ def test_baseline_error_sliding_names_roi_and_frame(traces):
     bad = traces.copy()
     bad[5, 100:] = 0.0
     with pytest.raises(BaselineError) as info:
-        compute_dff(bad, "sliding_percentile", frame_period_s=1.0,
-                    window_s=11)
+        compute_dff(bad, "sliding_percentile", frame_period_s=1.0, window_s=11)
     assert info.value.roi == 5 and info.value.frame is not None
     assert info.value.value == 0.0
 

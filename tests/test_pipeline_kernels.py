@@ -5,19 +5,23 @@ import math
 import numpy as np
 import pytest
 
-from pipeline import (SEED2020_TAUS, SENSORS, double_exponential_kernel,
-                      exponential_kernel, seed2020_kernel, sensor_kernel)
+from pipeline import (
+    SEED2020_TAUS,
+    SENSORS,
+    double_exponential_kernel,
+    exponential_kernel,
+    seed2020_kernel,
+    sensor_kernel,
+)
 
-EXPECTED = {"GCaMP6s", "GCaMP6f", "GCaMP6m", "jGCaMP7f", "jGCaMP8s",
-            "jGCaMP8m", "jGCaMP8f"}
+EXPECTED = {"GCaMP6s", "GCaMP6f", "GCaMP6m", "jGCaMP7f", "jGCaMP8s", "jGCaMP8m", "jGCaMP8f"}
 
 
 def test_sensor_table_complete_and_consistent():
     assert set(SENSORS) == EXPECTED
-    for name, spec in SENSORS.items():
+    for _name, spec in SENSORS.items():
         assert spec["reference"] and isinstance(spec["reference"], str)
-        assert math.isclose(spec["tau_decay_s"] * math.log(2),
-                            spec["t_half_decay_s"], rel_tol=1e-12)
+        assert math.isclose(spec["tau_decay_s"] * math.log(2), spec["t_half_decay_s"], rel_tol=1e-12)
         if spec["tau_rise_s"] is not None:
             assert spec["tau_rise_s"] < spec["tau_decay_s"]
     # slow > medium > fast within each family
@@ -68,8 +72,7 @@ def test_exponential_delay_fractional():
     assert k[0] == k[1] == 0
     # an integer delay is a pure shift
     k0 = exponential_kernel(1.0, 2.0, n_frames=8, normalize=None)
-    k2 = exponential_kernel(1.0, 2.0, n_frames=10, delay_s=2.0,
-                            normalize=None)
+    k2 = exponential_kernel(1.0, 2.0, n_frames=10, delay_s=2.0, normalize=None)
     np.testing.assert_allclose(k2[2:], k0, rtol=1e-15)
     with pytest.raises(ValueError, match="zero at every"):
         exponential_kernel(1.0, 2.0, n_frames=3, delay_s=5.0)
@@ -78,28 +81,23 @@ def test_exponential_delay_fractional():
 def test_double_exponential():
     k = double_exponential_kernel(0.01, 0.05, 0.5, normalize=None)
     t = np.arange(len(k)) * 0.01
-    np.testing.assert_allclose(k, np.exp(-t / 0.5) - np.exp(-t / 0.05),
-                               atol=1e-15)
+    np.testing.assert_allclose(k, np.exp(-t / 0.5) - np.exp(-t / 0.05), atol=1e-15)
     t_peak = np.log(0.5 / 0.05) * 0.5 * 0.05 / (0.5 - 0.05)
     assert t[np.argmax(k)] == pytest.approx(t_peak, abs=0.01)
-    assert double_exponential_kernel(0.01, 0.05, 0.5).sum() == \
-        pytest.approx(1.0)
+    assert double_exponential_kernel(0.01, 0.05, 0.5).sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="smaller"):
         double_exponential_kernel(0.01, 0.5, 0.5)
-    kd = double_exponential_kernel(0.01, 0.05, 0.5, delay_s=0.105,
-                                   normalize=None)
+    kd = double_exponential_kernel(0.01, 0.05, 0.5, delay_s=0.105, normalize=None)
     assert np.all(kd[:11] == 0) and kd[11] > 0
 
 
 def test_sensor_kernel_dispatch_and_names():
     np.testing.assert_array_equal(
-        sensor_kernel("gcamp6s", 1.0),
-        exponential_kernel(1.0, SENSORS["GCaMP6s"]["tau_decay_s"]))
+        sensor_kernel("gcamp6s", 1.0), exponential_kernel(1.0, SENSORS["GCaMP6s"]["tau_decay_s"])
+    )
     k8 = sensor_kernel("JGCAMP8M", 0.01)
     spec = SENSORS["jGCaMP8m"]
-    np.testing.assert_array_equal(
-        k8, double_exponential_kernel(0.01, spec["tau_rise_s"],
-                                      spec["tau_decay_s"]))
+    np.testing.assert_array_equal(k8, double_exponential_kernel(0.01, spec["tau_rise_s"], spec["tau_decay_s"]))
     assert k8[0] == 0.0  # rises from zero
     with pytest.raises(ValueError, match="GCaMP6s.*jGCaMP8f"):
         sensor_kernel("GCaMP3", 1.0)
@@ -109,10 +107,8 @@ def test_seed2020_kernel_is_notebook_kernel():
     n, dt = 420, 1.0
     time = np.arange(n) * dt
     decay = np.exp(-time / 1.8)
-    np.testing.assert_array_equal(seed2020_kernel("GCaMP6s", dt, n),
-                                  decay / decay.sum())
+    np.testing.assert_array_equal(seed2020_kernel("GCaMP6s", dt, n), decay / decay.sum())
     decay = np.exp(-time / 0.8)
-    np.testing.assert_array_equal(seed2020_kernel("gcamp6f", dt, n),
-                                  decay / decay.sum())
+    np.testing.assert_array_equal(seed2020_kernel("gcamp6f", dt, n), decay / decay.sum())
     with pytest.raises(ValueError, match="seed2020"):
         seed2020_kernel("GCaMP6m", dt, n)

@@ -18,7 +18,7 @@ def _data(n_rois=40, n_frames=250, n_reg=3, seed=0, dtype=np.float64):
     raw = (rng.random((n_reg, n_frames)) < 0.03).astype(float)
     kernel = np.exp(-np.arange(10) / 2.0)
     design = np.stack([np.convolve(r, kernel)[:n_frames] for r in raw]).T
-    beta = rng.normal(0, 1, (n_rois, n_reg)) * (rng.random((n_rois, 1)) < .6)
+    beta = rng.normal(0, 1, (n_rois, n_reg)) * (rng.random((n_rois, 1)) < 0.6)
     y = beta @ design.T + rng.normal(0, 0.5, (n_rois, n_frames)) + 3.0
     y[7] = 2.5  # zero-variance ROI
     return design, y.astype(dtype)
@@ -38,8 +38,7 @@ def test_matches_sklearn_coef_intercept_r2():
     ok[7] = False
     np.testing.assert_allclose(res.r2[ok], r2[ok], rtol=0, atol=1e-9)
     np.testing.assert_allclose(res.coef, lr.coef_, rtol=1e-9, atol=1e-10)
-    np.testing.assert_allclose(res.intercept, lr.intercept_, rtol=1e-9,
-                               atol=1e-10)
+    np.testing.assert_allclose(res.intercept, lr.intercept_, rtol=1e-9, atol=1e-10)
     assert res.coef.shape == (len(y), design.shape[1])
     assert res.df_resid == design.shape[0] - design.shape[1] - 1
     assert res.rank == design.shape[1] + 1
@@ -50,13 +49,10 @@ def test_matches_statsmodels_t_f_p_adj_r2():
     res = fit_ols(design, y)
     for i in (0, 3, 11):
         sm_fit = sm.OLS(y[i], sm.add_constant(design)).fit()
-        np.testing.assert_allclose(res.t_values[i], sm_fit.tvalues[1:],
-                                   rtol=1e-8)
+        np.testing.assert_allclose(res.t_values[i], sm_fit.tvalues[1:], rtol=1e-8)
         np.testing.assert_allclose(res.f_stat[i], sm_fit.fvalue, rtol=1e-8)
-        np.testing.assert_allclose(res.p_value[i], sm_fit.f_pvalue,
-                                   rtol=1e-6, atol=1e-300)
-        np.testing.assert_allclose(res.adj_r2[i], sm_fit.rsquared_adj,
-                                   rtol=0, atol=1e-10)
+        np.testing.assert_allclose(res.p_value[i], sm_fit.f_pvalue, rtol=1e-6, atol=1e-300)
+        np.testing.assert_allclose(res.adj_r2[i], sm_fit.rsquared_adj, rtol=0, atol=1e-10)
         np.testing.assert_allclose(res.r2[i], sm_fit.rsquared, atol=1e-10)
         assert res.df_resid == sm_fit.df_resid
 
@@ -109,12 +105,15 @@ def test_single_regressor_and_1d_design():
     np.testing.assert_allclose(res.coef, lr.coef_, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("make_bad, match", [
-    (lambda d: np.column_stack([d, d[:, 0]]), "identical"),
-    (lambda d: np.column_stack([d, np.zeros(len(d))]), "constant"),
-    (lambda d: np.column_stack([d, np.full(len(d), 4.0)]), "constant"),
-    (lambda d: np.column_stack([d, d[:, 0] + 2 * d[:, 1]]), "rank deficient"),
-])
+@pytest.mark.parametrize(
+    "make_bad, match",
+    [
+        (lambda d: np.column_stack([d, d[:, 0]]), "identical"),
+        (lambda d: np.column_stack([d, np.zeros(len(d))]), "constant"),
+        (lambda d: np.column_stack([d, np.full(len(d), 4.0)]), "constant"),
+        (lambda d: np.column_stack([d, d[:, 0] + 2 * d[:, 1]]), "rank deficient"),
+    ],
+)
 def test_rank_deficient_design_rejected(make_bad, match):
     design, y = _data()
     with pytest.raises(ValueError, match=match):

@@ -31,8 +31,7 @@ def test_fdr_matches_scipy_on_finite_p():
 
 
 def test_all_nan_p_gives_nan_q():
-    selected, q = select_rois(np.array([0.5, 0.6]), np.array([np.nan] * 2),
-                              fdr_alpha=0.05)
+    selected, q = select_rois(np.array([0.5, 0.6]), np.array([np.nan] * 2), fdr_alpha=0.05)
     assert np.isnan(q).all() and not selected.any()
 
 
@@ -46,11 +45,15 @@ def test_selection_validation():
 
 
 def test_assign_classes_argmax_ties_margin():
-    scores = np.array([[0.1, 0.5, 0.2],    # looming
-                       [0.3, 0.3, 0.1],    # tie -> first (prey)
-                       [0.9, 0.1, 0.4],    # prey
-                       [0.2, 0.1, 0.7],    # not selected
-                       [-0.3, -0.1, -0.2]])  # all negative -> looming
+    scores = np.array(
+        [
+            [0.1, 0.5, 0.2],  # looming
+            [0.3, 0.3, 0.1],  # tie -> first (prey)
+            [0.9, 0.1, 0.4],  # prey
+            [0.2, 0.1, 0.7],  # not selected
+            [-0.3, -0.1, -0.2],
+        ]
+    )  # all negative -> looming
     selected = np.array([True, True, True, False, True])
     idx, score, margin = assign_classes(scores, selected)
     np.testing.assert_array_equal(idx, [1, 0, 0, -1, 1])
@@ -67,13 +70,11 @@ def test_assign_classes_notebook_equivalence():
     idx, _, _ = assign_classes(coef, np.ones(200, bool))
     best = np.max(coef, axis=1)
     for k in range(3):
-        np.testing.assert_array_equal(np.where(coef[:, k] == best)[0],
-                                      np.flatnonzero(idx == k))
+        np.testing.assert_array_equal(np.where(coef[:, k] == best)[0], np.flatnonzero(idx == k))
 
 
 def test_assign_classes_single_regressor_and_validation():
-    idx, score, margin = assign_classes(np.array([[1.0], [2.0]]),
-                                        np.array([True, False]), method="t")
+    idx, score, margin = assign_classes(np.array([[1.0], [2.0]]), np.array([True, False]), method="t")
     np.testing.assert_array_equal(idx, [0, -1])
     assert np.isnan(margin).all()
     with pytest.raises(ValueError, match="method"):
@@ -86,7 +87,7 @@ def test_assign_classes_single_regressor_and_validation():
         assign_classes(np.array([[np.nan, np.nan]]), np.array([True]))
     # NaN never wins; infinities (t of a perfect fit) are ordinary values
     idx, score, margin = assign_classes(
-        np.array([[np.nan, 1.0], [np.inf, 2.0], [np.nan, np.nan]]),
-        np.array([True, True, False]))
+        np.array([[np.nan, 1.0], [np.inf, 2.0], [np.nan, np.nan]]), np.array([True, True, False])
+    )
     np.testing.assert_array_equal(idx, [1, 0, -1])
     assert score[1] == np.inf and margin[0] == np.inf and margin[1] == np.inf

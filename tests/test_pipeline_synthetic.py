@@ -19,10 +19,12 @@ def test_shapes_types_and_truth():
     assert rec.positions.shape == (200, 3)
     assert rec.neuropil is None and rec.sensor == "GCaMP6s"
     counts = {c: int((rec.truth == c).sum()) for c in np.unique(rec.truth)}
-    assert counts == {"prey": 30, "looming": 30, "dimming": 30, "mixed": 20,
-                      "inhibited": 16, "spontaneous": 74}
-    assert rec.groups == {"prey": ["prey-nasalward", "prey-temporalward"],
-                          "looming": ["looming"], "dimming": ["dimming"]}
+    assert counts == {"prey": 30, "looming": 30, "dimming": 30, "mixed": 20, "inhibited": 16, "spontaneous": 74}
+    assert rec.groups == {
+        "prey": ["prey-nasalward", "prey-temporalward"],
+        "looming": ["looming"],
+        "dimming": ["dimming"],
+    }
     assert rec.gains.shape == (200, 3)
     mixed = rec.truth == "mixed"
     assert ((rec.gains[mixed] > 0).sum(axis=1) == 2).all()
@@ -36,8 +38,11 @@ def test_shapes_types_and_truth():
 def test_protocols():
     ev, n, dt = make_protocol("seed2020")
     assert sorted(ev["stimulus"].value_counts().items()) == [
-        ("dimming", 3), ("looming", 3), ("prey-nasalward", 3),
-        ("prey-temporalward", 3)]
+        ("dimming", 3),
+        ("looming", 3),
+        ("prey-nasalward", 3),
+        ("prey-temporalward", 3),
+    ]
     assert dt == 1.0 and 420 <= n <= 470
     onsets = ev["onset_s"].to_numpy()
     assert onsets[0] == 30.0 and np.all(np.diff(onsets) >= 27.0)
@@ -73,8 +78,7 @@ def test_deterministic_given_seed():
 
 
 def test_responses_follow_the_truth():
-    rec = make_recording(n_rois=300, seed=2, snr=50.0, drift=False,
-                         spont_rate_hz=0.0, slow_noise=False)
+    rec = make_recording(n_rois=300, seed=2, snr=50.0, drift=False, spont_rate_hz=0.0, slow_noise=False)
     f0 = np.median(rec.traces, axis=1, keepdims=True)
     dff = rec.traces / f0 - 1
     for cls, stims in rec.groups.items():
@@ -84,18 +88,23 @@ def test_responses_follow_the_truth():
         evoked = dff[:, window].mean(axis=1)
         assert evoked[rec.truth == cls].min() > 0.05
         assert np.abs(evoked[rec.truth == "spontaneous"]).max() < 0.02
-        down = (rec.truth == "inhibited") & (rec.gains[:, list(
-            rec.groups).index(cls)] < 0)
+        down = (rec.truth == "inhibited") & (rec.gains[:, list(rec.groups).index(cls)] < 0)
         assert evoked[down].max() < -0.02
 
 
 def test_null_recording_and_options():
     null = make_null_recording(100, protocol="flash", seed=1)
     assert set(null.truth) == {"spontaneous"} and null.frame_period_s == 0.5
-    rec = make_recording(n_rois=20, n_frames=600, frame_period_s=0.5,
-                         sensor="jgcamp8m", neuropil=True, drift=False,
-                         fractions={"looming": 0.5, "spontaneous": 0.5},
-                         truth_kernel={"tau_decay_s": 2.0})
+    rec = make_recording(
+        n_rois=20,
+        n_frames=600,
+        frame_period_s=0.5,
+        sensor="jgcamp8m",
+        neuropil=True,
+        drift=False,
+        fractions={"looming": 0.5, "spontaneous": 0.5},
+        truth_kernel={"tau_decay_s": 2.0},
+    )
     assert rec.sensor == "jGCaMP8m" and rec.neuropil.shape == (20, 600)
     assert rec.truth_kernel["tau_decay_s"] == 2.0
     assert set(rec.truth) == {"looming", "spontaneous"}
@@ -112,17 +121,17 @@ def test_null_recording_and_options():
 def test_generator_does_not_use_the_analysis_kernels(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the generator used an analysis kernel")
+
     import pipeline.synthetic as synthetic
-    names = ("exponential_kernel", "double_exponential_kernel",
-             "sensor_kernel", "make_kernel", "seed2020_kernel")
+
+    names = ("exponential_kernel", "double_exponential_kernel", "sensor_kernel", "make_kernel", "seed2020_kernel")
     for name in names:
         monkeypatch.setattr(kernel_module, name, forbidden)
         assert not hasattr(synthetic, name)
     make_recording(n_rois=30, seed=3)
 
 
-@pytest.mark.skipif(not os.environ.get("PIPELINE_BIG_TESTS"),
-                    reason="set PIPELINE_BIG_TESTS=1 (100k ROIs)")
+@pytest.mark.skipif(not os.environ.get("PIPELINE_BIG_TESTS"), reason="set PIPELINE_BIG_TESTS=1 (100k ROIs)")
 def test_large_recording():
     start = time.perf_counter()
     rec = make_recording(n_rois=100_000, n_frames=2000)

@@ -21,21 +21,25 @@ import functools
 
 import pytest
 
-from pipeline import (analyse_recording, build_regressors, compute_dff,
-                      make_null_recording, make_recording, sensor_kernel)
+from pipeline import (
+    analyse_recording,
+    build_regressors,
+    compute_dff,
+    make_null_recording,
+    make_recording,
+    sensor_kernel,
+)
 from pipeline.evaluation import residual_lag1, score_analysis
 
 MIXED = [("seed2020", 0), ("seed2020", 1), ("flash", 0), ("spots", 0)]
-NULLS = [("seed2020", 200), ("seed2020", 201), ("flash", 200),
-         ("spots", 200)]
+NULLS = [("seed2020", 200), ("seed2020", 201), ("flash", 200), ("spots", 200)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run(protocol, seed, null):
     make = make_null_recording if null else make_recording
     rec = make(1000, protocol=protocol, seed=seed)
-    res = analyse_recording(rec.traces, rec.events, rec.frame_period_s,
-                            sensor=rec.sensor, clustering=False)
+    res = analyse_recording(rec.traces, rec.events, rec.frame_period_s, sensor=rec.sensor, clustering=False)
     return rec, res, score_analysis(rec, res)
 
 
@@ -43,9 +47,11 @@ def _run(protocol, seed, null):
 def test_null_recordings(protocol, seed):
     rec, res, s = _run(protocol, seed, True)
     frac_sel = res.fit.selected.mean()
-    print(f"\n[null {protocol} {seed}] permutation p<0.05 "
-          f"{s['p_perm_below_05']:.1%}, F-test p<0.05 "
-          f"{s['p_param_below_05']:.1%}, selected {frac_sel:.2%}")
+    print(
+        f"\n[null {protocol} {seed}] permutation p<0.05 "
+        f"{s['p_perm_below_05']:.1%}, F-test p<0.05 "
+        f"{s['p_param_below_05']:.1%}, selected {frac_sel:.2%}"
+    )
     assert s["p_perm_below_05"] <= 0.065
     assert frac_sel <= 0.0025
     assert (res.labels[~res.fit.selected] == None).all()  # noqa: E711
@@ -55,12 +61,14 @@ def test_null_recordings(protocol, seed):
 def test_mixed_recordings(protocol, seed):
     rec, res, s = _run(protocol, seed, False)
     tau = rec.truth_kernel["tau_decay_s"]
-    print(f"\n[{protocol} {seed}] truth tau {tau:.2f} s, kernel "
-          f"{s['kernel']}: recall {s['recall']:.1%}, FDP "
-          f"{s['fdp']:.1%}, right class {s['class_accuracy']:.1%}, "
-          f"inhibited {s['inhibited_labelled']:.1%} (stimulus class "
-          f"{s['inhibited_stimulus_class']:.1%}), mixed labelled mixed "
-          f"{s['mixed_labelled_mixed']:.1%}")
+    print(
+        f"\n[{protocol} {seed}] truth tau {tau:.2f} s, kernel "
+        f"{s['kernel']}: recall {s['recall']:.1%}, FDP "
+        f"{s['fdp']:.1%}, right class {s['class_accuracy']:.1%}, "
+        f"inhibited {s['inhibited_labelled']:.1%} (stimulus class "
+        f"{s['inhibited_stimulus_class']:.1%}), mixed labelled mixed "
+        f"{s['mixed_labelled_mixed']:.1%}"
+    )
     assert s["recall"] >= 0.95
     assert s["fdp"] <= 0.05
     assert s["class_accuracy"] >= 0.95
@@ -80,7 +88,7 @@ def test_generator_is_autocorrelated_like_the_issue_says():
     """Residual lag-1 autocorrelation of spontaneous ROIs >= 0.35."""
     rec = make_null_recording(300, seed=7)
     dff = compute_dff(rec.traces)
-    design = build_regressors(rec.events, dff.shape[1], 1.0,
-                              sensor_kernel("GCaMP6s", 1.0, delay_s=0.5),
-                              groups=rec.groups).design
+    design = build_regressors(
+        rec.events, dff.shape[1], 1.0, sensor_kernel("GCaMP6s", 1.0, delay_s=0.5), groups=rec.groups
+    ).design
     assert residual_lag1(dff, design) >= 0.35

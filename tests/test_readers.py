@@ -15,8 +15,8 @@ from tectum.errors import InputError, TectumError  # noqa: E402
 from tectum.readers import (  # noqa: E402
     read_events_table,
     read_femtonics_metadata,
-    read_protocol_pickle,
     read_positions_npy,
+    read_protocol_pickle,
     read_suite2p,
     read_traces_csv,
     read_traces_npy,
@@ -33,8 +33,9 @@ def traces_matrix(n_rois=4, n_frames=6, seed=0):
 
 
 def test_input_error_message_names_entry_and_file():
-    err = InputError("row 3 is NaN", entry="m.toml entry #2 (fish F1, recording R3)",
-                     path="data/r3.npy", role="traces file")
+    err = InputError(
+        "row 3 is NaN", entry="m.toml entry #2 (fish F1, recording R3)", path="data/r3.npy", role="traces file"
+    )
     assert str(err) == "m.toml entry #2 (fish F1, recording R3): traces file 'data/r3.npy': row 3 is NaN"
     assert isinstance(err, TectumError) and isinstance(err, ValueError)
     assert str(InputError("bad")) == "bad"
@@ -186,11 +187,14 @@ def test_txt_whitespace_with_comment(tmp_path):
 # the layout is stated, never guessed: a file contradicting the defaults names the key to set
 
 
-@pytest.mark.parametrize("first_row", [
-    "0,1,2,3,4,5",                      # frame numbers, as to_csv(index=False) writes them
-    "1,2,3,4,5,6",                      # frame numbers from 1
-    "0.0,0.5,1.0,1.5,2.0,2.5",          # frame times
-])
+@pytest.mark.parametrize(
+    "first_row",
+    [
+        "0,1,2,3,4,5",  # frame numbers, as to_csv(index=False) writes them
+        "1,2,3,4,5,6",  # frame numbers from 1
+        "0.0,0.5,1.0,1.5,2.0,2.5",  # frame times
+    ],
+)
 def test_csv_numeric_header_is_not_read_as_roi_0(tmp_path, first_row):
     data = traces_matrix()
     lines = [first_row] + [",".join(f"{v:.6g}" for v in row) for row in data]
@@ -206,8 +210,11 @@ def test_csv_numeric_header_is_not_read_as_roi_0(tmp_path, first_row):
 
 def test_csv_pandas_default_names_both_keys(tmp_path):
     pd.DataFrame(traces_matrix()).to_csv(tmp_path / "t.csv")
-    with pytest.raises(InputError, match=r"line 1 \('', 0, 1, 2, \.\.\.\) is not numbers.*set traces_header = "
-                                         r"true and traces_index_column = true"):
+    with pytest.raises(
+        InputError,
+        match=r"line 1 \('', 0, 1, 2, \.\.\.\) is not numbers.*set traces_header = "
+        r"true and traces_index_column = true",
+    ):
         read_traces_csv(tmp_path / "t.csv")
     with pytest.raises(InputError, match=r"header's first cell is empty.*set traces_index_column = true"):
         read_traces_csv(tmp_path / "t.csv", header=True)
@@ -217,8 +224,11 @@ def test_csv_pandas_default_names_both_keys(tmp_path):
 def test_csv_index_column_without_header_is_not_read_as_frame_0(tmp_path, labels):
     data = traces_matrix()
     pd.DataFrame(data, index=labels).to_csv(tmp_path / "t.csv", header=False, float_format="%.6g")
-    with pytest.raises(InputError, match=r"column 1 \(.*\) holds whole numbers counting up, like an index "
-                                         r"column.*set traces_index_column = true"):
+    with pytest.raises(
+        InputError,
+        match=r"column 1 \(.*\) holds whole numbers counting up, like an index "
+        r"column.*set traces_index_column = true",
+    ):
         read_traces_csv(tmp_path / "t.csv")
     traces, ids = read_traces_csv(tmp_path / "t.csv", index_column=True)
     assert ids.tolist() == labels
@@ -310,8 +320,11 @@ def make_suite2p(folder, *, n=6, n_frames=20, noncells=(1, 4), fs=2.0, ops=True)
     stat = np.array([{"med": [10 + i, 100 + i], "npix": 50} for i in range(n)], dtype=object)
     np.save(folder / "stat.npy", stat, allow_pickle=True)
     if ops:
-        np.save(folder / "ops.npy", np.array({"fs": fs, "nplanes": 1, "Ly": 256, "Lx": 512,
-                                              "tau": 1.25, "other": "ignored"}), allow_pickle=True)
+        np.save(
+            folder / "ops.npy",
+            np.array({"fs": fs, "nplanes": 1, "Ly": 256, "Lx": 512, "tau": 1.25, "other": "ignored"}),
+            allow_pickle=True,
+        )
     return F
 
 
@@ -327,8 +340,15 @@ def test_suite2p_drops_non_cells(tmp_path):
     np.testing.assert_array_equal(out["positions"][1], [102, 12, 0])
     assert out["positions"].shape == (4, 3)
     assert out["frame_period_s"] == 0.5
-    assert out["metadata"] == {"fs": 2.0, "nplanes": 1, "Ly": 256, "Lx": 512, "tau": 1.25,
-                               "n_rois_segmented": 6, "n_rois_kept": 4}
+    assert out["metadata"] == {
+        "fs": 2.0,
+        "nplanes": 1,
+        "Ly": 256,
+        "Lx": 512,
+        "tau": 1.25,
+        "n_rois_segmented": 6,
+        "n_rois_kept": 4,
+    }
 
 
 def test_suite2p_keep_all_and_no_ops(tmp_path):
@@ -357,13 +377,16 @@ def test_suite2p_missing_f(tmp_path):
         read_suite2p(tmp_path / "elsewhere")
 
 
-@pytest.mark.parametrize("name, bad, message", [
-    ("Fneu.npy", np.ones((6, 19)), r"Fneu\.npy': shape \(6, 19\) does not match F\.npy \(6, 20\)"),
-    ("iscell.npy", np.ones((5, 2)), r"iscell\.npy': has 5 ROIs but F\.npy has 6"),
-    ("stat.npy", np.array([{"med": [0, 0]}] * 7, dtype=object), r"stat\.npy': has 7 ROIs"),
-    ("stat.npy", np.array([{"npix": 3}] * 6, dtype=object), r"ROI 0 has no usable 'med'"),
-    ("ops.npy", np.array({"fs": 0.0}), r"ops\.npy': ops\['fs'\] = 0\.0 is not a positive"),
-])
+@pytest.mark.parametrize(
+    "name, bad, message",
+    [
+        ("Fneu.npy", np.ones((6, 19)), r"Fneu\.npy': shape \(6, 19\) does not match F\.npy \(6, 20\)"),
+        ("iscell.npy", np.ones((5, 2)), r"iscell\.npy': has 5 ROIs but F\.npy has 6"),
+        ("stat.npy", np.array([{"med": [0, 0]}] * 7, dtype=object), r"stat\.npy': has 7 ROIs"),
+        ("stat.npy", np.array([{"npix": 3}] * 6, dtype=object), r"ROI 0 has no usable 'med'"),
+        ("ops.npy", np.array({"fs": 0.0}), r"ops\.npy': ops\['fs'\] = 0\.0 is not a positive"),
+    ],
+)
 def test_suite2p_inconsistent_files(tmp_path, name, bad, message):
     make_suite2p(tmp_path / "plane0")
     np.save(tmp_path / "plane0" / name, bad, allow_pickle=True)
@@ -408,8 +431,11 @@ def test_events_tab_separated(tmp_path, name):
 
 def test_events_missing_columns_listed(tmp_path):
     (tmp_path / "ev.csv").write_text("stim,onset\nprey,1\n")
-    with pytest.raises(InputError, match=r"ev\.csv': missing required column\(s\) stimulus, onset_s, "
-                                         r"duration_s \(found: stim, onset\)"):
+    with pytest.raises(
+        InputError,
+        match=r"ev\.csv': missing required column\(s\) stimulus, onset_s, "
+        r"duration_s \(found: stim, onset\)",
+    ):
         read_events_table(tmp_path / "ev.csv")
 
 
@@ -465,8 +491,7 @@ def make_protocol(path, *, directions=("nasalward", "temporalward"), drop=(), co
     proto["stim3_presence"] = ((t >= 20) & (t < 21)).astype(int)
     proto = proto.drop(columns=list(drop))
     if content is None:
-        content = {"metadata": {"fish": "F1", "rate": np.float64(10.0), "arr": np.arange(2)},
-                   "protocol": proto}
+        content = {"metadata": {"fish": "F1", "rate": np.float64(10.0), "arr": np.arange(2)}, "protocol": proto}
     with open(path, "wb") as fh:
         pickle.dump(content, fh)
     return proto
@@ -506,8 +531,11 @@ def test_protocol_bad_prey_direction(tmp_path):
 
 def test_protocol_unknown_stimulus_column(tmp_path):
     make_protocol(tmp_path / "p.pkl")
-    with pytest.raises(InputError, match=r"p\.pkl': stimulus 'flash': the protocol has no column "
-                                         r"'stim4_presence' \(it has: stim1_presence"):
+    with pytest.raises(
+        InputError,
+        match=r"p\.pkl': stimulus 'flash': the protocol has no column "
+        r"'stim4_presence' \(it has: stim1_presence",
+    ):
         read_protocol_pickle(tmp_path / "p.pkl", {**STIMULI, "stim4": "flash"})
 
 
@@ -525,12 +553,15 @@ def test_protocol_missing_t(tmp_path):
         read_protocol_pickle(tmp_path / "p.pkl", STIMULI)
 
 
-@pytest.mark.parametrize("content, message", [
-    ([1, 2], "expected a pickled dict .* found list"),
-    ({"metadata": {}}, "'protocol' must be a pandas DataFrame \\(no 'protocol' key\\)"),
-    ({"protocol": {"t": [1]}}, "'protocol' must be a pandas DataFrame \\(dict\\)"),
-    ({"metadata": 3, "protocol": pd.DataFrame({"t": [0.0]})}, "'metadata' must be a dict"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ([1, 2], "expected a pickled dict .* found list"),
+        ({"metadata": {}}, "'protocol' must be a pandas DataFrame \\(no 'protocol' key\\)"),
+        ({"protocol": {"t": [1]}}, "'protocol' must be a pandas DataFrame \\(dict\\)"),
+        ({"metadata": 3, "protocol": pd.DataFrame({"t": [0.0]})}, "'metadata' must be a dict"),
+    ],
+)
 def test_protocol_wrong_structure(tmp_path, content, message):
     make_protocol(tmp_path / "p.pkl", content=content)
     with pytest.raises(InputError, match=message):
@@ -590,8 +621,11 @@ def test_protocol_rows_out_of_order_within_tolerance(tmp_path):
     assert meta["rows_out_of_order"] == 11 and meta["largest_step_back_s"] == pytest.approx(back.max())
     # the same log with no tolerance is refused, naming the first row that steps back
     first = int(np.flatnonzero(back > 0)[0]) + 1
-    with pytest.raises(InputError, match=rf"'t' does not increase at row {first} .*"
-                                         r"protocol_time_tolerance_s = 0 requires t to increase"):
+    with pytest.raises(
+        InputError,
+        match=rf"'t' does not increase at row {first} .*"
+        r"protocol_time_tolerance_s = 0 requires t to increase",
+    ):
         read_protocol_pickle(tmp_path / "p.pkl", STIMULI, time_tolerance_s=0)
 
 
@@ -599,8 +633,11 @@ def test_protocol_large_step_back_names_the_row(tmp_path):
     proto = state_machine_log(tmp_path / "p.pkl")
     proto.loc[30, "t"] = proto.loc[29, "t"] - 0.5
     pd.to_pickle({"metadata": {}, "protocol": proto}, tmp_path / "p.pkl")
-    with pytest.raises(InputError, match=r"'t' does not increase at row 30 \(.* 0\.5 s back; rows may step back "
-                                         r"by less than protocol_time_tolerance_s = 0\.1 s\)"):
+    with pytest.raises(
+        InputError,
+        match=r"'t' does not increase at row 30 \(.* 0\.5 s back; rows may step back "
+        r"by less than protocol_time_tolerance_s = 0\.1 s\)",
+    ):
         read_protocol_pickle(tmp_path / "p.pkl", STIMULI)
     read_protocol_pickle(tmp_path / "p.pkl", STIMULI, time_tolerance_s=0.6)  # a wider tolerance accepts it
     with pytest.raises(InputError, match="protocol_time_tolerance_s must be a number of seconds >= 0"):
@@ -611,14 +648,17 @@ def test_protocol_large_step_back_names_the_row(tmp_path):
 # Femtonics metadata
 
 
-@pytest.mark.parametrize("text", [
-    "D3Step = 1000 ms\nD3Size = 420\nWidth = 512\nHeight = 256\n",
-    "D3Step: 1000\nD3Size: 420\nWidth: 512\nHeight: 256\n",
-    "D3Step\t1000\nD3Size\t420\nWidth\t512\nHeight\t256\n",
-    "  D3Step   =   1000.0 ms  \r\n\r\nD3Size=420\r\nWidth =512 px\r\nHeight= 256 \r\n",
-    "D3Step    1000\nD3Size    420\nWidth     512\nHeight    256\n",
-    "D3Step = 1 s\nD3Size = 420\nWidth = 512\nHeight = 256\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "D3Step = 1000 ms\nD3Size = 420\nWidth = 512\nHeight = 256\n",
+        "D3Step: 1000\nD3Size: 420\nWidth: 512\nHeight: 256\n",
+        "D3Step\t1000\nD3Size\t420\nWidth\t512\nHeight\t256\n",
+        "  D3Step   =   1000.0 ms  \r\n\r\nD3Size=420\r\nWidth =512 px\r\nHeight= 256 \r\n",
+        "D3Step    1000\nD3Size    420\nWidth     512\nHeight    256\n",
+        "D3Step = 1 s\nD3Size = 420\nWidth = 512\nHeight = 256\n",
+    ],
+)
 def test_femtonics_variants(tmp_path, text):
     (tmp_path / "m.txt").write_text("MeasurementDate = 2024.03.01. 10:30:00\n" + text)
     meta = read_femtonics_metadata(tmp_path / "m.txt")
@@ -636,14 +676,17 @@ def test_femtonics_decimal_comma_and_latin1(tmp_path):
     assert meta["n_frames"] is None and meta["raw"]["Comment"] == "r\xe9gi"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("D3Size = 420\nWidth = 512\n", "no D3Step"),
-    ("D3Step = 0\n", "D3Step = '0' must be a positive"),
-    ("D3Step = -33 ms\n", "D3Step = '-33 ms' must be a positive"),
-    ("D3Step = fast\n", "D3Step = 'fast' is not a time"),
-    ("D3Step = 10\nD3Size = 4.5\n", "D3Size = '4.5' is not a whole number"),
-    ("\n\n", "no 'Key = Value' lines"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("D3Size = 420\nWidth = 512\n", "no D3Step"),
+        ("D3Step = 0\n", "D3Step = '0' must be a positive"),
+        ("D3Step = -33 ms\n", "D3Step = '-33 ms' must be a positive"),
+        ("D3Step = fast\n", "D3Step = 'fast' is not a time"),
+        ("D3Step = 10\nD3Size = 4.5\n", "D3Size = '4.5' is not a whole number"),
+        ("\n\n", "no 'Key = Value' lines"),
+    ],
+)
 def test_femtonics_errors(tmp_path, text, message):
     (tmp_path / "m.txt").write_text(text)
     with pytest.raises(InputError, match=rf"m\.txt': {message}"):
@@ -655,7 +698,12 @@ def test_femtonics_errors(tmp_path, text, message):
 
 def test_to_jsonable():
     import datetime as dt
-    value = {"a": np.int64(3), "b": np.array([1.5, np.nan]), "c": (np.bool_(True), Path("/x")),
-             "d": dt.datetime(2024, 1, 2, 3, 4), 5: float("inf")}
-    assert to_jsonable(value) == {"a": 3, "b": [1.5, None], "c": [True, "/x"],
-                                  "d": "2024-01-02T03:04:00", "5": None}
+
+    value = {
+        "a": np.int64(3),
+        "b": np.array([1.5, np.nan]),
+        "c": (np.bool_(True), Path("/x")),
+        "d": dt.datetime(2024, 1, 2, 3, 4),
+        5: float("inf"),
+    }
+    assert to_jsonable(value) == {"a": 3, "b": [1.5, None], "c": [True, "/x"], "d": "2024-01-02T03:04:00", "5": None}

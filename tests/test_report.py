@@ -15,15 +15,23 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-
 from dbutil import synthetic_kwargs
 
 matplotlib.use("Agg")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 #: figures every recording page has (besides class_<class>.png, positions, tuning_stimuli, shift_null)
-BASE_FIGURES = {"class_responses.png", "tuning.png", "r2_vs_q.png", "r2_histogram.png", "class_counts.png",
-                "kernel.png", "example_traces.png", "clustermap_all.png", "clustermap_selected.png"}
+BASE_FIGURES = {
+    "class_responses.png",
+    "tuning.png",
+    "r2_vs_q.png",
+    "r2_histogram.png",
+    "class_counts.png",
+    "kernel.png",
+    "example_traces.png",
+    "clustermap_all.png",
+    "clustermap_selected.png",
+}
 #: a fish name that needs HTML escaping, SQL quoting ('), a literal % (no driver interpolation), a safe
 #: directory name and no mathtext ('$_$' is a mathtext error unless mathtext is off; no backslash: DataJoint
 #: 2.3.5 on PostgreSQL cannot restrict by a value containing one, so such a recording cannot even be populated)
@@ -37,8 +45,11 @@ HAS_SHIFT_NULL = importlib.util.find_spec("pipeline.shift_null") is not None
 def recordings():
     from pipeline.synthetic import make_recording
 
-    return [make_recording(n_rois=60, n_frames=420, seed=11), make_recording(n_rois=50, n_frames=420, seed=12),
-            make_recording(n_rois=50, n_frames=420, seed=13)]
+    return [
+        make_recording(n_rois=60, n_frames=420, seed=11),
+        make_recording(n_rois=50, n_frames=420, seed=12),
+        make_recording(n_rois=50, n_frames=420, seed=13),
+    ]
 
 
 def _links(page: Path) -> list[str]:
@@ -50,8 +61,10 @@ def _images(page: Path) -> list[str]:
 
 
 def _sql_blocks(page: Path) -> list[str]:
-    return [html.unescape(s) for s in re.findall(r'<pre class="sql">(.*?)</pre>', page.read_text(encoding="utf-8"),
-                                                 flags=re.S)]
+    return [
+        html.unescape(s)
+        for s in re.findall(r'<pre class="sql">(.*?)</pre>', page.read_text(encoding="utf-8"), flags=re.S)
+    ]
 
 
 def _check_png(path: Path) -> None:
@@ -72,14 +85,26 @@ def _insert_three(db, recordings):
     traces = b.traces.copy()
     traces[5] = 500.0  # a constant trace: r2 undefined
     events = b.events[b.events["stimulus"].isin(["looming", "dimming"])].reset_index(drop=True)
-    db.insert_recording(**synthetic_kwargs(b, fish=ODD_FISH, recording=ODD_RECORDING, genotype="mut", traces=traces,
-                                           events=events, stimulus_groups=None))
+    db.insert_recording(
+        **synthetic_kwargs(
+            b,
+            fish=ODD_FISH,
+            recording=ODD_RECORDING,
+            genotype="mut",
+            traces=traces,
+            events=events,
+            stimulus_groups=None,
+        )
+    )
     if not (db.reference.StimulusType & {"stimulus": "flash"}):
         db.reference.StimulusType.add("flash", "whole-field flash")
     events = c.events.replace({"stimulus": {"dimming": "flash"}})
     groups = {"prey": ["prey-nasalward", "prey-temporalward"], "looming": ["looming"], "flash": ["flash"]}
-    db.insert_recording(**synthetic_kwargs(c, fish="F3", recording="R1", genotype="mut", events=events,
-                                           stimulus_groups=groups, positions=None))
+    db.insert_recording(
+        **synthetic_kwargs(
+            c, fish="F3", recording="R1", genotype="mut", events=events, stimulus_groups=groups, positions=None
+        )
+    )
 
 
 def _record_queries(monkeypatch, conn) -> list:
@@ -96,9 +121,10 @@ def _record_queries(monkeypatch, conn) -> list:
 
 
 def test_report_end_to_end(clean_db, recordings, tmp_path, monkeypatch, capsys):
+    from matplotlib.figure import Figure
+
     from tectum.report import ReportError, dendrogram_leaf_rois, draw_clustermap, load_recording_data, write_report
     from tectum.report.writer import recording_sections
-    from matplotlib.figure import Figure
 
     db = clean_db
     _insert_three(db, recordings)
@@ -106,8 +132,12 @@ def test_report_end_to_end(clean_db, recordings, tmp_path, monkeypatch, capsys):
     assert all(not r.errors for r in reports), [r.errors for r in reports]
     keys = (db.analysis.Fit & db.analysis.Clustering).keys(order_by="KEY")
     # seed2020 fits only the standard protocol: F1 x (default, seed2020), F2 and F3 x default
-    assert {(k["fish"], k["paramset"]) for k in keys} == {("F1", "default"), ("F1", "seed2020"),
-                                                          (ODD_FISH, "default"), ("F3", "default")}
+    assert {(k["fish"], k["paramset"]) for k in keys} == {
+        ("F1", "default"),
+        ("F1", "seed2020"),
+        (ODD_FISH, "default"),
+        ("F3", "default"),
+    }
 
     out = tmp_path / "report"
     executed = _record_queries(monkeypatch, db.analysis.Fit.connection)
@@ -191,8 +221,9 @@ def test_report_end_to_end(clean_db, recordings, tmp_path, monkeypatch, capsys):
         if HAS_SHIFT_NULL:  # the example ROI's null is the fit's: same shifts, and the stored p is shown
             null = items["shift_null.png"].info
             roi = {"roi": null["roi"]}
-            n_shifts, p_perm, p_par = (db.analysis.Fit.Roi & key & roi).fetch1("n_shifts", "p_permutation",
-                                                                                "p_parametric")
+            n_shifts, p_perm, p_par = (db.analysis.Fit.Roi & key & roi).fetch1(
+                "n_shifts", "p_permutation", "p_parametric"
+            )
             if data.significance == "shift":
                 assert null["n_shifts"] == n_shifts and null["p_value"] == pytest.approx(p_perm)
             else:
@@ -222,31 +253,55 @@ def test_report_end_to_end(clean_db, recordings, tmp_path, monkeypatch, capsys):
     assert _images(cross) == ["class_fractions_default.png", "class_fractions_seed2020.png"]
     for name in _images(cross):
         _check_png(out / name)
-    tables = {"count": db.analysis.ClassSummary.Count.full_table_name, "fit": db.analysis.Fit.full_table_name,
-              "fish": db.acquisition.Fish.full_table_name}
+    tables = {
+        "count": db.analysis.ClassSummary.Count.full_table_name,
+        "fit": db.analysis.Fit.full_table_name,
+        "fish": db.acquisition.Fish.full_table_name,
+    }
     assert all(t in sqls[0] for t in tables.values()) and "__class_summary__count" in sqls[0]
     conn = db.analysis.Fit.connection
     for sql, paramset in zip(sqls, ("default", "seed2020")):
         cursor = conn.query(sql, args=None)
         shown = pd.DataFrame(list(cursor.fetchall()), columns=[d[0] for d in cursor.description])
-        assert list(shown.columns) == ["fish", "recording", "genotype", "roi_class", "n_in_class", "n_selected",
-                                       "fraction"]
-        expected = ((db.analysis.ClassSummary.Count * db.analysis.Fit.proj("n_selected")
-                     * db.acquisition.Fish.proj("genotype")) & {"paramset": paramset}).to_pandas().reset_index()
+        assert list(shown.columns) == [
+            "fish",
+            "recording",
+            "genotype",
+            "roi_class",
+            "n_in_class",
+            "n_selected",
+            "fraction",
+        ]
+        expected = (
+            (
+                (
+                    db.analysis.ClassSummary.Count
+                    * db.analysis.Fit.proj("n_selected")
+                    * db.acquisition.Fish.proj("genotype")
+                )
+                & {"paramset": paramset}
+            )
+            .to_pandas()
+            .reset_index()
+        )
         merged = shown.merge(expected, on=["fish", "recording", "roi_class"], suffixes=("", "_dj"))
         assert len(merged) == len(shown) == len(expected)
         assert (merged["n_in_class"].astype(int) == merged["n_in_class_dj"].astype(int)).all()
         assert (merged["genotype"] == merged["genotype_dj"]).all()
-        assert np.allclose(merged["fraction"].astype(float), merged["fraction_of_selected"].astype(float),
-                           equal_nan=True)
+        assert np.allclose(
+            merged["fraction"].astype(float), merged["fraction_of_selected"].astype(float), equal_nan=True
+        )
     # the page's table of rows shows the same numbers
     first = re.search(r"<details><summary>The (\d+) rows this query returned</summary>(.*?)</details>", body, re.S)
-    assert int(first.group(1)) == len((db.analysis.ClassSummary.Count & {"paramset": "default"}))
+    assert int(first.group(1)) == len(db.analysis.ClassSummary.Count & {"paramset": "default"})
     cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", first.group(2))]
-    page_rows = [cells[i:i + 7] for i in range(0, len(cells), 7)]
+    page_rows = [cells[i : i + 7] for i in range(0, len(cells), 7)]
     f1 = {r[3]: r for r in page_rows if r[0] == "F1"}
-    for cls, n_in_class, frac in zip(*(db.analysis.ClassSummary.Count & {"fish": "F1", "paramset": "default"})
-                                     .to_arrays("roi_class", "n_in_class", "fraction_of_selected")):
+    for cls, n_in_class, frac in zip(
+        *(db.analysis.ClassSummary.Count & {"fish": "F1", "paramset": "default"}).to_arrays(
+            "roi_class", "n_in_class", "fraction_of_selected"
+        )
+    ):
         assert int(f1[cls][4]) == n_in_class and float(f1[cls][6]) == pytest.approx(round(frac, 4))
     # F2 (looming + dimming only) is left out of the prey panel, not counted as 0
     assert "recording × class pair(s) where the recording has no such regressor" in body
@@ -269,8 +324,22 @@ def test_report_end_to_end(clean_db, recordings, tmp_path, monkeypatch, capsys):
     # (docs/report.md's examples run on the demo's schemas in tests/test_docs.py)
     from tectum.cli import main
 
-    assert main(["-q", "report", "fish=F1", "--paramset", "seed2020", "--group-by", "experiment",
-                 "--out", str(tmp_path / "cli")]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "report",
+                "fish=F1",
+                "--paramset",
+                "seed2020",
+                "--group-by",
+                "experiment",
+                "--out",
+                str(tmp_path / "cli"),
+            ]
+        )
+        == 0
+    )
     cli_index = tmp_path / "cli" / "index.html"
     assert [unquote(h) for h in _links(cli_index)] == ["cross_recording.html", "F1/R1/seed2020/index.html"]
     sql = _sql_blocks(cli_index.parent / "cross_recording.html")
@@ -302,9 +371,14 @@ def test_report_without_selected_rois(clean_db, recordings, tmp_path):
     ref = db.reference
     stages = ref.ParamSet.stage_params("default")
     cluster_method, cluster_params = stages["clustering"]
-    ref.ParamSet.create("none_pass", "nothing is selected", dff=stages["dff"], regressors=stages["regressors"],
-                        fit=(stages["fit"][0], _nothing_selected_fit(stages)),
-                        clustering=(cluster_method, dict(cluster_params, max_rois=20)))
+    ref.ParamSet.create(
+        "none_pass",
+        "nothing is selected",
+        dff=stages["dff"],
+        regressors=stages["regressors"],
+        fit=(stages["fit"][0], _nothing_selected_fit(stages)),
+        clustering=(cluster_method, dict(cluster_params, max_rois=20)),
+    )
     try:
         key = db.insert_recording(**synthetic_kwargs(recordings[1], fish="F3", recording="R1"))
         assert db.analysis.AnalysisTask.assign("none_pass", key)[0]
@@ -324,8 +398,11 @@ def test_report_without_selected_rois(clean_db, recordings, tmp_path):
         assert "0 of 50 ROIs selected" in body
         assert "No ROI was selected" in body and "This figure failed" not in body
         assert "Capped: only the 20 of 50 ROIs of highest r2 were clustered" in body
-        items = {i.name: i for _, group in recording_sections(load_recording_data(dict(key, paramset="none_pass")))
-                 for i in group}
+        items = {
+            i.name: i
+            for _, group in recording_sections(load_recording_data(dict(key, paramset="none_pass")))
+            for i in group
+        }
         assert items["class_responses.png"].info["classes"] == []
         assert len(items["tuning.png"].info["rows"]) == 0
         assert items["r2_vs_q.png"].info["counts"] == {"not selected": 50}
@@ -345,7 +422,6 @@ def test_report_without_selected_rois(clean_db, recordings, tmp_path):
 def _fake_data(n_rois=40, n_selected=10, n_frames=200, seed=0):
     """A RecordingData built in memory, clustered with the pipeline's own code."""
     from pipeline.clustering import cluster_rois
-
     from tectum.report import RecordingData, TreeData
 
     rng = np.random.default_rng(seed)
@@ -364,18 +440,44 @@ def _fake_data(n_rois=40, n_selected=10, n_frames=200, seed=0):
     selected[best] = True
     roi_class = np.where(selected, np.array(names, dtype=object)[cls], "")
     data = RecordingData(
-        key={"fish": "fake", "recording": "r", "paramset": "p"}, genotype="", region="tectum", sensor="GCaMP6s",
-        frame_period_s=0.5, n_frames=n_frames, paramset_description="", stage_params={"fit": ("ols", {})},
-        kernel_name="k", n_rois=n_rois, n_selected=n_selected, r2_min=0.05, fdr_alpha=None, dff=dff, r2=r2,
-        selected=selected, roi_class=roi_class, intercept=np.zeros(n_rois), coef=np.ones((n_rois, 3)),
-        regressor_names=names, convolved=conv, onset_frames=onsets,
+        key={"fish": "fake", "recording": "r", "paramset": "p"},
+        genotype="",
+        region="tectum",
+        sensor="GCaMP6s",
+        frame_period_s=0.5,
+        n_frames=n_frames,
+        paramset_description="",
+        stage_params={"fit": ("ols", {})},
+        kernel_name="k",
+        n_rois=n_rois,
+        n_selected=n_selected,
+        r2_min=0.05,
+        fdr_alpha=None,
+        dff=dff,
+        r2=r2,
+        selected=selected,
+        roi_class=roi_class,
+        intercept=np.zeros(n_rois),
+        coef=np.ones((n_rois, 3)),
+        regressor_names=names,
+        convolved=conv,
+        onset_frames=onsets,
         counts=[(c, int(np.sum(roi_class == c)), None, 0.0) for c in names],
     )
     for roi_set, rows in (("all", np.arange(n_rois)), ("selected", np.flatnonzero(selected))):
         res = cluster_rois(dff[rows], n_clusters=4)
         clustered = rows[res.rows]
-        data.trees[roi_set] = TreeData(roi_set, len(rows), len(clustered), int(res.labels.max(initial=0)), False,
-                                       res.linkage, clustered[res.leaf_order], clustered, res.labels[res.leaf_order])
+        data.trees[roi_set] = TreeData(
+            roi_set,
+            len(rows),
+            len(clustered),
+            int(res.labels.max(initial=0)),
+            False,
+            res.linkage,
+            clustered[res.leaf_order],
+            clustered,
+            res.labels[res.leaf_order],
+        )
     return data
 
 
@@ -384,8 +486,12 @@ def _with_paper_inputs(data, *, q_value=True):
     n = data.n_rois
     rng = np.random.default_rng(1)
     onsets = [(name, int(f)) for name, frames in zip(data.regressor_names, data.onset_frames) for f in frames]
-    data.presentations = pd.DataFrame([dict(presentation=i, stimulus=name, onset_s=f * data.frame_period_s,
-                                            duration_s=3.0, regressor=name) for i, (name, f) in enumerate(onsets)])
+    data.presentations = pd.DataFrame(
+        [
+            dict(presentation=i, stimulus=name, onset_s=f * data.frame_period_s, duration_s=3.0, regressor=name)
+            for i, (name, f) in enumerate(onsets)
+        ]
+    )
     data.regressor_stimuli = {name: [name] for name in data.regressor_names}
     data.amplitude = rng.normal(size=(n, len(data.regressor_names)))
     data.amplitude_method, data.window_info = "baseline", {"response_window_s": [0, 5], "baseline_window_s": [-3, 0]}
@@ -440,9 +546,13 @@ def test_missing_inputs_are_notes_not_errors(tmp_path):
     data.r2_min = None  # NULL in Fit: shown as 'not used', not formatted
     items = {i.name: i for i in write_recording_report(data, tmp_path)}
     assert not [i for i in items.values() if i.failed]
-    for name, phrase in [("class_responses.png", "No stimulus presentations"), ("tuning.png", "not populated"),
-                         ("r2_vs_q.png", "No q-values"), ("positions.png", "No ROI positions"),
-                         ("kernel.png", "has no kernel")]:
+    for name, phrase in [
+        ("class_responses.png", "No stimulus presentations"),
+        ("tuning.png", "not populated"),
+        ("r2_vs_q.png", "No q-values"),
+        ("positions.png", "No ROI positions"),
+        ("kernel.png", "has no kernel"),
+    ]:
         assert not items[name].saved and phrase in items[name].note, name
     body = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "r2 floor (r2_min)</th><td>not used" in body
@@ -469,12 +579,28 @@ def test_kernel_objective_from_a_fitted_kernel():
 
     data = _with_paper_inputs(_fake_data(n_selected=12))
     taus, delays = [0.5, 1.0, 2.0, 4.0], [0.0, 0.5]
-    grid = {"tau_decay_s": [t for d in delays for t in taus], "delay_s": [d for d in delays for _ in taus],
-            "tau_rise_s": [0.0] * 8, "objective": [1, 2, 5, 3, 10, 20, 50, 30]}
-    data.kernel_info = {"tau_decay_s": 2.0, "tau_rise_s": None, "delay_s": 0.5, "train": "boxcar",
-                        "response_length_s": 12.0,
-                        "fit": {"tau_decay_s": 2.0, "tau_rise_s": None, "delay_s": 0.5, "objective_name": "z",
-                                "objective": 50.0, "n_rois": 40, "grid": grid}}
+    grid = {
+        "tau_decay_s": [t for d in delays for t in taus],
+        "delay_s": [d for d in delays for _ in taus],
+        "tau_rise_s": [0.0] * 8,
+        "objective": [1, 2, 5, 3, 10, 20, 50, 30],
+    }
+    data.kernel_info = {
+        "tau_decay_s": 2.0,
+        "tau_rise_s": None,
+        "delay_s": 0.5,
+        "train": "boxcar",
+        "response_length_s": 12.0,
+        "fit": {
+            "tau_decay_s": 2.0,
+            "tau_rise_s": None,
+            "delay_s": 0.5,
+            "objective_name": "z",
+            "objective": 50.0,
+            "n_rois": 40,
+            "grid": grid,
+        },
+    }
     info, sentence = kernel_plot_info(data)
     assert info["tau_grid_s"] == taus and info["objective"] == [10, 20, 50, 30]
     assert info["objective_label"] == "objective (z) at delay 0.5 s" and "grid points" in sentence
@@ -538,8 +664,13 @@ def test_amplitude_labels_follow_the_stored_windows():
 def test_cluster_colours_are_not_class_colours():
     from test_paper_figures import _delta_e
 
-    from tectum.report.style import (CLUSTER_COLORS, NEUTRAL_CLASS_COLORS, NOT_SELECTED_COLOR, STIMULUS_COLORS,
-                                     STIMULUS_PALETTE)
+    from tectum.report.style import (
+        CLUSTER_COLORS,
+        NEUTRAL_CLASS_COLORS,
+        NOT_SELECTED_COLOR,
+        STIMULUS_COLORS,
+        STIMULUS_PALETTE,
+    )
 
     classes = [*STIMULUS_COLORS.values(), *NEUTRAL_CLASS_COLORS.values(), NOT_SELECTED_COLOR, *STIMULUS_PALETTE]
     for c in CLUSTER_COLORS:

@@ -32,7 +32,8 @@ def test_pairs_form():
     assert parse("fish='F 1'").tree == Pair("fish", "F 1")
     # a quote inside an unquoted value is part of it; a quoted value may hold commas
     assert parse("fish=F1'; DROP TABLE fish; --,recording=R1").tree == And(
-        (Pair("fish", "F1'; DROP TABLE fish; --"), Pair("recording", "R1")))
+        (Pair("fish", "F1'; DROP TABLE fish; --"), Pair("recording", "R1"))
+    )
     assert parse('fish="a,b", recording=R1').tree == And((Pair("fish", "a,b"), Pair("recording", "R1")))
     assert parse({"fish": "F1", "selected": True}).tree == And((Pair("fish", "F1"), Pair("selected", "true")))
 
@@ -44,28 +45,31 @@ def test_sql_with_and_is_not_a_pair():
     assert r.names == ("selected", "paramset")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("SLEEP(1)", "function calls are not allowed"),
-    ("r2 > 0 AND pg_sleep(1) IS NULL", "function calls are not allowed"),
-    ("fish IN (SELECT fish FROM fish)", "SELECT is not allowed"),
-    ("(SELECT 1) = 1", "SELECT is not allowed"),
-    ("r2 > 0.2; DROP TABLE x", "';' is not allowed"),
-    ("r2 > 0.2 -- all", "comments are not allowed"),
-    ("r2 > 0.2 /* x */", "comments are not allowed"),
-    ("r2 > 0.2 # x", "comments are not allowed"),
-    ("r2 + 1 > 2", "'+' at position 4 is not allowed"),
-    ("fish = \"F1\" AND r2 > 0", "use single quotes"),
-    ("fish = 'F1", "no closing quote"),
-    ("q_value = NULL", "use IS NULL"),
-    ("fish=F1,fish=F2", "fish is given twice"),
-    ("r2 > 0.2, fish='F1'", "commas separate name=value pairs"),
-    ("fish=F1,", "a name=value pair is empty"),
-    ("r2 >", "expected an attribute name or a value at the end"),
-    ("fish = F1 AND r2 > 0 x", "expected AND or OR"),
-    ("fish LIKE 3", "LIKE takes a text pattern"),
-    ("fish = 'a\\b' AND r2 > 0", "backslashes"),
-    ("UNION", "UNION is not allowed"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("SLEEP(1)", "function calls are not allowed"),
+        ("r2 > 0 AND pg_sleep(1) IS NULL", "function calls are not allowed"),
+        ("fish IN (SELECT fish FROM fish)", "SELECT is not allowed"),
+        ("(SELECT 1) = 1", "SELECT is not allowed"),
+        ("r2 > 0.2; DROP TABLE x", "';' is not allowed"),
+        ("r2 > 0.2 -- all", "comments are not allowed"),
+        ("r2 > 0.2 /* x */", "comments are not allowed"),
+        ("r2 > 0.2 # x", "comments are not allowed"),
+        ("r2 + 1 > 2", "'+' at position 4 is not allowed"),
+        ('fish = "F1" AND r2 > 0', "use single quotes"),
+        ("fish = 'F1", "no closing quote"),
+        ("q_value = NULL", "use IS NULL"),
+        ("fish=F1,fish=F2", "fish is given twice"),
+        ("r2 > 0.2, fish='F1'", "commas separate name=value pairs"),
+        ("fish=F1,", "a name=value pair is empty"),
+        ("r2 >", "expected an attribute name or a value at the end"),
+        ("fish = F1 AND r2 > 0 x", "expected AND or OR"),
+        ("fish LIKE 3", "LIKE takes a text pattern"),
+        ("fish = 'a\\b' AND r2 > 0", "backslashes"),
+        ("UNION", "UNION is not allowed"),
+    ],
+)
 def test_refused_in_one_line(text, message):
     with pytest.raises(RestrictionError) as exc:
         parse(text)
@@ -74,8 +78,10 @@ def test_refused_in_one_line(text, message):
 
 
 def test_operators_and_literals():
-    r = parse("NOT selected OR (r2 BETWEEN 0.1 AND 0.5 AND roi_class NOT IN ('prey', 'dimming')) "
-              "OR fish LIKE 'F%' OR q_value IS NOT NULL OR `roi` <> -3 OR 0.2 < adj_r2")
+    r = parse(
+        "NOT selected OR (r2 BETWEEN 0.1 AND 0.5 AND roi_class NOT IN ('prey', 'dimming')) "
+        "OR fish LIKE 'F%' OR q_value IS NOT NULL OR `roi` <> -3 OR 0.2 < adj_r2"
+    )
     assert r.names == ("selected", "r2", "roi_class", "fish", "q_value", "roi", "adj_r2")
 
 
@@ -89,8 +95,9 @@ def populated(db, tmp_path_factory):
     from tectum.ingest import ingest_manifest
 
     db.acquisition.Fish.delete(prompt=False)
-    manifest = write_demo_dataset(tmp_path_factory.mktemp("restriction"), n_recordings=2, n_rois=40, seed=3,
-                                  formats=("npy",))
+    manifest = write_demo_dataset(
+        tmp_path_factory.mktemp("restriction"), n_recordings=2, n_rois=40, seed=3, formats=("npy",)
+    )
     assert ingest_manifest(manifest, progress=False).ok
     db.populate_all()
     yield db
@@ -141,12 +148,17 @@ def test_extra_tables_are_joined(populated):
 
 def test_values_are_typed(populated):
     roi = populated.analysis.Fit.Roi
-    for text, message in [("r2 > 'high'", "r2 is a number"), ("roi=abc", "roi is a number"),
-                          ("selected=yes", "selected is true/false"), ("selected > 0", "use = or != with it"),
-                          ("fish = 1 AND r2 > 0", "fish is text; put the value in single quotes"),
-                          ("fish BETWEEN 'a' AND 'b'", "BETWEEN needs a number"),
-                          ("r2 LIKE '1%'", "LIKE compares text"), ("fish", "fish on its own is not a condition"),
-                          ("r2 > fish", "cannot be compared")]:
+    for text, message in [
+        ("r2 > 'high'", "r2 is a number"),
+        ("roi=abc", "roi is a number"),
+        ("selected=yes", "selected is true/false"),
+        ("selected > 0", "use = or != with it"),
+        ("fish = 1 AND r2 > 0", "fish is text; put the value in single quotes"),
+        ("fish BETWEEN 'a' AND 'b'", "BETWEEN needs a number"),
+        ("r2 LIKE '1%'", "LIKE compares text"),
+        ("fish", "fish on its own is not a condition"),
+        ("r2 > fish", "cannot be compared"),
+    ]:
         with pytest.raises(RestrictionError, match=message):
             restrict(roi, text)
     with pytest.raises(RestrictionError, match="imaging_metadata holds structured data"):

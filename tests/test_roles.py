@@ -68,8 +68,14 @@ class Lab:
         """``tectum -q ARGS`` run as the user holding ``role`` (or ``user=(name, password)``), in a subprocess."""
         name, password = user or self.users[role]
         env = dict(os.environ, DJ_USER=name, DJ_PASS=password, PYTHONUNBUFFERED="1")
-        return subprocess.run([sys.executable, "-m", "tectum.cli", "-q", *args], cwd=ROOT, env=env, text=True,
-                              capture_output=True, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-m", "tectum.cli", "-q", *args],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=600,
+        )
 
     def q(self, *names) -> str:
         return ".".join(self.server.q(n) for n in names)
@@ -86,14 +92,14 @@ class Lab:
         if self.postgres:
             import psycopg2
 
-            conn = psycopg2.connect(host=host, port=port, user=name, password=password,
-                                    dbname=self.server.pg_database(), connect_timeout=10)
+            conn = psycopg2.connect(
+                host=host, port=port, user=name, password=password, dbname=self.server.pg_database(), connect_timeout=10
+            )
             conn.autocommit = True
             return conn
         import pymysql
 
-        return pymysql.connect(host=host, port=port, user=name, password=password, connect_timeout=10,
-                               autocommit=True)
+        return pymysql.connect(host=host, port=port, user=name, password=password, connect_timeout=10, autocommit=True)
 
 
 def execute(conn, sql):
@@ -156,8 +162,12 @@ def lab(db):
             attempt(roles.drop_user, f"tt{tag}_{role}")
         attempt(roles.drop_roles)
         for schema in (lab.scratch, lab.scratch2, lab.outside):
-            attempt(lab.root, f"DROP SCHEMA IF EXISTS {lab.q(schema)} CASCADE" if lab.postgres
-                    else f"DROP DATABASE IF EXISTS {lab.q(schema)}")
+            attempt(
+                lab.root,
+                f"DROP SCHEMA IF EXISTS {lab.q(schema)} CASCADE"
+                if lab.postgres
+                else f"DROP DATABASE IF EXISTS {lab.q(schema)}",
+            )
         attempt(lambda: (db.acquisition.Fish & [{"fish": "roles-probe"}, {"fish": FISH}]).delete(prompt=False))
         attempt(_drop_probe, lab, db)
         left = [a for a in _accounts(lab) if a.startswith(lab.prefix) or a.startswith(f"tt{tag}_")]
@@ -192,8 +202,11 @@ def _primary_key_index(lab, table: str) -> str:
     """The statement dropping the primary key's index of ``table``."""
     if not lab.postgres:
         return f"DROP INDEX `PRIMARY` ON {table}"
-    (index,) = lab.server.rows("SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-                               "WHERE x.indrelid = %s::regclass AND x.indisprimary", (table,))[0]
+    (index,) = lab.server.rows(
+        "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = %s::regclass AND x.indisprimary",
+        (table,),
+    )[0]
     schema = table.split(".")[0]
     return f"DROP INDEX {schema}.{lab.server.q(index)}"
 
@@ -266,8 +279,12 @@ def test_analyst_writes_rows_but_cannot_drop_or_alter(lab, db):
 
         # no CREATE: no table, no schema named with the prefix (MySQL's CREATE would allow CREATE DATABASE)
         denied(conn, f"CREATE TABLE {_probe_table(lab, db)} (id INT PRIMARY KEY)")
-        denied(conn, f"CREATE SCHEMA {lab.q(lab.prefix + 'x')}" if lab.postgres
-               else f"CREATE DATABASE {lab.q(lab.prefix + 'x')}")
+        denied(
+            conn,
+            f"CREATE SCHEMA {lab.q(lab.prefix + 'x')}"
+            if lab.postgres
+            else f"CREATE DATABASE {lab.q(lab.prefix + 'x')}",
+        )
     finally:
         conn.close()
 
@@ -288,15 +305,20 @@ def test_analyst_cannot_drop_alter_or_index_job_tables(lab, db):
     finally:
         conn.close()
     if lab.postgres:
-        owners = set(lab.server.rows(
-            "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relkind = 'r'", (db.analysis.schema.database,)))
+        owners = set(
+            lab.server.rows(
+                "SELECT DISTINCT pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relkind = 'r'",
+                (db.analysis.schema.database,),
+            )
+        )
         assert owners == {(f"{lab.prefix}admin",)}
 
 
 def test_analyst_populates_with_reserved_jobs(lab, db):
     """Rows only are enough: the job tables exist, the analyst's ``tectum populate --reserve-jobs`` works."""
     from dbutil import synthetic_kwargs
+
     from pipeline.synthetic import make_recording
 
     rec = make_recording(n_rois=40, seed=5)
@@ -315,6 +337,7 @@ def test_analyst_runs_a_worker_with_a_heartbeat(lab, db):
     import platform
 
     from dbutil import synthetic_kwargs
+
     from pipeline.synthetic import make_recording
 
     fish = "roles-worker"
@@ -330,11 +353,19 @@ def test_analyst_runs_a_worker_with_a_heartbeat(lab, db):
     assert rows and max(row["jobs_done"] for row in rows) >= 1
     shown = lab.tectum("viewer", "worker", "--once")
     assert shown.returncode == 1 and "Traceback" not in shown.stderr, shown.stderr[-3000:]
-    viewer = subprocess.run([sys.executable, "-c", "import schemas; from tectum.heartbeat import worker_lines; "
-                             "schemas.activate(create_tables=False); print(len(worker_lines()))"],
-                            cwd=ROOT, env=dict(os.environ, DJ_USER=lab.users["viewer"][0],
-                                               DJ_PASS=lab.users["viewer"][1]),
-                            capture_output=True, text=True, timeout=120)
+    viewer = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import schemas; from tectum.heartbeat import worker_lines; "
+            "schemas.activate(create_tables=False); print(len(worker_lines()))",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, DJ_USER=lab.users["viewer"][0], DJ_PASS=lab.users["viewer"][1]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert viewer.returncode == 0 and int(viewer.stdout.split()[-1]) >= 1, viewer.stderr[-3000:]
 
 
@@ -365,8 +396,9 @@ def test_missing_job_table_is_explained(lab, db):
     finally:
         assert cli("db", "create-roles") == 0
     if lab.postgres:  # what the admin created belongs to the admin role
-        owner = lab.server.rows("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
-                                (job.full_table_name,))[0][0]
+        owner = lab.server.rows(
+            "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass", (job.full_table_name,)
+        )[0][0]
         assert owner == f"{lab.prefix}admin"
 
 
@@ -420,8 +452,10 @@ def test_viewer_commands_say_what_the_role_allows(lab, db, tmp_path):
     export = lab.tectum("viewer", "export", "--out", str(tmp_path / "results.csv"))
     assert export.returncode == 0 and (tmp_path / "results.csv").is_file(), export.stderr[-3000:]
 
-    read_only = "error: read-only role: use tectum status, tectum export or tectum report; tectum ingest and " \
-                "tectum populate need the analyst role"
+    read_only = (
+        "error: read-only role: use tectum status, tectum export or tectum report; tectum ingest and "
+        "tectum populate need the analyst role"
+    )
     fish_before = len(db.acquisition.Fish())
     for args in (("populate",), ("ingest", str(write_demo_dataset(tmp_path / "data", n_recordings=1, n_rois=20)))):
         line = _error_line(lab.tectum("viewer", *args), args[0])
@@ -478,10 +512,13 @@ def test_admin_can_drop_and_create(lab, db):
 
     conn = lab.login("admin")
     try:
-        execute(conn, f"DROP SCHEMA {lab.q(lab.scratch2)} CASCADE" if lab.postgres
-                else f"DROP DATABASE {lab.q(lab.scratch2)}")
-        execute(conn, f"DROP SCHEMA {lab.q(lab.scratch)} CASCADE" if lab.postgres
-                else f"DROP DATABASE {lab.q(lab.scratch)}")
+        execute(
+            conn,
+            f"DROP SCHEMA {lab.q(lab.scratch2)} CASCADE" if lab.postgres else f"DROP DATABASE {lab.q(lab.scratch2)}",
+        )
+        execute(
+            conn, f"DROP SCHEMA {lab.q(lab.scratch)} CASCADE" if lab.postgres else f"DROP DATABASE {lab.q(lab.scratch)}"
+        )
     finally:
         conn.close()
     schemas = lab.server.pg_schemas() if lab.postgres else lab.server.mysql_schemas()
@@ -497,8 +534,12 @@ def test_admin_stays_inside_the_prefix(lab, db):
     viewer = lab.q(f"{lab.prefix}viewer")
     conn = lab.login("admin")
     try:
-        denied(conn, f"CREATE SCHEMA {lab.q(lab.outside + 'x')}" if lab.postgres
-               else f"CREATE DATABASE {lab.q(lab.outside + 'x')}")
+        denied(
+            conn,
+            f"CREATE SCHEMA {lab.q(lab.outside + 'x')}"
+            if lab.postgres
+            else f"CREATE DATABASE {lab.q(lab.outside + 'x')}",
+        )
         denied(conn, f"CREATE TABLE {lab.q(lab.outside, 'u')} (id INT PRIMARY KEY)")
         denied(conn, f"GRANT SELECT ON {lab.q(lab.outside, 't')} TO {viewer}")
         if lab.postgres:
@@ -518,7 +559,9 @@ def test_admin_stays_inside_the_prefix(lab, db):
         lab_roles = [f"{lab.prefix}{role}" for role in ROLES]
         assert not lab.server.rows(
             "SELECT 1 FROM pg_default_acl d, aclexplode(d.defaclacl) a WHERE d.defaclnamespace = 0 "
-            "AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY(%s))", (lab_roles,))
+            "AND a.grantee IN (SELECT oid FROM pg_roles WHERE rolname = ANY(%s))",
+            (lab_roles,),
+        )
 
 
 def test_create_roles_resets_the_old_definition(lab, db, capsys):
@@ -530,13 +573,15 @@ def test_create_roles_resets_the_old_definition(lab, db, capsys):
         lab.root(f"CREATE SCHEMA IF NOT EXISTS {lab.q(lab.outside)}")
         lab.root(f"CREATE TABLE IF NOT EXISTS {outside} (id INT PRIMARY KEY)")
         lab.root(f"GRANT CREATE ON SCHEMA {lab.q(lab.outside)} TO PUBLIC")  # create-roles warns about this
-        for sql in (f"GRANT {roles['analyst']} TO {roles['admin']}",
-                    f"GRANT CREATE ON DATABASE {lab.q(lab.server.pg_database())} TO {roles['admin']}",
-                    f"ALTER DEFAULT PRIVILEGES FOR ROLE {roles['admin']} GRANT USAGE ON SCHEMAS TO {roles['viewer']}",
-                    f"GRANT USAGE ON SCHEMA {lab.q(lab.outside)} TO {roles['viewer']}",
-                    f"GRANT SELECT ON {outside} TO {roles['viewer']}",
-                    f"GRANT CREATE ON SCHEMA {lab.q(db.analysis.schema.database)} TO {roles['analyst']}",
-                    f"ALTER TABLE {jobs} OWNER TO {roles['analyst']}"):
+        for sql in (
+            f"GRANT {roles['analyst']} TO {roles['admin']}",
+            f"GRANT CREATE ON DATABASE {lab.q(lab.server.pg_database())} TO {roles['admin']}",
+            f"ALTER DEFAULT PRIVILEGES FOR ROLE {roles['admin']} GRANT USAGE ON SCHEMAS TO {roles['viewer']}",
+            f"GRANT USAGE ON SCHEMA {lab.q(lab.outside)} TO {roles['viewer']}",
+            f"GRANT SELECT ON {outside} TO {roles['viewer']}",
+            f"GRANT CREATE ON SCHEMA {lab.q(db.analysis.schema.database)} TO {roles['analyst']}",
+            f"ALTER TABLE {jobs} OWNER TO {roles['analyst']}",
+        ):
             lab.root(sql)
     else:
         lab.root(f"GRANT CREATE, INDEX ON {lab.q(schema_pattern(lab.prefix))}.* TO {roles['analyst']}")

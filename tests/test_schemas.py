@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from dbutil import row_counts, synthetic_kwargs
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -27,7 +26,15 @@ def test_shipped_parameter_sets(db):
     assert ref.ParamSet.stage_params("seed2020") == {k: tuple(v) for k, v in params.SEED2020_PARAMSET.items()}
     assert ref.ParamSet.stage_params("default") == {k: tuple(v) for k, v in params.DEFAULT_PARAMSET.items()}
     assert ref.ParamSet.stage_params("seed2020")["dff"][0] == "seed2020"
-    assert set(ref.Sensor().to_arrays("sensor")) >= {"GCaMP6s", "GCaMP6f", "GCaMP6m", "jGCaMP7f", "jGCaMP8s", "jGCaMP8m", "jGCaMP8f"}
+    assert set(ref.Sensor().to_arrays("sensor")) >= {
+        "GCaMP6s",
+        "GCaMP6f",
+        "GCaMP6m",
+        "jGCaMP7f",
+        "jGCaMP8s",
+        "jGCaMP8m",
+        "jGCaMP8f",
+    }
 
 
 def test_parameters_cannot_be_entered_twice(db):
@@ -58,7 +65,9 @@ def test_create_paramset_reuses_stage_rows(db):
         row = (ref.ParamSet & {"paramset": name}).fetch1()
         assert row["regressor_params_id"] == 1 and row["fit_params_id"] == 1
         with pytest.raises(ValueError, match="already exists"):
-            ref.ParamSet.create(name, "again", **{k: v for k, v in zip(("dff", "regressors", "fit", "clustering"), stages.values())})
+            ref.ParamSet.create(
+                name, "again", **{k: v for k, v in zip(("dff", "regressors", "fit", "clustering"), stages.values())}
+            )
     finally:
         (ref.ParamSet & {"paramset": name}).delete(prompt=False)
 
@@ -127,8 +136,15 @@ def test_delete_cascades_to_results(db, small_recording):
     db.populate_all({"paramset": "default"})
     assert db.analysis.Fit.Roi & key
     (db.acquisition.Recording & key).delete(prompt=False)
-    for table in (db.analysis.DeltaF, db.analysis.Fit.Roi, db.analysis.Fit.Coefficient, db.analysis.Clustering.Member,
-                  db.analysis.ClassSummary.Count, db.acquisition.RoiTraces.Roi, db.acquisition.Presentation):
+    for table in (
+        db.analysis.DeltaF,
+        db.analysis.Fit.Roi,
+        db.analysis.Fit.Coefficient,
+        db.analysis.Clustering.Member,
+        db.analysis.ClassSummary.Count,
+        db.acquisition.RoiTraces.Roi,
+        db.acquisition.Presentation,
+    ):
         assert not (table & key), table.__name__
 
 
@@ -163,8 +179,13 @@ def test_failing_make_leaves_no_partial_rows(db, small_recording):
     message = str(errors[0])
     assert "bad" in message and "baseline" in message
     assert db.analysis.Fit & good
-    for table in (db.analysis.DeltaF, db.analysis.DeltaF.Excluded, db.analysis.Fit, db.analysis.Fit.Roi,
-                  db.analysis.Clustering):
+    for table in (
+        db.analysis.DeltaF,
+        db.analysis.DeltaF.Excluded,
+        db.analysis.Fit,
+        db.analysis.Fit.Roi,
+        db.analysis.Clustering,
+    ):
         assert not (table & bad), table.__name__
 
 
@@ -187,8 +208,14 @@ def test_zero_variance_roi_is_never_selected(db, small_recording):
         (dict(frame_period_s=-1.0), "frame period"),
         (dict(fish="x" * 65), "at most 64"),
         (dict(events=pd.DataFrame(columns=["stimulus", "onset_s", "duration_s"])), "empty"),
-        (dict(events=pd.DataFrame([{"stimulus": "prey", "onset_s": 9999.0, "duration_s": 1.0}])), "outside the recording"),
-        (dict(events=pd.DataFrame([{"stimulus": "never-declared-stimulus", "onset_s": 1.0, "duration_s": 1.0}])), "unknown stimulus"),
+        (
+            dict(events=pd.DataFrame([{"stimulus": "prey", "onset_s": 9999.0, "duration_s": 1.0}])),
+            "outside the recording",
+        ),
+        (
+            dict(events=pd.DataFrame([{"stimulus": "never-declared-stimulus", "onset_s": 1.0, "duration_s": 1.0}])),
+            "unknown stimulus",
+        ),
         (dict(roi_ids=[0] * 80), "duplicate ROI"),
         (dict(trace_kind="photons"), "trace_kind"),
     ],
@@ -267,7 +294,9 @@ def test_custom_sensor_and_kernel_change_the_stored_kernel(db, small_recording):
     for name in ("sensor_kernel", "tau1"):
         assigned, _ = db.analysis.AnalysisTask.assign(name, key)
         assert assigned
-    reports = db.populate_all({"paramset": "sensor_kernel"}, )
+    reports = db.populate_all(
+        {"paramset": "sensor_kernel"},
+    )
     reports += db.populate_all({"paramset": "tau1"})
     assert all(not r.errors for r in reports), [r.errors for r in reports]
     sensor_kernel = (db.analysis.Regressors & key & {"paramset": "sensor_kernel"}).fetch1("kernel")
@@ -289,7 +318,9 @@ def test_large_recording_fits_default_packet_size(db):
     """40 MB of traces go in against a server with the default 16 MB max_allowed_packet."""
     rng = np.random.default_rng(0)
     traces = rng.normal(1000, 10, size=(5000, 2000)).astype(np.float32)
-    events = pd.DataFrame({"stimulus": ["prey", "looming", "dimming"], "onset_s": [10.0, 50.0, 90.0], "duration_s": [1.0] * 3})
+    events = pd.DataFrame(
+        {"stimulus": ["prey", "looming", "dimming"], "onset_s": [10.0, 50.0, 90.0], "duration_s": [1.0] * 3}
+    )
     key = db.insert_recording(
         fish="big", recording="R1", region="tectum", sensor="GCaMP6s", frame_period_s=1.0, traces=traces, events=events
     )

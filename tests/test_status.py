@@ -16,7 +16,6 @@ import subprocess
 import sys
 
 import pytest
-
 from dbutil import synthetic_kwargs
 
 FISH = "ST"
@@ -97,8 +96,9 @@ def test_each_key_is_counted_once_in_its_state(lab):
         found = counts(lines, table)
         assert {s: n for s, n in found.items() if n and s != "total"} == states, (table, found)
         assert found["total"] == 5
-    assert re.search(r"^Fit\s+0/5 made, 4 waiting for upstream, 1 not started \(1 queued\)$", "\n".join(lines),
-                     re.M), lines
+    assert re.search(r"^Fit\s+0/5 made, 4 waiting for upstream, 1 not started \(1 queued\)$", "\n".join(lines), re.M), (
+        lines
+    )
     # unrestricted: other fish and parameter sets too, still each key once
     everything = status_lines()
     for table in lab.analysis.COMPUTED_TABLES:
@@ -159,8 +159,10 @@ def test_stale_rows(lab, capsys):
         assert re.search(r"^stale Regressors\s+0 row\(s\)$", out, re.M), out
         from tectum import __version__
 
-        assert (f"  DeltaF [fish=ST, recording=R0, paramset=default] stale: computed by tectum 0.0.1 "
-                f"(this is {__version__})") in out
+        assert (
+            f"  DeltaF [fish=ST, recording=R0, paramset=default] stale: computed by tectum 0.0.1 "
+            f"(this is {__version__})"
+        ) in out
         assert "then run tectum populate" in out
     finally:
         an.DeltaF.Provenance.update1(dict(key_of("R0"), pipeline_version=an.pipeline_version()))
@@ -173,9 +175,11 @@ def test_store_orphans_and_missing_files(lab, capsys, store_dir, tmp_path):
     an = lab.analysis
     table = an.DeltaF
     q = table.connection.adapter.quote_identifier
-    (raw,), = table.connection.query(
+    ((raw,),) = table.connection.query(
         f"SELECT {q('dff')} FROM {table.full_table_name} WHERE {q('fish')} = %s AND {q('recording')} = %s "
-        f"AND {q('paramset')} = %s", args=("ST", "R0", "default")).fetchall()
+        f"AND {q('paramset')} = %s",
+        args=("ST", "R0", "default"),
+    ).fetchall()
     path = store_dir / (raw if isinstance(raw, dict) else json.loads(raw))["path"]
     stray = path.parent / "stray_file.npy"
 
@@ -194,7 +198,7 @@ def test_store_orphans_and_missing_files(lab, capsys, store_dir, tmp_path):
         assert store_line(out) == (files, orphans + 1), out
         assert "tectum db gc removes them" in out
         assert "store: 1 row(s) refer to a missing file (DeltaF)" in out, out
-        assert f"  DeltaF [fish=ST, recording=R0, paramset=default] dff: file missing (" in out
+        assert "  DeltaF [fish=ST, recording=R0, paramset=default] dff: file missing (" in out
         _, out, _ = run(capsys, "status", WHERE, "--no-store")
         assert not any(line.startswith("store:") for line in out.splitlines())
         # tectum db gc --dry-run counts, tectum db gc deletes (only what no row refers to)
@@ -214,8 +218,10 @@ def test_retry_failed(lab, capsys):
     """Last: it clears the failed job the other tests count."""
     code, out, err = run(capsys, "status", WHERE, "--retry-failed")
     assert code == 0, err
-    assert out.startswith("retry-failed: deleted 1 failed job(s) matching 'fish=ST,paramset=default' (1 DeltaF); "
-                          "the next tectum populate --reserve-jobs computes them again\n"), out
+    assert out.startswith(
+        "retry-failed: deleted 1 failed job(s) matching 'fish=ST,paramset=default' (1 DeltaF); "
+        "the next tectum populate --reserve-jobs computes them again\n"
+    ), out
     assert re.search(r"^DeltaF\s+1/5 made, 1 running, 1 left by a dead worker, 2 not started$", out, re.M), out
     assert not lab.analysis.DeltaF.jobs.errors & {"fish": FISH}
     code, out, _ = run(capsys, "status", WHERE, "--retry-failed")

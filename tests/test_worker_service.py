@@ -23,7 +23,6 @@ from dbutil import row_counts, synthetic_kwargs
 from test_workers import (
     ROOT,
     made_counts,
-    no_jobs,
     run_tectum,
     tectum_cmd,
     worker_env,
@@ -41,8 +40,15 @@ def small_recording(db, fish: str, recording: str = "R1", seed: int = 3) -> dict
 
 
 def start(*args, new_session: bool = False, **env) -> subprocess.Popen:
-    return subprocess.Popen(tectum_cmd(*args), cwd=ROOT, env=worker_env(**env), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=new_session)
+    return subprocess.Popen(
+        tectum_cmd(*args),
+        cwd=ROOT,
+        env=worker_env(**env),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=new_session,
+    )
 
 
 def wait_for_file(proc: subprocess.Popen, path: Path, timeout: float = BOUND_S) -> None:
@@ -74,7 +80,7 @@ def finish(proc: subprocess.Popen, timeout: float = BOUND_S) -> tuple[str, str]:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"still running {timeout} s after the signal: {out[-2000:]} {err[-2000:]}")
+        raise AssertionError(f"still running {timeout} s after the signal: {out[-2000:]} {err[-2000:]}") from None
 
 
 def paused(tmp_path: Path, table: str = "DeltaF") -> tuple[Path, dict]:
@@ -90,8 +96,9 @@ def job_status(table, key) -> str | None:
 
 def forget_results(db, key: dict) -> None:
     """Delete every computed row (parts first, children before parents) and job row of ``key``, quickly."""
-    tables = [part for table_cls in reversed(db.analysis.COMPUTED_TABLES)
-              for part in table_cls().parts(as_objects=True)] + list(reversed(db.analysis.COMPUTED_TABLES))
+    tables = [
+        part for table_cls in reversed(db.analysis.COMPUTED_TABLES) for part in table_cls().parts(as_objects=True)
+    ] + list(reversed(db.analysis.COMPUTED_TABLES))
     for _ in range(len(tables)):
         left = []
         for table in tables:
@@ -115,9 +122,16 @@ def drop_fish(db, fish: str) -> None:
 # --------------------------------------------------------------------------- tectum populate
 
 
-@pytest.mark.parametrize("mode,signum", [("reserve-jobs", signal.SIGTERM), ("reserve-jobs", signal.SIGINT),
-                                         ("direct", signal.SIGTERM), ("processes", signal.SIGTERM),
-                                         ("processes-ctrl-c", signal.SIGINT)])
+@pytest.mark.parametrize(
+    "mode,signum",
+    [
+        ("reserve-jobs", signal.SIGTERM),
+        ("reserve-jobs", signal.SIGINT),
+        ("direct", signal.SIGTERM),
+        ("processes", signal.SIGTERM),
+        ("processes-ctrl-c", signal.SIGINT),
+    ],
+)
 def test_populate_stops_cleanly_mid_make(db, tmp_path, mode, signum):
     """A stop signal inside a make: rolled back, key re-queued (not 'error'), one line, exit 0 (130 on SIGINT)."""
     an = db.analysis
@@ -126,10 +140,15 @@ def test_populate_stops_cleanly_mid_make(db, tmp_path, mode, signum):
     try:
         before = row_counts(db)
         flag, env = paused(tmp_path)
-        extra = {"reserve-jobs": ["--reserve-jobs"], "direct": [], "processes": ["--processes", "2"],
-                 "processes-ctrl-c": ["--processes", "2"]}[mode]
-        proc = start("populate", f"fish={fish}", "--paramset", "default", *extra, **env,
-                     new_session=mode == "processes-ctrl-c")
+        extra = {
+            "reserve-jobs": ["--reserve-jobs"],
+            "direct": [],
+            "processes": ["--processes", "2"],
+            "processes-ctrl-c": ["--processes", "2"],
+        }[mode]
+        proc = start(
+            "populate", f"fish={fish}", "--paramset", "default", *extra, **env, new_session=mode == "processes-ctrl-c"
+        )
         wait_for_file(proc, Path(str(flag) + ".reached"))
         if mode != "direct":
             assert job_status(an.DeltaF, key) == "reserved"
@@ -174,8 +193,10 @@ def test_processes_runs_never_hang(db):
             if run:
                 forget_results(db, {"fish": fish})  # compute everything again
             started = time.monotonic()
-            procs = [start("populate", f"fish={fish}", "--paramset", "default", "--reserve-jobs",
-                           "--processes", "2") for _ in range(2)]
+            procs = [
+                start("populate", f"fish={fish}", "--paramset", "default", "--reserve-jobs", "--processes", "2")
+                for _ in range(2)
+            ]
             outputs = [finish(proc, timeout=BOUND_S) for proc in procs]
             durations.append(time.monotonic() - started)
             for proc, (out, err) in zip(procs, outputs):
@@ -204,12 +225,24 @@ def test_signal_errors_of_older_releases_are_recovered(db):
     fish = "OLDSIG"
     keys = [small_recording(db, fish, f"R{i}") for i in range(4)]
     jobs = an.DeltaF.jobs
-    messages = ["SystemExit: SIGTERM received", "KeyboardInterrupt", "SystemExit: SIGINT received",
-                "AnalysisError: recording OLDSIG/R3: KeyboardInterrupt in the notes"]
+    messages = [
+        "SystemExit: SIGTERM received",
+        "KeyboardInterrupt",
+        "SystemExit: SIGINT received",
+        "AnalysisError: recording OLDSIG/R3: KeyboardInterrupt in the notes",
+    ]
     try:
         for key, message in zip(keys, messages):
-            jobs.insert1(dict({k: key[k] for k in jobs.primary_key}, status="error", priority=4, error_message=message,
-                              host="elsewhere.example", pid=7))
+            jobs.insert1(
+                dict(
+                    {k: key[k] for k in jobs.primary_key},
+                    status="error",
+                    priority=4,
+                    error_message=message,
+                    host="elsewhere.example",
+                    pid=7,
+                )
+            )
         assert [was_interrupted(m) for m in messages] == [True, True, True, False]
         stale = find_stale_jobs(an.DeltaF)
         assert len(stale) == 3 and all("interrupted by a stop signal" in s.reason for s in stale)
@@ -242,10 +275,15 @@ def test_worker_computes_a_recording_ingested_after_it_started(clean_db):
         ingested = time.monotonic()
         wait_until(lambda: an.ClassSummary & key, proc, what="ClassSummary of the late recording")
         took = time.monotonic() - ingested
-        wait_until(lambda: (heartbeat_of(db, proc.pid) or {}).get("jobs_done") == len(an.COMPUTED_TABLES), proc,
-                   what="counted jobs")
+        wait_until(
+            lambda: (heartbeat_of(db, proc.pid) or {}).get("jobs_done") == len(an.COMPUTED_TABLES),
+            proc,
+            what="counted jobs",
+        )
         line = [line for line in worker_lines() if f":{proc.pid} " in line]
-        assert len(line) == 1 and re.search(r"  running  since .*  last seen \d+ s ago  done 7 failed 0$", line[0]), line
+        assert len(line) == 1 and re.search(r"  running  since .*  last seen \d+ s ago  done 7 failed 0$", line[0]), (
+            line
+        )
         from tectum.status import status_lines
 
         assert line[0] in status_lines()  # tectum status shows the running worker
@@ -280,7 +318,9 @@ def test_worker_sigterm_mid_make_requeues_and_a_rerun_completes(clean_db, tmp_pa
         assert job_status(an.Fit, key) == "reserved"
         # inside a make the heartbeat goes on (a thread, its own connection)
         first = heartbeat_of(db, proc.pid)["last_seen"]
-        wait_until(lambda: heartbeat_of(db, proc.pid)["last_seen"] > first, proc, timeout=5, what="a heartbeat mid-make")
+        wait_until(
+            lambda: heartbeat_of(db, proc.pid)["last_seen"] > first, proc, timeout=5, what="a heartbeat mid-make"
+        )
         proc.send_signal(signal.SIGTERM)
         out, err = finish(proc)
     finally:
@@ -289,8 +329,12 @@ def test_worker_sigterm_mid_make_requeues_and_a_rerun_completes(clean_db, tmp_pa
             proc.wait()
     assert proc.returncode == 0, out + err
     assert "Traceback" not in err, err
-    assert re.search(r"^worker stopped on SIGTERM: 2 made, 0 failed; 1 key\(s\) in progress rolled back and "
-                     r"re-queued$", out, re.M), out
+    assert re.search(
+        r"^worker stopped on SIGTERM: 2 made, 0 failed; 1 key\(s\) in progress rolled back and "
+        r"re-queued$",
+        out,
+        re.M,
+    ), out
     assert job_status(an.Fit, key) == "pending" and not an.Fit & key and not an.Fit.jobs.errors
     assert an.Regressors & key  # made before the signal
     assert heartbeat_of(db, proc.pid)["state"] == "stopped"
@@ -319,8 +363,10 @@ def test_worker_lines_stale_and_stopped(db):
         for row in rows:
             table.insert1(dict(row, started=now - dt.timedelta(hours=1), poll_s=10, jobs_done=3, jobs_failed=1))
         lines = {line.split()[1]: line for line in worker_lines(now=now)}
-        assert re.fullmatch(r"worker elsewhere\.example:11  running  since \S+ \S+  last seen 5 s ago  done 3 failed 1",
-                            lines["elsewhere.example:11"]), lines
+        assert re.fullmatch(
+            r"worker elsewhere\.example:11  running  since \S+ \S+  last seen 5 s ago  done 3 failed 1",
+            lines["elsewhere.example:11"],
+        ), lines
         assert "  stale  " in lines["elsewhere.example:12"]
         assert "  stale  " in lines[f"{platform.node()}:{gone.pid}"]
         assert "  stopped  " in lines["elsewhere.example:13"]

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from dbutil import overwrite_stored_traces, row_counts, synthetic_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +48,9 @@ def tectum_cmd(*args) -> list[str]:
 
 def run_tectum(*args, **env) -> subprocess.CompletedProcess:
     """Run ``tectum -q ARGS`` to the end; returns the completed process (pid in ``.pid``)."""
-    proc = subprocess.Popen(tectum_cmd(*args), cwd=ROOT, env=worker_env(**env), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        tectum_cmd(*args), cwd=ROOT, env=worker_env(**env), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = proc.communicate(timeout=TIMEOUT_S)
     done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     done.pid = proc.pid
@@ -60,8 +60,14 @@ def run_tectum(*args, **env) -> subprocess.CompletedProcess:
 def start_logged_worker(log_path: Path, *args) -> subprocess.Popen:
     """Start ``tectum -q populate ARGS`` with DataJoint's debug log (every SQL statement) in ``log_path``."""
     log = open(log_path, "w")
-    proc = subprocess.Popen(tectum_cmd("populate", *args), cwd=ROOT, env=worker_env(DJ_LOG_LEVEL="DEBUG"),
-                            text=True, stdout=log, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        tectum_cmd("populate", *args),
+        cwd=ROOT,
+        env=worker_env(DJ_LOG_LEVEL="DEBUG"),
+        text=True,
+        stdout=log,
+        stderr=subprocess.PIPE,
+    )
     log.close()
     return proc
 
@@ -73,8 +79,9 @@ def wait_for_log(proc: subprocess.Popen, log_path: Path, pattern: re.Pattern, ti
         if pattern.search(log_path.read_text(errors="replace")):
             return time.monotonic() - start
         if proc.poll() is not None:
-            raise AssertionError(f"worker exited ({proc.returncode}) before {pattern.pattern!r}: "
-                                 f"{proc.stderr.read()[-2000:]}")
+            raise AssertionError(
+                f"worker exited ({proc.returncode}) before {pattern.pattern!r}: {proc.stderr.read()[-2000:]}"
+            )
         time.sleep(0.02)
     raise AssertionError(f"no {pattern.pattern!r} in the worker's log after {timeout} s")
 
@@ -137,8 +144,9 @@ def drop_recordings(db, fish: str) -> None:
     cascading ``delete`` takes ~13 s for one 10,000-ROI recording on PostgreSQL, this < 1 s.
     """
     key = {"fish": fish}
-    tables = [part for table_cls in reversed(db.analysis.COMPUTED_TABLES)
-              for part in table_cls().parts(as_objects=True)] + list(reversed(db.analysis.COMPUTED_TABLES))
+    tables = [
+        part for table_cls in reversed(db.analysis.COMPUTED_TABLES) for part in table_cls().parts(as_objects=True)
+    ] + list(reversed(db.analysis.COMPUTED_TABLES))
     for _ in range(len(tables)):
         left = []
         for table in tables:
@@ -205,11 +213,20 @@ def test_two_workers_compute_every_key_once(clean_db):
     bad_default = dict(bad, paramset="default")
 
     start = time.monotonic()
-    procs = [subprocess.Popen(tectum_cmd("populate", "--reserve-jobs"), cwd=ROOT, env=worker_env(), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            tectum_cmd("populate", "--reserve-jobs"),
+            cwd=ROOT,
+            env=worker_env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     outputs = [proc.communicate(timeout=TIMEOUT_S) for proc in procs]
     elapsed = time.monotonic() - start
-    for proc, (out, err) in zip(procs, outputs):
+    for _proc, (_out, err) in zip(procs, outputs):
         assert "Traceback" not in err, err
     # the worker that drew the bad recording reports it and exits 1; the other exits 0
     assert sorted(proc.returncode for proc in procs) == [0, 1], outputs
@@ -243,15 +260,18 @@ def test_two_workers_compute_every_key_once(clean_db):
         for j in done:
             per_worker[j["pid"]] += 1
     total_keys = sum(per_worker.values())
-    print(f"\n2 workers, {n_good + 1} recordings x 2 paramsets: {total_keys} keys in {elapsed:.1f} s; "
-          f"per worker {sorted(per_worker.values(), reverse=True)}")
+    print(
+        f"\n2 workers, {n_good + 1} recordings x 2 paramsets: {total_keys} keys in {elapsed:.1f} s; "
+        f"per worker {sorted(per_worker.values(), reverse=True)}"
+    )
     assert all(n > 0 for n in per_worker.values()), per_worker  # both took part
 
     status = run_tectum("status", "--keys")
     assert status.returncode == 0, status.stderr
     assert re.search(r"^DeltaF .*1 failed", status.stdout, re.M), status.stdout
-    assert re.search(r"^  DeltaF \[fish=W9, recording=bad, paramset=default\] failed: .*baseline", status.stdout,
-                     re.M), status.stdout
+    assert re.search(
+        r"^  DeltaF \[fish=W9, recording=bad, paramset=default\] failed: .*baseline", status.stdout, re.M
+    ), status.stdout
 
     # a second worker finds nothing to do; the failed key stays failed (not retried) until its job is cleared
     again = run_tectum("populate", "--reserve-jobs")
@@ -290,12 +310,19 @@ def test_recovery_rules(db):
             "dead pid here": dict(keys[0], status="reserved", host=here, pid=finished.pid, reserved_time=now),
             "zombie here": dict(keys[1], status="reserved", host=here, pid=zombie.pid, reserved_time=now),
             "live pid here": dict(keys[2], status="reserved", host=here, pid=sleeper.pid, reserved_time=now),
-            "other host, recent": dict(keys[3], status="reserved", host="elsewhere.example", pid=finished.pid,
-                                       reserved_time=now),
-            "other host, old": dict(keys[4], status="reserved", host="elsewhere.example", pid=sleeper.pid,
-                                    reserved_time=now - dt.timedelta(hours=2)),
-            "lost connection": dict(keys[5], status="error",
-                                    error_message="LostConnectionError: Connection was lost during a transaction."),
+            "other host, recent": dict(
+                keys[3], status="reserved", host="elsewhere.example", pid=finished.pid, reserved_time=now
+            ),
+            "other host, old": dict(
+                keys[4],
+                status="reserved",
+                host="elsewhere.example",
+                pid=sleeper.pid,
+                reserved_time=now - dt.timedelta(hours=2),
+            ),
+            "lost connection": dict(
+                keys[5], status="error", error_message="LostConnectionError: Connection was lost during a transaction."
+            ),
             "data error": dict(keys[6], status="error", error_message="AnalysisError: recording RULES/R3: baseline"),
         }
         for row in rows.values():
@@ -305,7 +332,9 @@ def test_recovery_rules(db):
             return (jobs & {k: rows[name][k] for k in jobs.primary_key}).fetch1("status")
 
         stale = {tuple(s.key.values()): s for s in find_stale_jobs(an.DeltaF)}
-        expected = {tuple(rows[n][k] for k in jobs.primary_key) for n in ("dead pid here", "zombie here", "lost connection")}
+        expected = {
+            tuple(rows[n][k] for k in jobs.primary_key) for n in ("dead pid here", "zombie here", "lost connection")
+        }
         assert set(stale) == expected
         with_timeout = {tuple(s.key.values()) for s in find_stale_jobs(an.DeltaF, orphan_timeout=3600)}
         assert with_timeout == expected | {tuple(rows["other host, old"][k] for k in jobs.primary_key)}
@@ -326,8 +355,12 @@ def test_recovery_rules(db):
         sleeper.kill()
         sleeper.wait()
         status = run_tectum("status", f"fish={fish}")
-        assert re.search(r"^DeltaF\s+0/8 made, 1 failed, 2 running, 1 left by a dead worker, 4 not started "
-                         r"\(3 queued\)$", status.stdout, re.M), status.stdout
+        assert re.search(
+            r"^DeltaF\s+0/8 made, 1 failed, 2 running, 1 left by a dead worker, 4 not started "
+            r"\(3 queued\)$",
+            status.stdout,
+            re.M,
+        ), status.stdout
 
         # the command line: `populate --reserve-jobs --orphan-timeout` recovers the dead worker's and the
         # old reservation, then computes every key except the failed one (failures are not retried)
@@ -393,10 +426,19 @@ def test_sigkilled_worker_leaves_no_rows_and_is_recovered(db, big_key, tmp_path)
     rerun = run_tectum("populate", f"fish={key['fish']}", "--paramset", "default", "--reserve-jobs")
     recovered_in = time.monotonic() - killed_at
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert (f"re-queued Clustering [fish={key['fish']}, recording=R1, paramset=default]: "
-            f"worker pid {worker.pid} on {platform.node()} is no longer running") in rerun.stdout
-    assert made_counts(rerun.stdout) == {"DeltaF": 0, "Regressors": 0, "Fit": 0, "Classification": 0,
-                                         "ResponseAmplitude": 0, "Clustering": 1, "ClassSummary": 1}
+    assert (
+        f"re-queued Clustering [fish={key['fish']}, recording=R1, paramset=default]: "
+        f"worker pid {worker.pid} on {platform.node()} is no longer running"
+    ) in rerun.stdout
+    assert made_counts(rerun.stdout) == {
+        "DeltaF": 0,
+        "Regressors": 0,
+        "Fit": 0,
+        "Classification": 0,
+        "ResponseAmplitude": 0,
+        "Clustering": 1,
+        "ClassSummary": 1,
+    }
     # exactly once: one row, its parts complete, one success job by the new worker
     rows = computed_rows(db, key)
     assert rows["Clustering"] == 1 and rows["ClassSummary"] == 1

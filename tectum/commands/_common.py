@@ -33,8 +33,10 @@ def connect(*, create_tables: bool = True, prefix: str | None = None):
         from ..access import NO_SCHEMA
 
         name = schemas.config.schema_names(prefix)["reference"]
-        raise TectumError(NO_SCHEMA.format(schema=name) + f"; or nothing was ever ingested under the prefix "
-                          f"{name[:-len('reference')]!r} (check TECTUM_SCHEMA_PREFIX)") from err
+        raise TectumError(
+            NO_SCHEMA.format(schema=name) + f"; or nothing was ever ingested under the prefix "
+            f"{name[: -len('reference')]!r} (check TECTUM_SCHEMA_PREFIX)"
+        ) from err
     except Exception as err:
         text = str(err)
         if "user not configured" in text:
@@ -58,8 +60,11 @@ def add_restriction(parser, *, example: str = "fish=F1,paramset=default", names:
     if names:
         help_text += f" ({names})"
     parser.add_argument("restriction", nargs="?", default="", metavar="RESTRICTION", help=help_text)
-    parser.add_argument("--strict", action="store_true",
-                        help="exit with an error when the restriction matches nothing (default: say so, exit 0)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with an error when the restriction matches nothing (default: say so, exit 0)",
+    )
 
 
 def nothing_matches(args, what: str) -> int:

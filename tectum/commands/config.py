@@ -20,8 +20,9 @@ from ..errors import TectumError
 PORTS = {"mysql": 3306, "postgresql": 5432}
 
 
-def write_config(path, *, host: str, user: str, backend: str, port: int | None = None, store_dir=None,
-                 force: bool = False) -> dict:
+def write_config(
+    path, *, host: str, user: str, backend: str, port: int | None = None, store_dir=None, force: bool = False
+) -> dict:
     """Write (or with ``force`` update) ``datajoint.json`` at ``path``; return what it holds.
 
     Other keys of an existing file are kept; ``database.host``, ``.user``,
@@ -47,7 +48,10 @@ def write_config(path, *, host: str, user: str, backend: str, port: int | None =
     database.update(host=host, user=user, port=int(port or PORTS[backend]), backend=backend)
     data["database"] = database
     if store_dir is not None:
-        data.setdefault("stores", {})["tectum"] = {"protocol": "file", "location": str(Path(store_dir).expanduser().resolve())}
+        data.setdefault("stores", {})["tectum"] = {
+            "protocol": "file",
+            "location": str(Path(store_dir).expanduser().resolve()),
+        }
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return data
 
@@ -64,8 +68,15 @@ def ensure_secrets_dir(folder) -> Path:
 
 def run_init(args) -> int:
     path = Path("datajoint.json")  # the name DataJoint looks for
-    data = write_config(path, host=args.host, user=args.user, backend=args.backend, port=args.port,
-                        store_dir=args.store_dir, force=args.force)
+    data = write_config(
+        path,
+        host=args.host,
+        user=args.user,
+        backend=args.backend,
+        port=args.port,
+        store_dir=args.store_dir,
+        force=args.force,
+    )
     secrets = ensure_secrets_dir(path.parent)
     db = data["database"]
     print(f"config: wrote {path} (host {db['host']}, port {db['port']}, user {db['user']}, backend {db['backend']})")
@@ -80,8 +91,10 @@ def run_init(args) -> int:
     elif password_file.exists():
         print(f"config: the password is read from {password_file}")
     else:
-        print(f"config: now give the password: write it to {password_file} (an empty file for a server without "
-              "one; `chmod 600` it), or export DJ_PASS")
+        print(
+            f"config: now give the password: write it to {password_file} (an empty file for a server without "
+            "one; `chmod 600` it), or export DJ_PASS"
+        )
     return 0
 
 
@@ -114,32 +127,41 @@ def run_show(args) -> int:
     config_path = find_config_file()
     store = dj.config.stores.get("tectum")
     print(f"settings file: {config_path or 'none (datajoint.json in this folder or a parent)'}")
-    print(f"host: {dj.config['database.host']}  port: {dj.config['database.port']}  "
-          f"backend: {dj.config['database.backend']}")
+    print(
+        f"host: {dj.config['database.host']}  port: {dj.config['database.port']}  "
+        f"backend: {dj.config['database.backend']}"
+    )
     print(f"user: {dj.config['database.user'] or 'not set (tectum config init --user NAME, or DJ_USER)'}")
     print(f"password: {_password_source(config_path)}")
     print(f"schemas: {', '.join(list(schema_names().values())[:3])} (TECTUM_SCHEMA_PREFIX={schema_prefix()})")
-    print(f"object store 'tectum': {json.dumps(store) if store else 'not configured (a local folder is used: TECTUM_STORE_DIR, default ~/.local/share/tectum/store)'}")
+    local = "not configured (a local folder is used: TECTUM_STORE_DIR, default ~/.local/share/tectum/store)"
+    print(f"object store 'tectum': {json.dumps(store) if store else local}")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("config", help="write or show the database settings (datajoint.json, no password)",
-                       description="DataJoint reads datajoint.json in the working directory or a parent, the "
-                       "password from .secrets/database.password next to it, and DJ_HOST, DJ_USER, DJ_PASS, "
-                       "DJ_PORT, DJ_BACKEND, which override both.")
+    p = sub.add_parser(
+        "config",
+        help="write or show the database settings (datajoint.json, no password)",
+        description="DataJoint reads datajoint.json in the working directory or a parent, the "
+        "password from .secrets/database.password next to it, and DJ_HOST, DJ_USER, DJ_PASS, "
+        "DJ_PORT, DJ_BACKEND, which override both.",
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     i = actions.add_parser("init", help="write datajoint.json here (host, user, port, backend; never a password)")
     i.add_argument("--host", default="localhost", help="database server (default localhost)")
     i.add_argument("--user", required=True, help="database user")
-    i.add_argument("--backend", choices=sorted(PORTS), default="mysql",
-                   help="mysql (MySQL or MariaDB, default) or postgresql")
+    i.add_argument(
+        "--backend", choices=sorted(PORTS), default="mysql", help="mysql (MySQL or MariaDB, default) or postgresql"
+    )
     i.add_argument("--port", type=int, help="default 3306 for mysql, 5432 for postgresql")
     i.add_argument("--store-dir", help="folder of the 'tectum' object store (a shared path for a lab)")
     i.add_argument("--force", action="store_true", help="update an existing file (its other keys are kept)")
-    i.add_argument("--empty-password", action="store_true",
-                   help="the user has no password (a local development server): write an empty "
-                   ".secrets/database.password")
+    i.add_argument(
+        "--empty-password",
+        action="store_true",
+        help="the user has no password (a local development server): write an empty .secrets/database.password",
+    )
     i.set_defaults(func=run_init)
     s = actions.add_parser("show", help="the settings DataJoint will use here (the password only as set / not set)")
     s.set_defaults(func=run_show)

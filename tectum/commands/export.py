@@ -19,8 +19,10 @@ def run(args) -> int:
         paths, pending = export_nwb(args.out, restriction, progress=not args.quiet)
         print(f"export: {len(paths)} NWB file(s) -> {args.out}")
         if pending:
-            print(f"export: {pending} fitted recording/parameter set(s) skipped: not yet classified, clustered "
-                  "and with response amplitudes (run tectum populate)")
+            print(
+                f"export: {pending} fitted recording/parameter set(s) skipped: not yet classified, clustered "
+                "and with response amplitudes (run tectum populate)"
+            )
         return 0
     if args.strict and not matching_rois(restriction):
         return nothing_matches(args, "ROIs")  # raises: with --strict nothing is written
@@ -34,17 +36,27 @@ def run(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="per-ROI results as CSV or Parquet, or one NWB file per recording",
-                       description="One row per ROI and parameter set: fish, recording, paramset, roi, source_id, "
-                       "experiment, genotype, region, r2, adj_r2, p_parametric, p_permutation, q_value, selected, "
-                       "excluded, roi_class, cluster, then coef_<regressor>, t_<regressor>, z_<regressor>, "
-                       "pcoef_<regressor>, amplitude_<regressor>. Without --format, the suffix of --out chooses CSV "
-                       "or Parquet (*.parquet). --format nwb writes OUT/<fish>/<recording>/<paramset>.nwb with the "
-                       "dF/F, the regressors, the stimulus presentations and the per-ROI results (needs pynwb).")
-    add_restriction(p, example="paramset=default",
-                    names="attributes of analysis.Fit.Roi, source_id, roi_class, cluster, the recording's and the "
-                    "fish's, e.g. genotype, experiment, region")
+    p = sub.add_parser(
+        "export",
+        help="per-ROI results as CSV or Parquet, or one NWB file per recording",
+        description="One row per ROI and parameter set: fish, recording, paramset, roi, source_id, "
+        "experiment, genotype, region, r2, adj_r2, p_parametric, p_permutation, q_value, selected, "
+        "excluded, roi_class, cluster, then coef_<regressor>, t_<regressor>, z_<regressor>, "
+        "pcoef_<regressor>, amplitude_<regressor>. Without --format, the suffix of --out chooses CSV "
+        "or Parquet (*.parquet). --format nwb writes OUT/<fish>/<recording>/<paramset>.nwb with the "
+        "dF/F, the regressors, the stimulus presentations and the per-ROI results (needs pynwb).",
+    )
+    add_restriction(
+        p,
+        example="paramset=default",
+        names="attributes of analysis.Fit.Roi, source_id, roi_class, cluster, the recording's and the "
+        "fish's, e.g. genotype, experiment, region",
+    )
     p.add_argument("--out", required=True, help="output file (.csv, or .parquet / .pq), or folder for --format nwb")
-    p.add_argument("--format", choices=("csv", "parquet", "nwb"), default=None,
-                   help="output format (default: by the suffix of --out)")
+    p.add_argument(
+        "--format",
+        choices=("csv", "parquet", "nwb"),
+        default=None,
+        help="output format (default: by the suffix of --out)",
+    )
     p.set_defaults(func=run)

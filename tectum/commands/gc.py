@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from ._common import connect
 
-DESCRIPTION = ("Deleted rows leave their .npy files in the object store; DataJoint's garbage collector finds the "
-               "files of the project's schemas that no row refers to. Run it when nobody ingests or populates (a "
-               "file uploaded for a row not yet committed looks orphaned). Deleting needs delete permission on "
-               "the store. See docs/object-store.md.")
+DESCRIPTION = (
+    "Deleted rows leave their .npy files in the object store; DataJoint's garbage collector finds the "
+    "files of the project's schemas that no row refers to. Run it when nobody ingests or populates (a "
+    "file uploaded for a row not yet committed looks orphaned). Deleting needs delete permission on "
+    "the store. See docs/object-store.md."
+)
 
 
 def collect(delete: bool) -> int:
@@ -27,14 +29,18 @@ def collect(delete: bool) -> int:
 
 def add_db_action(sub) -> None:
     """Add ``gc`` to the ``tectum db`` actions (see :func:`tectum.roles.add_db_arguments`)."""
-    p = sub.add_parser("gc", help="remove store files no row refers to (--dry-run: only count them)",
-                       description=DESCRIPTION)
+    p = sub.add_parser(
+        "gc", help="remove store files no row refers to (--dry-run: only count them)", description=DESCRIPTION
+    )
     p.add_argument("--dry-run", action="store_true", help="only count the files; delete nothing")
     p.set_defaults(db_func=lambda args: collect(delete=not args.dry_run))
 
 
 def register(sub) -> None:
-    p = sub.add_parser("gc", help="alias of tectum db gc, counting only unless --delete",
-                       description=DESCRIPTION + " Without --delete nothing is removed (tectum db gc --dry-run).")
+    p = sub.add_parser(
+        "gc",
+        help="alias of tectum db gc, counting only unless --delete",
+        description=DESCRIPTION + " Without --delete nothing is removed (tectum db gc --dry-run).",
+    )
     p.add_argument("--delete", action="store_true", help="remove the files found")
     p.set_defaults(func=lambda args: collect(delete=args.delete))

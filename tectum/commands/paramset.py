@@ -79,7 +79,9 @@ def derive_stages(base: dict, changes: dict, methods: dict) -> dict:
 
 def _describe_changes(source: str, changes: dict, methods: dict) -> str:
     parts = [f"{stage} method {m}" for stage, m in methods.items()]
-    parts += [f"{stage}.{name}={json.dumps(value)}" for stage, values in changes.items() for name, value in values.items()]
+    parts += [
+        f"{stage}.{name}={json.dumps(value)}" for stage, values in changes.items() for name, value in values.items()
+    ]
     text = f"{source}" + (f" with {', '.join(parts)}" if parts else "")
     return text if len(text) <= 255 else text[:252] + "..."
 
@@ -97,14 +99,19 @@ def run_create(args) -> int:
         complete = reference.ParamSet.create(args.name, description, auto_assign=args.auto_assign, **stages)
     except ValueError as err:  # ParamError (misspelt parameter, bad value) or a name already taken
         raise TectumError(f"parameter set {args.name!r}: {err}") from err
-    same = [name for name, h in zip(*reference.ParamSet().to_arrays("paramset", "params_hash"))
-            if name != args.name and h == reference.paramset_hash(complete)]
+    same = [
+        name
+        for name, h in zip(*reference.ParamSet().to_arrays("paramset", "params_hash"))
+        if name != args.name and h == reference.paramset_hash(complete)
+    ]
     print(f"paramset: created {args.name!r} ({description})")
     if same:
         print(f"paramset: note: its parameters are those of {', '.join(map(repr, same))}")
     if args.auto_assign:
-        print(f"paramset: assigned at ingest to every new recording it fits; for existing recordings run "
-              f"`tectum paramset assign {args.name} [RESTRICTION]`")
+        print(
+            f"paramset: assigned at ingest to every new recording it fits; for existing recordings run "
+            f"`tectum paramset assign {args.name} [RESTRICTION]`"
+        )
     else:
         print(f"paramset: assign it with `tectum paramset assign {args.name} [RESTRICTION]`")
     return 0
@@ -119,8 +126,10 @@ def run_list(args) -> int:
     print(f"{'paramset':<{width}}  auto  assigned  fitted  description")
     for row in rows:
         key = {"paramset": row["paramset"]}
-        print(f"{row['paramset']:<{width}}  {'yes' if row['auto_assign'] else 'no':<4}  {len(tasks & key):>8}  "
-              f"{len(fits & key):>6}  {row['description']}")
+        print(
+            f"{row['paramset']:<{width}}  {'yes' if row['auto_assign'] else 'no':<4}  {len(tasks & key):>8}  "
+            f"{len(fits & key):>6}  {row['description']}"
+        )
     return 0
 
 
@@ -151,8 +160,11 @@ def run_assign(args) -> int:
         raise TectumError(f"unknown parameter set {args.name!r}; known: {known}")
     recordings = restrict(acquisition.Recording, args.restriction, allowed_extra=(acquisition.Fish(),))
     if not recordings:
-        raise TectumError(f"no recording matches {args.restriction!r}" if args.restriction
-                          else "there are no recordings yet (tectum ingest adds them)")
+        raise TectumError(
+            f"no recording matches {args.restriction!r}"
+            if args.restriction
+            else "there are no recordings yet (tectum ingest adds them)"
+        )
     assigned, skipped = analysis.AnalysisTask.assign(args.name, recordings.proj(), dry_run=args.dry_run)
     verb = "would assign" if args.dry_run else "assigned"
     for key in assigned:
@@ -166,27 +178,47 @@ def run_assign(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("paramset", help="create, list, show and assign analysis parameter sets",
-                       description="Parameter sets name the method and complete parameters of each stage "
-                       f"({', '.join(STAGES)}). `show default` lists every parameter as STAGE.NAME=VALUE.")
+    p = sub.add_parser(
+        "paramset",
+        help="create, list, show and assign analysis parameter sets",
+        description="Parameter sets name the method and complete parameters of each stage "
+        f"({', '.join(STAGES)}). `show default` lists every parameter as STAGE.NAME=VALUE.",
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    c = actions.add_parser("create", help="a new parameter set from an existing one with some parameters changed",
-                           description="Copy --from (default: default), change methods and parameters, store it. "
-                           "Values are JSON literals where they parse as one (2.5, null, true, [1, 2], "
-                           "{\"a\": 1}), text otherwise. Every stage is validated: an unknown parameter or a "
-                           "wrong type is refused, naming the allowed ones.")
+    c = actions.add_parser(
+        "create",
+        help="a new parameter set from an existing one with some parameters changed",
+        description="Copy --from (default: default), change methods and parameters, store it. "
+        "Values are JSON literals where they parse as one (2.5, null, true, [1, 2], "
+        '{"a": 1}), text otherwise. Every stage is validated: an unknown parameter or a '
+        "wrong type is refused, naming the allowed ones.",
+    )
     c.add_argument("name", help="name of the new parameter set (at most 32 characters)")
-    c.add_argument("--from", dest="source", default="default", metavar="PARAMSET",
-                   help="parameter set to start from (default: default)")
-    c.add_argument("--set", action="append", metavar="STAGE.NAME=VALUE",
-                   help="change one parameter, e.g. fit.fdr_alpha=0.01 (repeatable)")
-    c.add_argument("--method", action="append", metavar="STAGE=METHOD",
-                   help="another method for a stage, e.g. regressors=exponential; its parameters start from "
-                   "that method's defaults (repeatable)")
+    c.add_argument(
+        "--from",
+        dest="source",
+        default="default",
+        metavar="PARAMSET",
+        help="parameter set to start from (default: default)",
+    )
+    c.add_argument(
+        "--set",
+        action="append",
+        metavar="STAGE.NAME=VALUE",
+        help="change one parameter, e.g. fit.fdr_alpha=0.01 (repeatable)",
+    )
+    c.add_argument(
+        "--method",
+        action="append",
+        metavar="STAGE=METHOD",
+        help="another method for a stage, e.g. regressors=exponential; its parameters start from "
+        "that method's defaults (repeatable)",
+    )
     c.add_argument("--description", help="what it is for (default: what was changed)")
-    c.add_argument("--auto-assign", action="store_true",
-                   help="assign it at ingest to every new recording it can analyse")
+    c.add_argument(
+        "--auto-assign", action="store_true", help="assign it at ingest to every new recording it can analyse"
+    )
     c.set_defaults(func=run_create)
 
     lst = actions.add_parser("list", help="every parameter set, with its assigned and fitted recordings")
@@ -196,13 +228,21 @@ def register(sub) -> None:
     s.add_argument("name")
     s.set_defaults(func=run_show)
 
-    a = actions.add_parser("assign", help="assign a parameter set to existing recordings",
-                           description="Assign NAME to every recording matching RESTRICTION (all recordings "
-                           "without one) that it can analyse; prints what was assigned and, for the others, why "
-                           "not. A restriction matching no recording is an error.")
+    a = actions.add_parser(
+        "assign",
+        help="assign a parameter set to existing recordings",
+        description="Assign NAME to every recording matching RESTRICTION (all recordings "
+        "without one) that it can analyse; prints what was assigned and, for the others, why "
+        "not. A restriction matching no recording is an error.",
+    )
     a.add_argument("name")
-    a.add_argument("restriction", nargs="?", default="", metavar="RESTRICTION",
-                   help=f"which recordings, e.g. 'fish=F1' or \"genotype = 'wild type'\": {RESTRICTION_HELP} "
-                   "(attributes of acquisition.Recording and acquisition.Fish)")
+    a.add_argument(
+        "restriction",
+        nargs="?",
+        default="",
+        metavar="RESTRICTION",
+        help=f"which recordings, e.g. 'fish=F1' or \"genotype = 'wild type'\": {RESTRICTION_HELP} "
+        "(attributes of acquisition.Recording and acquisition.Fish)",
+    )
     a.add_argument("--dry-run", action="store_true", help="only print what would be assigned")
     a.set_defaults(func=run_assign)

@@ -35,8 +35,9 @@ def build_restrictions(schemas, args) -> tuple:
         known = set(schemas.reference.ParamSet().to_arrays("paramset"))
         unknown = [p for p in args.paramset if p not in known]
         if unknown:
-            raise TectumError(f"unknown parameter set(s) {', '.join(map(repr, unknown))}; known: "
-                              f"{', '.join(sorted(known))}")
+            raise TectumError(
+                f"unknown parameter set(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}"
+            )
         restrictions.append([{"paramset": p} for p in args.paramset])
     return tasks, restrictions
 
@@ -79,27 +80,43 @@ def run(args) -> int:
     failed = 0
     for report in reports:
         print(report.line())
-        for key, message in report.errors:
+        for _key, message in report.errors:
             print(f"  error: {message}")
         failed += len(report.errors)
     return 1 if failed else 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("populate", help="compute every analysis table, in order",
-                       description="Populate DeltaF, Regressors, Fit, Classification, ResponseAmplitude, "
-                       "Clustering and ClassSummary for the (recording, parameter set) pairs assigned in "
-                       "AnalysisTask. A failing recording does not stop the others; the exit code is 1 if "
-                       "any failed.")
-    add_restriction(p, example="fish=F1,recording=R2",
-                    names="fish, recording, paramset, and the recording's and the fish's attributes, e.g. genotype, "
-                    "experiment, region, sensor")
+    p = sub.add_parser(
+        "populate",
+        help="compute every analysis table, in order",
+        description="Populate DeltaF, Regressors, Fit, Classification, ResponseAmplitude, "
+        "Clustering and ClassSummary for the (recording, parameter set) pairs assigned in "
+        "AnalysisTask. A failing recording does not stop the others; the exit code is 1 if "
+        "any failed.",
+    )
+    add_restriction(
+        p,
+        example="fish=F1,recording=R2",
+        names="fish, recording, paramset, and the recording's and the fish's attributes, e.g. genotype, "
+        "experiment, region, sensor",
+    )
     p.add_argument("--paramset", action="append", help="only this parameter set (repeatable)")
-    p.add_argument("--reserve-jobs", action="store_true",
-                   help="use DataJoint's job reservation so several workers can run at once")
-    p.add_argument("--processes", type=int, default=1,
-                   help="worker processes on this machine (default 1); more than 1 implies --reserve-jobs")
-    p.add_argument("--orphan-timeout", type=float, default=None, metavar="SECONDS",
-                   help="with --reserve-jobs: also re-queue reservations older than this from other machines "
-                   "(reservations of dead workers on this machine are always recovered)")
+    p.add_argument(
+        "--reserve-jobs", action="store_true", help="use DataJoint's job reservation so several workers can run at once"
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="worker processes on this machine (default 1); more than 1 implies --reserve-jobs",
+    )
+    p.add_argument(
+        "--orphan-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --reserve-jobs: also re-queue reservations older than this from other machines "
+        "(reservations of dead workers on this machine are always recovered)",
+    )
     p.set_defaults(func=run)

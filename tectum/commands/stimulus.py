@@ -29,9 +29,12 @@ def run_list(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("stimulus", help="add or list stimulus types",
-                       description="A manifest's events may only name declared stimulus types. The names "
-                       "inhibited, mixed and unclassified are reserved for response classes.")
+    p = sub.add_parser(
+        "stimulus",
+        help="add or list stimulus types",
+        description="A manifest's events may only name declared stimulus types. The names "
+        "inhibited, mixed and unclassified are reserved for response classes.",
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     a = actions.add_parser("add", help="declare a stimulus type")
     a.add_argument("name", help="stimulus name as the events files write it (at most 64 characters)")

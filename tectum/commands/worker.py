@@ -59,22 +59,25 @@ def run(args) -> int:
     with StopSignals() as stop:
         try:
             heartbeat.start()
-            _say(f"worker {heartbeat.host}:{heartbeat.pid} started ({scope or 'everything'}; "
-                 f"polling every {args.poll_s:g} s)")
+            _say(
+                f"worker {heartbeat.host}:{heartbeat.pid} started ({scope or 'everything'}; "
+                f"polling every {args.poll_s:g} s)"
+            )
             idle_since = time.monotonic()
             while True:
                 try:
                     recover()
                     with heartbeat:  # beats on its own connection while a make runs
-                        reports = schemas.populate_all(*restrictions, reserve_jobs=True, keep_going=True,
-                                                       on_idle=idle)
+                        reports = schemas.populate_all(*restrictions, reserve_jobs=True, keep_going=True, on_idle=idle)
                 except Exception as err:
                     if not is_lost_connection(err):
                         raise
                     # the make in progress was rolled back by the server; its key is re-queued by the next
                     # recover() (a lost-connection error, or this pid's reservation once we reconnect)
-                    _say(f"worker: lost the connection to the database ({type(err).__name__}); reconnecting in "
-                         f"{args.poll_s:g} s")
+                    _say(
+                        f"worker: lost the connection to the database ({type(err).__name__}); reconnecting in "
+                        f"{args.poll_s:g} s"
+                    )
                     time.sleep(args.poll_s)
                     reconnect(tables)  # failing here ends the worker with exit 1: its supervisor restarts it
                     for line in release_jobs([heartbeat.pid], tables):
@@ -85,8 +88,11 @@ def run(args) -> int:
                 errors = [(report.table, message) for report in reports for _, message in report.errors]
                 heartbeat.beat(heartbeat.done + made, heartbeat.failed + len(errors))
                 if made or errors:
-                    _say("pass: " + ", ".join(f"{r.table} {r.done}" for r in reports if r.done or r.errors)
-                         + f" made; {len(errors)} failed")
+                    _say(
+                        "pass: "
+                        + ", ".join(f"{r.table} {r.done}" for r in reports if r.done or r.errors)
+                        + f" made; {len(errors)} failed"
+                    )
                     for table, message in errors:
                         _say(f"  error: {table}: {message}")
                     idle_since = time.monotonic()
@@ -112,9 +118,14 @@ def run(args) -> int:
             for note in result.notes:
                 print(note, file=sys.stderr)
             requeued = len(result.released)
-            _say(f"worker stopped on {result.signal_name}: {heartbeat.done} made, {heartbeat.failed} failed; "
-                 + (f"{requeued} key(s) in progress rolled back and re-queued" if requeued
-                    else "no make was in progress"))
+            _say(
+                f"worker stopped on {result.signal_name}: {heartbeat.done} made, {heartbeat.failed} failed; "
+                + (
+                    f"{requeued} key(s) in progress rolled back and re-queued"
+                    if requeued
+                    else "no make was in progress"
+                )
+            )
             return 130 if result.signal_name == "SIGINT" else 0
     heartbeat.stop()
     _say(f"worker stopped: {heartbeat.done} made, {heartbeat.failed} failed")
@@ -130,21 +141,42 @@ def _mark_stopped(heartbeat) -> None:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("worker", help="keep populating as recordings arrive (a service; stop with SIGTERM)",
-                       description="Populate every analysis table with job reservation, again and again: "
-                       "after a pass that made nothing, sleep --poll-s and look again. Re-queues the keys of dead "
-                       "workers each pass. SIGTERM/SIGINT: the make in progress is rolled back and re-queued, "
-                       "exit 0. Records a heartbeat row (host, pid, last seen, jobs done/failed). Run several "
-                       "workers (processes, machines, containers) to compute in parallel.")
-    add_restriction(p, example="fish=F1,recording=R2",
-                    names="fish, recording, paramset, and the recording's and the fish's attributes")
+    p = sub.add_parser(
+        "worker",
+        help="keep populating as recordings arrive (a service; stop with SIGTERM)",
+        description="Populate every analysis table with job reservation, again and again: "
+        "after a pass that made nothing, sleep --poll-s and look again. Re-queues the keys of dead "
+        "workers each pass. SIGTERM/SIGINT: the make in progress is rolled back and re-queued, "
+        "exit 0. Records a heartbeat row (host, pid, last seen, jobs done/failed). Run several "
+        "workers (processes, machines, containers) to compute in parallel.",
+    )
+    add_restriction(
+        p,
+        example="fish=F1,recording=R2",
+        names="fish, recording, paramset, and the recording's and the fish's attributes",
+    )
     p.add_argument("--paramset", action="append", help="only this parameter set (repeatable)")
-    p.add_argument("--poll-s", type=float, default=10.0, metavar="SECONDS",
-                   help="seconds to sleep when there is nothing to do (default 10)")
-    p.add_argument("--max-idle-s", type=float, default=None, metavar="SECONDS",
-                   help="exit (0, or 1 if a make failed) after this long with nothing to do (default: never)")
+    p.add_argument(
+        "--poll-s",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds to sleep when there is nothing to do (default 10)",
+    )
+    p.add_argument(
+        "--max-idle-s",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="exit (0, or 1 if a make failed) after this long with nothing to do (default: never)",
+    )
     p.add_argument("--once", action="store_true", help="one pass, then exit (for cron)")
-    p.add_argument("--orphan-timeout", type=float, default=None, metavar="SECONDS",
-                   help="also re-queue reservations older than this from other machines "
-                   "(reservations of dead workers on this machine are always recovered)")
+    p.add_argument(
+        "--orphan-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="also re-queue reservations older than this from other machines "
+        "(reservations of dead workers on this machine are always recovered)",
+    )
     p.set_defaults(func=run)

@@ -22,8 +22,9 @@ __all__ = ["AlignedResponses", "align_to_onsets", "presentation_amplitudes", "pr
 _REQUIRED = ("stimulus", "onset_s", "duration_s")
 
 
-def presentations_frame(presentations, *, n_frames: int | None = None,
-                        frame_period_s: float | None = None) -> pd.DataFrame:
+def presentations_frame(
+    presentations, *, n_frames: int | None = None, frame_period_s: float | None = None
+) -> pd.DataFrame:
     """Check a presentations table and return it with columns stimulus, onset_s, duration_s, regressor.
 
     Parameters
@@ -58,8 +59,10 @@ def presentations_frame(presentations, *, n_frames: int | None = None,
         try:
             df = pd.DataFrame(list(presentations))
         except (TypeError, ValueError) as err:
-            raise ValueError("presentations must be a DataFrame or a list of dicts with keys "
-                             "stimulus, onset_s, duration_s[, regressor]") from err
+            raise ValueError(
+                "presentations must be a DataFrame or a list of dicts with keys "
+                "stimulus, onset_s, duration_s[, regressor]"
+            ) from err
     missing = [c for c in _REQUIRED if c not in df.columns]
     if missing:
         raise ValueError(f"presentations lack column(s) {missing}; have {list(df.columns)}")
@@ -86,8 +89,10 @@ def presentations_frame(presentations, *, n_frames: int | None = None,
         if row["duration_s"] < 0:
             raise ValueError(f"{where} has a negative duration ({row['duration_s']!r} s)")
         if length is not None and not 0.0 <= row["onset_s"] < length:
-            raise ValueError(f"{where} lies outside the recording, which spans 0 to {length:g} s "
-                             f"({n_frames} frames of {frame_period_s:g} s)")
+            raise ValueError(
+                f"{where} lies outside the recording, which spans 0 to {length:g} s "
+                f"({n_frames} frames of {frame_period_s:g} s)"
+            )
     return out
 
 
@@ -166,8 +171,9 @@ class AlignedResponses:
     baseline_s: tuple | None = None
 
 
-def align_to_onsets(dff, frame_period_s, presentations, *, rois=None, window_s=(-3.0, 10.0),
-                    baseline_s=None, regressors=None) -> AlignedResponses:
+def align_to_onsets(
+    dff, frame_period_s, presentations, *, rois=None, window_s=(-3.0, 10.0), baseline_s=None, regressors=None
+) -> AlignedResponses:
     """Average each ROI's ΔF/F over the presentations of every stimulus, aligned to the onsets.
 
     ΔF/F is sampled at ``onset + k * frame_period_s`` for the ``k`` with
@@ -225,8 +231,10 @@ def align_to_onsets(dff, frame_period_s, presentations, *, rois=None, window_s=(
         b_lo, b_hi = check_window(baseline_s, "baseline_s")
         in_base = (t >= b_lo - 1e-9) & (t < b_hi - 1e-9)
         if not in_base.any():
-            raise ValueError(f"baseline_s {baseline_s!r} holds no sample of the window {window_s!r} "
-                             f"(frame period {frame_period_s:g} s)")
+            raise ValueError(
+                f"baseline_s {baseline_s!r} holds no sample of the window {window_s!r} "
+                f"(frame period {frame_period_s:g} s)"
+            )
         with np.errstate(invalid="ignore"), _quiet_nanmean():
             mean = mean - np.nanmean(mean[:, :, in_base], axis=2, keepdims=True)
         baseline_s = (b_lo, b_hi)
@@ -250,8 +258,9 @@ def _quiet_nanmean():
         yield
 
 
-def presentation_amplitudes(dff, frame_period_s, presentations, *, window_s=(0.0, 5.0),
-                            baseline_s=(-3.0, 0.0)) -> pd.DataFrame:
+def presentation_amplitudes(
+    dff, frame_period_s, presentations, *, window_s=(0.0, 5.0), baseline_s=(-3.0, 0.0)
+) -> pd.DataFrame:
     """Response amplitude of every ROI to every presentation: mean ΔF/F after the onset minus before.
 
     For a presentation with onset ``o``, the mean of the frames ``i`` with
@@ -286,19 +295,31 @@ def presentation_amplitudes(dff, frame_period_s, presentations, *, window_s=(0.0
     times = np.arange(n_frames) * frame_period_s
     blocks = []
     for idx, row in table.iterrows():
+
         def frames(win, label):
             sel = (times >= row["onset_s"] + win[0] - 1e-9) & (times < row["onset_s"] + win[1] - 1e-9)
             if not sel.any():
-                raise ValueError(f"presentation at index {idx!r} ({row['stimulus']!r}, onset {row['onset_s']:g} s): "
-                                 f"its {label} {win!r} s holds no frame of the recording")
+                raise ValueError(
+                    f"presentation at index {idx!r} ({row['stimulus']!r}, onset {row['onset_s']:g} s): "
+                    f"its {label} {win!r} s holds no frame of the recording"
+                )
             return sel
 
         with _quiet_nanmean():
             amp = np.nanmean(dff[:, frames(window_s, "response window")], axis=1)
             if baseline_s is not None:
                 amp = amp - np.nanmean(dff[:, frames(baseline_s, "baseline window")], axis=1)
-        blocks.append(pd.DataFrame({"roi": np.arange(n_rois), "presentation": idx, "stimulus": row["stimulus"],
-                                    "regressor": row["regressor"], "amplitude": amp}))
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "roi": np.arange(n_rois),
+                    "presentation": idx,
+                    "stimulus": row["stimulus"],
+                    "regressor": row["regressor"],
+                    "amplitude": amp,
+                }
+            )
+        )
     if not blocks:
         return pd.DataFrame(columns=["roi", "presentation", "stimulus", "regressor", "amplitude"])
     return pd.concat(blocks, ignore_index=True)

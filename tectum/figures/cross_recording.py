@@ -18,8 +18,9 @@ __all__ = ["fish_fractions", "plot_class_fractions", "write_cross_recording_page
 NO_GROUP = "(none)"
 
 
-def fish_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_column: str = "class",
-                   missing_as_zero: bool = True) -> tuple:
+def fish_fractions(
+    df: pd.DataFrame, group_by: str = "genotype", *, class_column: str = "class", missing_as_zero: bool = True
+) -> tuple:
     """One value per fish, group and class: the mean of the class fraction over the fish's recordings.
 
     Parameters
@@ -56,18 +57,24 @@ def fish_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_column
     missing = [c for c in dict.fromkeys(need) if c not in df.columns]
     if missing:
         raise ValueError(f"df lacks column(s) {missing}; have {list(df.columns)}")
-    data = pd.DataFrame({
-        "fish": df["fish"].astype(str),
-        "recording": df["recording"].astype(str),
-        "group": [NO_GROUP if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in df[group_by]],
-        "class": df[class_column].astype(str),
-        "fraction": pd.to_numeric(df["fraction"], errors="raise").astype(float),
-    })
+    data = pd.DataFrame(
+        {
+            "fish": df["fish"].astype(str),
+            "recording": df["recording"].astype(str),
+            "group": [
+                NO_GROUP if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in df[group_by]
+            ],
+            "class": df[class_column].astype(str),
+            "fraction": pd.to_numeric(df["fraction"], errors="raise").astype(float),
+        }
+    )
     bad = data["fraction"].notna() & ((data["fraction"] < 0) | (data["fraction"] > 1))
     if bad.any():
         row = data[bad].iloc[0]
-        raise ValueError(f"fraction {row['fraction']!r} of class {row['class']!r} in {row['fish']}/{row['recording']} "
-                         "is outside [0, 1]")
+        raise ValueError(
+            f"fraction {row['fraction']!r} of class {row['class']!r} in {row['fish']}/{row['recording']} "
+            "is outside [0, 1]"
+        )
     dup = data.duplicated(["fish", "recording", "class"], keep=False)
     if dup.any():
         row = data[dup].iloc[0]
@@ -86,16 +93,30 @@ def fish_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_column
         raise ValueError(f"{row['fish']}/{row['recording']} has no row for class {row['class']!r}")
     full.loc[absent, "fraction"] = 0.0
     n_undefined = int(full["fraction"].isna().sum())
-    per_fish = (full.dropna(subset=["fraction"]).groupby(["fish", "group", "class"], sort=False)["fraction"]
-                .agg(["mean", "size"]).reset_index().rename(columns={"mean": "fraction", "size": "n_recordings"}))
+    per_fish = (
+        full.dropna(subset=["fraction"])
+        .groupby(["fish", "group", "class"], sort=False)["fraction"]
+        .agg(["mean", "size"])
+        .reset_index()
+        .rename(columns={"mean": "fraction", "size": "n_recordings"})
+    )
     notes = {"n_filled": int(absent.sum()), "n_undefined": n_undefined, "n_recordings": int(len(recs))}
     return per_fish, notes
 
 
 @plain_text
-def plot_class_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_column: str = "class",
-                         classes=None, groups=None, fraction_label="fraction of selected ROIs",
-                         missing_as_zero: bool = True, title=None, fig: Figure | None = None) -> Figure:
+def plot_class_fractions(
+    df: pd.DataFrame,
+    group_by: str = "genotype",
+    *,
+    class_column: str = "class",
+    classes=None,
+    groups=None,
+    fraction_label="fraction of selected ROIs",
+    missing_as_zero: bool = True,
+    title=None,
+    fig: Figure | None = None,
+) -> Figure:
     """Class fractions per group (e.g. genotype), one point per fish, one panel per class.
 
     A fish's point is the mean fraction over its recordings
@@ -145,8 +166,9 @@ def plot_class_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_
     n_rows = -(-len(all_classes) // n_cols)
     fig = new_figure(fig, (max(8.0, 1.0 + max(2.4, 0.9 * len(all_groups) + 1.0) * n_cols), 1.4 + 3.4 * n_rows))
     axes = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False)
-    recs = df.assign(_g=[NO_GROUP if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
-                         for v in df[group_by]])
+    recs = df.assign(
+        _g=[NO_GROUP if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in df[group_by]]
+    )
     n_fish = {g: int(points.loc[points["group"] == g, "fish"].nunique()) for g in all_groups}
     n_recs = {g: int(recs.loc[recs["_g"] == g, ["fish", "recording"]].drop_duplicates().shape[0]) for g in all_groups}
     tick_labels = [f"{g}\n{fmt_count(n_fish[g], 'fish', 'fish')}, {n_recs[g]} rec." for g in all_groups]
@@ -160,8 +182,7 @@ def plot_class_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_
                 continue
             # deterministic spread of the fish around the group's position
             offsets = np.linspace(-0.18, 0.18, len(sel)) if len(sel) > 1 else np.zeros(1)
-            ax.scatter(gi + offsets, sel["fraction"], s=36, color=color, edgecolors="black", linewidths=0.5,
-                       zorder=3)
+            ax.scatter(gi + offsets, sel["fraction"], s=36, color=color, edgecolors="black", linewidths=0.5, zorder=3)
             mean = float(sel["fraction"].mean())
             ax.plot([gi - 0.3, gi + 0.3], [mean, mean], color="black", lw=2.0, zorder=2)
         ax.set_xticks(range(len(all_groups)))
@@ -175,8 +196,11 @@ def plot_class_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_
             ax.set_ylabel(fraction_label, fontsize=9)
     for idx in range(len(all_classes), n_rows * n_cols):
         axes[idx // n_cols, idx % n_cols].set_axis_off()
-    lines = [head, "dot: one fish (mean over its recordings); bar: mean over fish",
-             f"under each {group_by}: its fish and recordings"]
+    lines = [
+        head,
+        "dot: one fish (mean over its recordings); bar: mean over fish",
+        f"under each {group_by}: its fish and recordings",
+    ]
     extra = []
     if notes["n_filled"]:
         extra.append(f"{notes['n_filled']} recording × class pair(s) without a row counted as 0")
@@ -185,8 +209,16 @@ def plot_class_fractions(df: pd.DataFrame, group_by: str = "genotype", *, class_
     if extra:
         lines.append("; ".join(extra))
     fig.suptitle("\n".join(lines), fontsize=10.5)
-    return finish(fig, {"classes": all_classes, "groups": all_groups, "points": points.reset_index(drop=True),
-                        "n_fish": n_fish, "notes": notes})
+    return finish(
+        fig,
+        {
+            "classes": all_classes,
+            "groups": all_groups,
+            "points": points.reset_index(drop=True),
+            "n_fish": n_fish,
+            "notes": notes,
+        },
+    )
 
 
 _PAGE_CSS = """
@@ -197,9 +229,16 @@ pre.sql{background:#f7f7f7;border:1px solid #ddd;padding:.8em;overflow-x:auto;wh
 """
 
 
-def write_cross_recording_page(out_dir, fig: Figure, sql: str, *, title: str = "Class fractions across recordings",
-                               caption: str | None = None, name: str = "class_fractions",
-                               sql_note: str = "The query that produced the data shown.") -> Path:
+def write_cross_recording_page(
+    out_dir,
+    fig: Figure,
+    sql: str,
+    *,
+    title: str = "Class fractions across recordings",
+    caption: str | None = None,
+    name: str = "class_fractions",
+    sql_note: str = "The query that produced the data shown.",
+) -> Path:
     """Write ``fig`` as ``<name>.png`` and ``<name>.html``: the figure with the SQL that produced its data beside it.
 
     Parameters
@@ -233,10 +272,12 @@ def write_cross_recording_page(out_dir, fig: Figure, sql: str, *, title: str = "
     out.mkdir(parents=True, exist_ok=True)
     png = save_png(fig, out / f"{name}.png")
     cap = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
-    body = (f"<style>{_PAGE_CSS}</style>\n<h1>{_e(title)}</h1>\n<div class=\"side\">\n"
-            f"<figure><img src=\"{_e(png.name)}\" alt=\"{_e(title)}\">{cap}</figure>\n"
-            f"<div class=\"sql\"><h2>SQL</h2><p class=\"muted\">{_e(sql_note)}</p>"
-            f"<pre class=\"sql\">{_e(sql.strip())}</pre></div>\n</div>")
+    body = (
+        f'<style>{_PAGE_CSS}</style>\n<h1>{_e(title)}</h1>\n<div class="side">\n'
+        f'<figure><img src="{_e(png.name)}" alt="{_e(title)}">{cap}</figure>\n'
+        f'<div class="sql"><h2>SQL</h2><p class="muted">{_e(sql_note)}</p>'
+        f'<pre class="sql">{_e(sql.strip())}</pre></div>\n</div>'
+    )
     page = out / f"{name}.html"
     page.write_text(_page(title, body), encoding="utf-8")
     return page

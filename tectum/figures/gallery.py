@@ -71,8 +71,15 @@ def shift_null_r2(res, roi):
 def _analyse(rec, **kw):
     from pipeline import analyse_recording
 
-    return analyse_recording(rec.traces, rec.events, rec.frame_period_s, sensor=rec.sensor,
-                             stimulus_groups=rec.groups, clustering=False, **kw)
+    return analyse_recording(
+        rec.traces,
+        rec.events,
+        rec.frame_period_s,
+        sensor=rec.sensor,
+        stimulus_groups=rec.groups,
+        clustering=False,
+        **kw,
+    )
 
 
 def _labels(res) -> np.ndarray:
@@ -112,77 +119,158 @@ def write_gallery(out_dir, *, seed: int = 0, n_rois: int = 300, n_rois_cross: in
     src = f"synthetic recording, {n_rois} ROIs, default parameters"
 
     # 1. class responses: SEM, bootstrap CI, baseline-subtracted; the ground-truth classes (with 'mixed')
-    save(plot_class_responses(dff, T, pres, labels, regressors=names, title=f"Responses per class ({src})"),
-         "01_class_responses.png", "Trial-averaged ΔF/F per class and stimulus, mean ± SEM across ROIs.")
-    save(plot_class_responses(dff, T, pres, labels, regressors=names, error="ci95", baseline_s=(-3, 0),
-                              title="Responses per class, baseline-subtracted"),
-         "01b_class_responses_ci.png", "The same with a bootstrap 95% CI and the 3 s before onset subtracted.")
+    save(
+        plot_class_responses(dff, T, pres, labels, regressors=names, title=f"Responses per class ({src})"),
+        "01_class_responses.png",
+        "Trial-averaged ΔF/F per class and stimulus, mean ± SEM across ROIs.",
+    )
+    save(
+        plot_class_responses(
+            dff,
+            T,
+            pres,
+            labels,
+            regressors=names,
+            error="ci95",
+            baseline_s=(-3, 0),
+            title="Responses per class, baseline-subtracted",
+        ),
+        "01b_class_responses_ci.png",
+        "The same with a bootstrap 95% CI and the 3 s before onset subtracted.",
+    )
     truth = np.where(rec.truth == "spontaneous", "", rec.truth).astype(object)
-    save(plot_class_responses(dff, T, pres, truth, regressors=names,
-                              title="Responses per ground-truth class (incl. 'mixed')"),
-         "01c_class_responses_truth.png", "Ground-truth classes of the synthetic ROIs: the neutral 'mixed' colour.")
+    save(
+        plot_class_responses(
+            dff, T, pres, truth, regressors=names, title="Responses per ground-truth class (incl. 'mixed')"
+        ),
+        "01c_class_responses_truth.png",
+        "Ground-truth classes of the synthetic ROIs: the neutral 'mixed' colour.",
+    )
     single = pres[pres["stimulus"] == "looming"]
-    save(plot_class_responses(dff, T, single, labels, classes=["looming"], title="A single stimulus"),
-         "01d_single_stimulus.png", "Only the looming presentations: one panel.")
+    save(
+        plot_class_responses(dff, T, single, labels, classes=["looming"], title="A single stimulus"),
+        "01d_single_stimulus.png",
+        "Only the looming presentations: one panel.",
+    )
     varied = pres.copy()
     varied.loc[varied["stimulus"] == "looming", "duration_s"] = [2.0, 3.0, 4.0]
-    renamed = varied.replace({"stimulus": {"dimming": "whole-field flash"},
-                              "regressor": {"dimming": "whole-field flash"}})
+    renamed = varied.replace(
+        {"stimulus": {"dimming": "whole-field flash"}, "regressor": {"dimming": "whole-field flash"}}
+    )
     renamed_labels = np.where(labels == "dimming", "whole-field flash", labels).astype(object)
-    save(plot_class_responses(dff, T, renamed, renamed_labels,
-                              regressors=["prey", "looming", "whole-field flash"],
-                              title="A stimulus name without a fixed colour; looming durations 2-4 s"),
-         "01e_unknown_stimulus.png", "'dimming' renamed 'whole-field flash' takes its hashed palette colour; "
-         "looming durations varied (light shading up to the longest).")
-    save(plot_class_responses(dff, T, pres, np.full(len(labels), "", dtype=object), title="No ROI selected"),
-         "01f_no_selected.png", "Nothing selected: a figure saying so.")
+    save(
+        plot_class_responses(
+            dff,
+            T,
+            renamed,
+            renamed_labels,
+            regressors=["prey", "looming", "whole-field flash"],
+            title="A stimulus name without a fixed colour; looming durations 2-4 s",
+        ),
+        "01e_unknown_stimulus.png",
+        "'dimming' renamed 'whole-field flash' takes its hashed palette colour; "
+        "looming durations varied (light shading up to the longest).",
+    )
+    save(
+        plot_class_responses(dff, T, pres, np.full(len(labels), "", dtype=object), title="No ROI selected"),
+        "01f_no_selected.png",
+        "Nothing selected: a figure saying so.",
+    )
 
     # 2. tuning heatmaps, per regressor and per stimulus
     amp = presentation_amplitudes(dff, T, pres, window_s=(0, 5), baseline_s=(-3, 0))
     label = "mean ΔF/F 0-5 s after onset − mean 3 s before"
-    save(plot_tuning_heatmap(amp, labels, columns=names, value_label=label),
-         "02_tuning_regressors.png", "Selected ROIs × regressors, sorted by class then amplitude.")
-    save(plot_tuning_heatmap(amp, labels, column="stimulus", value_label=label),
-         "02b_tuning_stimuli.png", "The same per stimulus (prey directions apart).")
-    save(plot_tuning_heatmap(amp, truth, column="stimulus", value_label=label, title="Tuning of ground-truth classes"),
-         "02c_tuning_truth.png", "Ground-truth classes, 'mixed' sorted by its largest amplitude.")
+    save(
+        plot_tuning_heatmap(amp, labels, columns=names, value_label=label),
+        "02_tuning_regressors.png",
+        "Selected ROIs × regressors, sorted by class then amplitude.",
+    )
+    save(
+        plot_tuning_heatmap(amp, labels, column="stimulus", value_label=label),
+        "02b_tuning_stimuli.png",
+        "The same per stimulus (prey directions apart).",
+    )
+    save(
+        plot_tuning_heatmap(amp, truth, column="stimulus", value_label=label, title="Tuning of ground-truth classes"),
+        "02c_tuning_truth.png",
+        "Ground-truth classes, 'mixed' sorted by its largest amplitude.",
+    )
 
     # 3. selection
     fit = res.params["fit"][1]
-    save(plot_r2_vs_q(res.fit.r2, res.fit.q_value, labels, q_threshold=fit["fdr_alpha"],
-                      r2_floor=fit["r2_min"] or None, regressors=names, title=f"Selection ({src})"),
-         "03_r2_vs_q.png", "r² against −log10 q, the selection boundary dashed.")
+    save(
+        plot_r2_vs_q(
+            res.fit.r2,
+            res.fit.q_value,
+            labels,
+            q_threshold=fit["fdr_alpha"],
+            r2_floor=fit["r2_min"] or None,
+            regressors=names,
+            title=f"Selection ({src})",
+        ),
+        "03_r2_vs_q.png",
+        "r² against −log10 q, the selection boundary dashed.",
+    )
 
     # 4. positions
-    save(plot_roi_positions(rec.positions, labels, units="µm", regressors=names),
-         "04_positions.png", "ROI centres by class (synthetic positions, several planes).")
+    save(
+        plot_roi_positions(rec.positions, labels, units="µm", regressors=names),
+        "04_positions.png",
+        "ROI centres by class (synthetic positions, several planes).",
+    )
     flat = rec.positions[:, :2].copy()
     flat[::7] = np.nan
-    save(plot_roi_positions(flat, labels, regressors=names, title="One plane, some positions missing"),
-         "04b_positions_plane.png", "x-y only; ROIs without a position are counted, not drawn.")
+    save(
+        plot_roi_positions(flat, labels, regressors=names, title="One plane, some positions missing"),
+        "04b_positions_plane.png",
+        "x-y only; ROIs without a position are counted, not drawn.",
+    )
     save(plot_roi_positions(None, labels), "04c_no_positions.png", "No positions ingested.")
 
     # 5. kernel: the kernel chosen from the data, and a fixed literature kernel for comparison
     looming = class_mean_response(dff, T, pres, labels, "looming")
     regs = res.regressors
-    save(plot_kernel(regs.kernel, T, kernel_figure_info(regs.kernel_name, regs.kernel_info), response=looming,
-                     duration_s=3.0, title="Kernel chosen from the data"),
-         "05b_kernel_chosen.png", "The kernel chosen from the data against the looming class's mean response; "
-         "the objective over the τ grid beside it.")
+    save(
+        plot_kernel(
+            regs.kernel,
+            T,
+            kernel_figure_info(regs.kernel_name, regs.kernel_info),
+            response=looming,
+            duration_s=3.0,
+            title="Kernel chosen from the data",
+        ),
+        "05b_kernel_chosen.png",
+        "The kernel chosen from the data against the looming class's mean response; "
+        "the objective over the τ grid beside it.",
+    )
     sensor = _analyse(rec, regressors=("sensor", {}), fit=("ols", {"significance": "parametric"})).regressors
-    save(plot_kernel(sensor.kernel, T, kernel_figure_info(sensor.kernel_name, sensor.kernel_info), response=looming,
-                     duration_s=3.0),
-         "05_kernel.png", "The sensor's published 1-AP kernel against the looming class's mean response.")
+    save(
+        plot_kernel(
+            sensor.kernel,
+            T,
+            kernel_figure_info(sensor.kernel_name, sensor.kernel_info),
+            response=looming,
+            duration_s=3.0,
+        ),
+        "05_kernel.png",
+        "The sensor's published 1-AP kernel against the looming class's mean response.",
+    )
 
     # 6. shift null of the best ROI and of an unselected one
     best_roi = int(np.nanargmax(np.where(labels != "", res.fit.r2, np.nan)))
     null, obs, p = shift_null_r2(res, best_roi)
-    save(plot_shift_null(null, obs, p, roi_label=f"ROI {best_roi} ({labels[best_roi]})"),
-         "06_shift_null.png", "Every admissible circular shift of the selected ROI of highest r².")
+    save(
+        plot_shift_null(null, obs, p, roi_label=f"ROI {best_roi} ({labels[best_roi]})"),
+        "06_shift_null.png",
+        "Every admissible circular shift of the selected ROI of highest r².",
+    )
     weak = int(np.flatnonzero(labels == "")[0])
     null, obs, p = shift_null_r2(res, weak)
-    save(plot_shift_null(null, obs, p, roi_label=f"ROI {weak} (not selected)"),
-         "06b_shift_null_unselected.png", "The same for a ROI that was not selected.")
+    save(
+        plot_shift_null(null, obs, p, roi_label=f"ROI {weak} (not selected)"),
+        "06b_shift_null_unselected.png",
+        "The same for a ROI that was not selected.",
+    )
 
     # 7. class fractions across recordings: 2 genotypes x 3 fish x 1-2 recordings
     rows = []
@@ -191,25 +279,43 @@ def write_gallery(out_dir, *, seed: int = 0, n_rois: int = 300, n_rois_cross: in
     for genotype, fish, n_rec in plan:
         for r in range(n_rec):
             k += 1
-            frac = {"wt": None, "mut": {"prey": 0.1, "looming": 0.3, "dimming": 0.15, "mixed": 0.05,
-                                        "spontaneous": 0.4}}[genotype]
+            frac = {
+                "wt": None,
+                "mut": {"prey": 0.1, "looming": 0.3, "dimming": 0.15, "mixed": 0.05, "spontaneous": 0.4},
+            }[genotype]
             small = make_recording(n_rois=n_rois_cross, n_frames=420, seed=seed + 100 + k, fractions=frac)
             res_k = _analyse(small)
             lab = _labels(res_k)
             n_sel = int((lab != "").sum())
             for cls in res_k.regressors.names:
-                rows.append(dict(fish=fish, recording=f"R{r + 1}", genotype=genotype, roi_class=cls,
-                                 fraction=(lab == cls).sum() / n_sel if n_sel else np.nan))
+                rows.append(
+                    dict(
+                        fish=fish,
+                        recording=f"R{r + 1}",
+                        genotype=genotype,
+                        roi_class=cls,
+                        fraction=(lab == cls).sum() / n_sel if n_sel else np.nan,
+                    )
+                )
     table = pd.DataFrame(rows)
-    fig = plot_class_fractions(table, "genotype", class_column="roi_class", groups=["wt", "mut"],
-                               title="Class fractions by genotype (synthetic: 'mut' has more looming ROIs)")
+    fig = plot_class_fractions(
+        table,
+        "genotype",
+        class_column="roi_class",
+        groups=["wt", "mut"],
+        title="Class fractions by genotype (synthetic: 'mut' has more looming ROIs)",
+    )
     save(fig, "07_class_fractions.png", "Fraction of selected ROIs per class, one dot per fish.")
     page = write_cross_recording_page(
-        out, fig, class_fractions_sql(), name="07_cross_recording_page",
+        out,
+        fig,
+        class_fractions_sql(),
+        name="07_cross_recording_page",
         caption="Gallery data: 10 synthetic recordings analysed in Python, 2 genotypes x 3 fish.",
         sql_note="On a tectum database this query returns the table the figure takes "
-                 "(plot_class_fractions(df, 'genotype', class_column='roi_class')); "
-                 "tests/test_paper_figures_db.py runs it.")
+        "(plot_class_fractions(df, 'genotype', class_column='roi_class')); "
+        "tests/test_paper_figures_db.py runs it.",
+    )
     written.append((page.name, "The cross-recording page: figure and SQL."))
 
     _index(out, written)
@@ -220,14 +326,18 @@ def _index(out: Path, written: list) -> None:
     items = []
     for name, caption in written:
         if name.endswith(".png"):
-            items.append(f'<figure><img src="{html.escape(name)}" style="max-width:100%">'
-                         f"<figcaption><b>{html.escape(name)}</b>: {html.escape(caption)}</figcaption></figure>")
+            items.append(
+                f'<figure><img src="{html.escape(name)}" style="max-width:100%">'
+                f"<figcaption><b>{html.escape(name)}</b>: {html.escape(caption)}</figcaption></figure>"
+            )
         else:
             items.append(f'<p><a href="{html.escape(name)}">{html.escape(name)}</a>: {html.escape(caption)}</p>')
     (out / "index.html").write_text(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>tectum paper figures</title></head>"
-        f"<body style=\"font-family:sans-serif;max-width:1300px;margin:auto\"><h1>Paper figures (gallery, {DPI} dpi)"
-        f"</h1>{''.join(items)}</body></html>\n", encoding="utf-8")
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>tectum paper figures</title></head>'
+        f'<body style="font-family:sans-serif;max-width:1300px;margin:auto"><h1>Paper figures (gallery, {DPI} dpi)'
+        f"</h1>{''.join(items)}</body></html>\n",
+        encoding="utf-8",
+    )
 
 
 def main(argv=None) -> int:

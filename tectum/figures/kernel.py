@@ -15,8 +15,7 @@ from .align import align_to_onsets, presentations_frame
 __all__ = ["KERNEL_INFO_KEYS", "MeanResponse", "class_mean_response", "kernel_figure_info", "plot_kernel"]
 
 #: keys of ``kernel_info`` that :func:`plot_kernel` knows; other scalar keys are listed in the legend
-KERNEL_INFO_KEYS = ("kernel_name", "tau_decay_s", "tau_rise_s", "delay_s", "tau_grid_s", "objective",
-                    "objective_label")
+KERNEL_INFO_KEYS = ("kernel_name", "tau_decay_s", "tau_rise_s", "delay_s", "tau_grid_s", "objective", "objective_label")
 _LEGEND_NAMES = {"tau_decay_s": ("τ decay", "s"), "tau_rise_s": ("τ rise", "s"), "delay_s": ("delay", "s")}
 
 
@@ -32,8 +31,9 @@ class MeanResponse:
     class_name: str = ""
 
 
-def class_mean_response(dff, frame_period_s, presentations, roi_class, class_name, *,
-                        window_s=(-3.0, 15.0)) -> MeanResponse:
+def class_mean_response(
+    dff, frame_period_s, presentations, roi_class, class_name, *, window_s=(-3.0, 15.0)
+) -> MeanResponse:
     """Mean ΔF/F of the ROIs of ``class_name`` around every onset of its regressor's stimuli.
 
     Each ROI's ΔF/F is averaged over all presentations whose ``regressor`` is
@@ -51,8 +51,10 @@ def class_mean_response(dff, frame_period_s, presentations, roi_class, class_nam
     table = presentations_frame(presentations)
     own = table[table["regressor"] == class_name]
     if own.empty:
-        raise ValueError(f"no presentation has regressor {class_name!r} (regressors: "
-                         f"{sorted(set(table['regressor']) - {''})}); the class's mean response needs its onsets")
+        raise ValueError(
+            f"no presentation has regressor {class_name!r} (regressors: "
+            f"{sorted(set(table['regressor']) - {''})}); the class's mean response needs its onsets"
+        )
     members = np.flatnonzero((labels == class_name) & np.isfinite(dff).any(axis=1))
     if members.size == 0:
         raise ValueError(f"no ROI of class {class_name!r} has ΔF/F")
@@ -63,10 +65,10 @@ def class_mean_response(dff, frame_period_s, presentations, roi_class, class_nam
         ok = np.isfinite(x)
         mean = np.where(ok.any(axis=0), np.where(ok, x, 0).sum(axis=0) / np.maximum(ok.sum(axis=0), 1), np.nan)
     n_pres = aligned.n_presentations[class_name]
-    label = (f"mean ΔF/F of {fmt_count(members.size, 'ROI')} of class {class_name}, "
-             f"{fmt_count(n_pres, 'presentation')}")
-    return MeanResponse(t_s=aligned.t_s, mean=mean, n_rois=int(members.size), n_presentations=n_pres, label=label,
-                        class_name=class_name)
+    label = f"mean ΔF/F of {fmt_count(members.size, 'ROI')} of class {class_name}, {fmt_count(n_pres, 'presentation')}"
+    return MeanResponse(
+        t_s=aligned.t_s, mean=mean, n_rois=int(members.size), n_presentations=n_pres, label=label, class_name=class_name
+    )
 
 
 def _check_info(kernel_info: dict) -> dict:
@@ -78,8 +80,10 @@ def _check_info(kernel_info: dict) -> dict:
         if key in ("tau_grid_s", "objective"):
             continue
         if value is not None and not isinstance(value, (str, numbers.Number, np.generic)):
-            raise ValueError(f"kernel_info[{key!r}] must be a number or text, got {type(value).__name__}; "
-                             f"known keys: {', '.join(KERNEL_INFO_KEYS)}")
+            raise ValueError(
+                f"kernel_info[{key!r}] must be a number or text, got {type(value).__name__}; "
+                f"known keys: {', '.join(KERNEL_INFO_KEYS)}"
+            )
     if ("tau_grid_s" in kernel_info) != ("objective" in kernel_info):
         raise ValueError("kernel_info needs both 'tau_grid_s' and 'objective' (the objective at each τ), or neither")
     return dict(kernel_info)
@@ -106,8 +110,9 @@ def _unit_peak(y: np.ndarray) -> tuple:
 
 
 @plain_text
-def plot_kernel(kernel, frame_period_s, kernel_info=None, *, response=None, duration_s=None, title=None,
-                fig: Figure | None = None) -> Figure:
+def plot_kernel(
+    kernel, frame_period_s, kernel_info=None, *, response=None, duration_s=None, title=None, fig: Figure | None = None
+) -> Figure:
     """The regressors' kernel drawn against the data's mean response; the τ objective beside it.
 
     Parameters
@@ -180,16 +185,41 @@ def plot_kernel(kernel, frame_period_s, kernel_info=None, *, response=None, dura
         base = float(np.nanmean(y_resp[pre])) if (pre & np.isfinite(y_resp)).any() else 0.0
         r_scaled, r_peak = _unit_peak(y_resp - base)
         color = class_color(response.class_name) if getattr(response, "class_name", "") else "tab:gray"
-        ax.plot(t_resp, r_scaled, color=color, lw=2.0, marker="o", ms=3, label=label_resp
-                + (f"\n(minus pre-onset mean, ÷ {r_peak:.3g})" if r_peak else ""), zorder=3)
+        ax.plot(
+            t_resp,
+            r_scaled,
+            color=color,
+            lw=2.0,
+            marker="o",
+            ms=3,
+            label=label_resp + (f"\n(minus pre-onset mean, ÷ {r_peak:.3g})" if r_peak else ""),
+            zorder=3,
+        )
     legend = _legend_text(info)
-    ax.plot(t_k[keep], k_scaled[keep], color="black", lw=1.4, ls="--", marker="s", ms=3, mfc="white",
-            label=legend + (f"\n(÷ {k_peak:.3g})" if k_peak else ""), zorder=4)
+    ax.plot(
+        t_k[keep],
+        k_scaled[keep],
+        color="black",
+        lw=1.4,
+        ls="--",
+        marker="s",
+        ms=3,
+        mfc="white",
+        label=legend + (f"\n(÷ {k_peak:.3g})" if k_peak else ""),
+        zorder=4,
+    )
     ax.set_xlabel("time from onset (s)")
     ax.set_ylabel("scaled to a peak of 1")
     # the regressor puts kernel sample k on frame (onset frame + k), and the onset falls within its frame
-    ax.text(0.0, -0.2, "kernel sample k at k × frame period after the start of the frame holding the onset, "
-            "as in the regressor", transform=ax.transAxes, fontsize=7.5, color="0.35", va="top")
+    ax.text(
+        0.0,
+        -0.2,
+        "kernel sample k at k × frame period after the start of the frame holding the onset, as in the regressor",
+        transform=ax.transAxes,
+        fontsize=7.5,
+        color="0.35",
+        va="top",
+    )
     if grid is not None:
         ax.set_title("kernel and mean response", fontsize=10)
     ax.legend(fontsize=8, loc="upper right", frameon=True, framealpha=0.85, edgecolor="none")
@@ -202,14 +232,24 @@ def plot_kernel(kernel, frame_period_s, kernel_info=None, *, response=None, dura
         order = np.argsort(grid)
         ax2.plot(grid[order], objective[order], color="black", marker="o", ms=3.5, lw=1.2)
         if chosen is not None:
-            ax2.axvline(float(chosen), color="crimson", ls="--", lw=1.2, label=f"chosen τ decay = {float(chosen):.3g} s")
+            ax2.axvline(
+                float(chosen), color="crimson", ls="--", lw=1.2, label=f"chosen τ decay = {float(chosen):.3g} s"
+            )
             ax2.legend(fontsize=8, frameon=False)
         ax2.set_xlabel("τ decay of the grid (s)")
         ax2.set_ylabel(str(info.get("objective_label") or "objective"))
         ax2.set_title("kernel chosen from the data: objective over the τ grid", fontsize=10)
     fig.suptitle(title or "Calcium kernel of the regressors", fontsize=11)
-    return finish(fig, {"panels": panels, "legend": legend, "kernel_peak": k_peak, "response_peak": r_peak,
-                        "chosen_tau_s": None if chosen is None else float(chosen)})
+    return finish(
+        fig,
+        {
+            "panels": panels,
+            "legend": legend,
+            "kernel_peak": k_peak,
+            "response_peak": r_peak,
+            "chosen_tau_s": None if chosen is None else float(chosen),
+        },
+    )
 
 
 def kernel_figure_info(kernel_name: str, kernel_info: dict | None) -> dict:

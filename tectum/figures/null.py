@@ -11,8 +11,9 @@ __all__ = ["plot_shift_null"]
 
 
 @plain_text
-def plot_shift_null(null_r2, observed_r2, p_value, *, roi_label=None, bins=40, title=None,
-                    fig: Figure | None = None) -> Figure:
+def plot_shift_null(
+    null_r2, observed_r2, p_value, *, roi_label=None, bins=40, title=None, fig: Figure | None = None
+) -> Figure:
     """Histogram of the r² of one ROI under circular shifts of its trace, the observed r² marked, p stated.
 
     Parameters
@@ -60,8 +61,14 @@ def plot_shift_null(null_r2, observed_r2, p_value, *, roi_label=None, bins=40, t
     lo = min(float(values.min()), observed)
     hi = max(float(values.max()), observed)
     pad = 0.03 * (hi - lo) if hi > lo else 0.01
-    ax.hist(values, bins=np.linspace(lo - pad, hi + pad, int(bins) + 1), color="0.6", edgecolor="white", lw=0.4,
-            label=f"r² after {values.size} circular shifts")
+    ax.hist(
+        values,
+        bins=np.linspace(lo - pad, hi + pad, int(bins) + 1),
+        color="0.6",
+        edgecolor="white",
+        lw=0.4,
+        label=f"r² after {values.size} circular shifts",
+    )
     ax.axvline(observed, color="crimson", lw=2.0, label=f"observed r² = {observed:.3g}")
     ax.set_xlabel("r² (variance of ΔF/F explained by the regressors)")
     ax.set_ylabel("shifts")
@@ -70,5 +77,7 @@ def plot_shift_null(null_r2, observed_r2, p_value, *, roi_label=None, bins=40, t
         stated += f"; {n_nan} undefined (NaN) left out"
     ax.set_title(f"{head}\n{stated}", fontsize=10.5)
     ax.legend(fontsize=8.5, frameon=False, loc="upper right")
-    return finish(fig, {"n_null": int(values.size), "n_nan": n_nan, "n_at_least": n_at_least,
-                        "observed_r2": observed, "p_value": p})
+    return finish(
+        fig,
+        {"n_null": int(values.size), "n_nan": n_nan, "n_at_least": n_at_least, "observed_r2": observed, "p_value": p},
+    )

@@ -12,8 +12,9 @@ __all__ = ["plot_roi_positions"]
 
 
 @plain_text
-def plot_roi_positions(positions, roi_class, *, units="px", invert_y=True, regressors=None, title=None,
-                       fig: Figure | None = None) -> Figure:
+def plot_roi_positions(
+    positions, roi_class, *, units="px", invert_y=True, regressors=None, title=None, fig: Figure | None = None
+) -> Figure:
     """ROI centres coloured by class: x–y, and x–z under it when the ROIs lie in more than one plane.
 
     Parameters
@@ -45,8 +46,7 @@ def plot_roi_positions(positions, roi_class, *, units="px", invert_y=True, regre
         labels = class_labels(roi_class)
         fig = new_figure(fig, (6, 4))
         message(fig, head, "no positions: none were ingested for this recording")
-        return finish(fig, {"has_positions": False, "panels": [], "n_drawn": 0, "n_missing": len(labels),
-                            "counts": {}})
+        return finish(fig, {"has_positions": False, "panels": [], "n_drawn": 0, "n_missing": len(labels), "counts": {}})
     pos = np.asarray(positions, dtype=float)
     if pos.ndim != 2 or pos.shape[1] not in (2, 3):
         raise ValueError(f"positions must be n_rois x 2 or 3 (x, y[, z]), got shape {pos.shape}")
@@ -55,8 +55,7 @@ def plot_roi_positions(positions, roi_class, *, units="px", invert_y=True, regre
     if not xy_ok.any():
         fig = new_figure(fig, (6, 4))
         message(fig, head, "no positions: every ROI's x or y is missing")
-        return finish(fig, {"has_positions": False, "panels": [], "n_drawn": 0, "n_missing": len(labels),
-                            "counts": {}})
+        return finish(fig, {"has_positions": False, "panels": [], "n_drawn": 0, "n_missing": len(labels), "counts": {}})
     z = pos[:, 2] if pos.shape[1] == 3 else np.full(len(labels), np.nan)
     z_ok = np.isfinite(z)
     # a z panel only when the drawn ROIs lie in more than one plane
@@ -89,8 +88,16 @@ def plot_roi_positions(positions, roi_class, *, units="px", invert_y=True, regre
             m = shown & (labels == value)
             if panel == "x-y":
                 counts[label] = int(m.sum())
-            ax.scatter(pos[m, 0], ycol[m], s=size, color=color, edgecolors=edge, linewidths=0.3,
-                       label=f"{label} ({int(m.sum())})", zorder=2 if value == "" else 3)
+            ax.scatter(
+                pos[m, 0],
+                ycol[m],
+                s=size,
+                color=color,
+                edgecolors=edge,
+                linewidths=0.3,
+                label=f"{label} ({int(m.sum())})",
+                zorder=2 if value == "" else 3,
+            )
         if panel == axes_panels[-1]:
             ax.set_xlabel(f"x ({units})")
         ax.set_ylabel(f"{'y' if panel == 'x-y' else 'z'} ({units})")
@@ -98,12 +105,21 @@ def plot_roi_positions(positions, roi_class, *, units="px", invert_y=True, regre
         if invert_y:
             ax.invert_yaxis()
         ax.set_title("top view (x–y)" if panel == "x-y" else "side view (x–z)", fontsize=10)
-    axes[0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="class (ROIs)",
-                   title_fontsize=8)
+    axes[0].legend(
+        fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="class (ROIs)", title_fontsize=8
+    )
     n_missing = int((~xy_ok).sum())
     sub = f"{fmt_count(int(xy_ok.sum()), 'ROI')} drawn"
     if n_missing:
         sub += f"; {n_missing} without a position not drawn"
     fig.suptitle(f"{head}\n{sub}", fontsize=10.5)
-    return finish(fig, {"has_positions": True, "panels": panels, "n_drawn": int(xy_ok.sum()),
-                        "n_missing": n_missing, "counts": counts})
+    return finish(
+        fig,
+        {
+            "has_positions": True,
+            "panels": panels,
+            "n_drawn": int(xy_ok.sum()),
+            "n_missing": n_missing,
+            "counts": counts,
+        },
+    )

@@ -35,7 +35,7 @@ def spread_across_rois(x: np.ndarray, error: str = "sem", *, n_boot: int = 1000,
     if error == "sem":
         dev = np.where(ok, x - mean, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            sem = np.sqrt((dev ** 2).sum(axis=0) / (n - 1)) / np.sqrt(n)
+            sem = np.sqrt((dev**2).sum(axis=0) / (n - 1)) / np.sqrt(n)
         sem[n < 2] = np.nan
         low, high = mean - sem, mean + sem
     elif error == "ci95" and x.shape[0] >= 2:
@@ -67,9 +67,22 @@ def _spans(durations: np.ndarray) -> list:
 
 
 @plain_text
-def plot_class_responses(dff, frame_period_s, presentations, roi_class, *, window_s=(-3.0, 10.0),
-                         baseline_s=None, error="sem", n_boot=1000, seed=0, classes=None, regressors=None,
-                         title=None, fig: Figure | None = None) -> Figure:
+def plot_class_responses(
+    dff,
+    frame_period_s,
+    presentations,
+    roi_class,
+    *,
+    window_s=(-3.0, 10.0),
+    baseline_s=None,
+    error="sem",
+    n_boot=1000,
+    seed=0,
+    classes=None,
+    regressors=None,
+    title=None,
+    fig: Figure | None = None,
+) -> Figure:
     """Trial-averaged ΔF/F of each class around each stimulus's onsets, one panel per class and stimulus.
 
     Every ROI's ΔF/F is averaged over the presentations of a stimulus
@@ -132,8 +145,15 @@ def plot_class_responses(dff, frame_period_s, presentations, roi_class, *, windo
     in_shown = np.isin(labels, shown)
     n_excluded = int((in_shown & ~has_data).sum())
     members = np.flatnonzero(in_shown & has_data)
-    aligned = align_to_onsets(dff, frame_period_s, presentations, rois=members, window_s=window_s,
-                              baseline_s=baseline_s, regressors=regressors)
+    aligned = align_to_onsets(
+        dff,
+        frame_period_s,
+        presentations,
+        rois=members,
+        window_s=window_s,
+        baseline_s=baseline_s,
+        regressors=regressors,
+    )
     stimuli = aligned.stimuli
     n_rows, n_cols = len(shown), len(stimuli)
     fig = new_figure(fig, (max(8.0, 1.2 + 2.7 * n_cols), 1.5 + 2.1 * n_rows))
@@ -167,8 +187,17 @@ def plot_class_responses(dff, frame_period_s, presentations, roi_class, *, windo
             note = f"n = {fmt_count(n_rois, 'ROI')}, {fmt_count(n_pres, 'presentation')}"
             if n_rois == 1 and error != "none":
                 note += "\n(1 ROI: no band)"
-            ax.text(0.98, 0.97, note, ha="right", va="top", fontsize=7.5, transform=ax.transAxes,
-                    bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=1.0), zorder=4)
+            ax.text(
+                0.98,
+                0.97,
+                note,
+                ha="right",
+                va="top",
+                fontsize=7.5,
+                transform=ax.transAxes,
+                bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=1.0),
+                zorder=4,
+            )
             if i == 0:
                 reg = aligned.regressor[stim]
                 head_j = stim if reg in ("", stim) else f"{stim}\n(regressor {reg})"
@@ -178,19 +207,38 @@ def plot_class_responses(dff, frame_period_s, presentations, roi_class, *, windo
             if i == n_rows - 1:
                 ax.set_xlabel("time from onset (s)", fontsize=9)
             ax.tick_params(labelsize=8)
-            panels.append(dict(row=i, col=j, **{"class": cls}, stimulus=stim, regressor=aligned.regressor[stim],
-                               n_rois=n_rois, n_presentations=n_pres, spans=spans))
+            panels.append(
+                dict(
+                    row=i,
+                    col=j,
+                    **{"class": cls},
+                    stimulus=stim,
+                    regressor=aligned.regressor[stim],
+                    n_rois=n_rois,
+                    n_presentations=n_pres,
+                    spans=spans,
+                )
+            )
     axes[0, 0].set_xlim(t[0], t[-1])
     lines = [f"{head}: {ERRORS[error]}"]
     varies = any(len(_spans(aligned.durations_s[s])) > 1 for s in stimuli)
-    detail = ("shaded: stimulus on" + (" (light: duration varies, up to the longest)" if varies else "")
-              + "; n = ROIs of the class with data × presentations of the stimulus")
+    detail = (
+        "shaded: stimulus on"
+        + (" (light: duration varies, up to the longest)" if varies else "")
+        + "; n = ROIs of the class with data × presentations of the stimulus"
+    )
     lines.append(detail)
     if baseline_s is not None:
         lines.append(f"each ROI's mean from {_num(baseline_s[0])} to {_num(baseline_s[1])} s subtracted")
     if n_excluded:
         lines.append(f"{fmt_count(n_excluded, 'classified ROI')} without ΔF/F (NaN rows) left out")
     fig.suptitle("\n".join(lines), fontsize=10)
-    info = {"panels": panels, "classes": shown, "stimuli": stimuli, "error": ERRORS[error], "n_excluded": n_excluded,
-            "t_s": t}
+    info = {
+        "panels": panels,
+        "classes": shown,
+        "stimuli": stimuli,
+        "error": ERRORS[error],
+        "n_excluded": n_excluded,
+        "t_s": t,
+    }
     return finish(fig, info)

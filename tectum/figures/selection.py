@@ -19,8 +19,9 @@ SYMLOG_LINTHRESH = 2.0
 
 
 @plain_text
-def plot_r2_vs_q(r2, q_value, roi_class, *, q_threshold=None, r2_floor=None, regressors=None, title=None,
-                 fig: Figure | None = None) -> Figure:
+def plot_r2_vs_q(
+    r2, q_value, roi_class, *, q_threshold=None, r2_floor=None, regressors=None, title=None, fig: Figure | None = None
+) -> Figure:
     """Every ROI's r² against −log10 of its Benjamini-Hochberg q, with the selection boundary.
 
     Parameters
@@ -66,13 +67,29 @@ def plot_r2_vs_q(r2, q_value, roi_class, *, q_threshold=None, r2_floor=None, reg
     counts = {}
     not_sel = ok & (labels == "")
     counts[NOT_SELECTED] = int(not_sel.sum())
-    ax.scatter(x[not_sel], r2[not_sel], s=9, color=NOT_SELECTED_COLOR, edgecolors="0.6", linewidths=0.3,
-               label=f"{NOT_SELECTED} ({counts[NOT_SELECTED]})", zorder=2)
+    ax.scatter(
+        x[not_sel],
+        r2[not_sel],
+        s=9,
+        color=NOT_SELECTED_COLOR,
+        edgecolors="0.6",
+        linewidths=0.3,
+        label=f"{NOT_SELECTED} ({counts[NOT_SELECTED]})",
+        zorder=2,
+    )
     for cls in order_classes(labels, regressors or ()):
         m = ok & (labels == cls)
         counts[cls] = int(m.sum())
-        ax.scatter(x[m], r2[m], s=14, color=class_color(cls), edgecolors="black", linewidths=0.3,
-                   label=f"{cls} ({counts[cls]})", zorder=3)
+        ax.scatter(
+            x[m],
+            r2[m],
+            s=14,
+            color=class_color(cls),
+            edgecolors="black",
+            linewidths=0.3,
+            label=f"{cls} ({counts[cls]})",
+            zorder=3,
+        )
     x_max = float(x[ok].max()) if ok.any() else 0.0
     symlog = x_max > SYMLOG_ABOVE
     if symlog:  # a few very small q would squash the boundary region into the left edge
@@ -95,8 +112,16 @@ def plot_r2_vs_q(r2, q_value, roi_class, *, q_threshold=None, r2_floor=None, reg
         x0 = q_line if q_line is not None else ax.get_xlim()[0]
         y0 = r2_line if r2_line is not None else ax.get_ylim()[0]
         xlim, ylim = ax.get_xlim(), ax.get_ylim()
-        ax.fill_between([x0, max(xlim[1], x0)], y0, max(ylim[1], y0), color="crimson", alpha=0.05, lw=0,
-                        zorder=0, label="selection region")
+        ax.fill_between(
+            [x0, max(xlim[1], x0)],
+            y0,
+            max(ylim[1], y0),
+            color="crimson",
+            alpha=0.05,
+            lw=0,
+            zorder=0,
+            label="selection region",
+        )
         ax.set_xlim(xlim)
         ax.set_ylim(ylim)
     n_undef = int((~ok).sum())
@@ -115,10 +140,20 @@ def plot_r2_vs_q(r2, q_value, roi_class, *, q_threshold=None, r2_floor=None, reg
     if r2_floor is not None:
         rule.append(f"r² > {float(r2_floor):g}")
     n_sel = int((labels != "").sum())
-    sub = f"{n_sel} of {fmt_count(n, 'ROI')} selected" + (f" ({' and '.join(rule)})" if rule else
-                                                          " (no selection boundary given)")
+    sub = f"{n_sel} of {fmt_count(n, 'ROI')} selected" + (
+        f" ({' and '.join(rule)})" if rule else " (no selection boundary given)"
+    )
     ax.set_title(f"{title or 'Selection of stimulus-locked ROIs'}\n{sub}", fontsize=10.5)
     ax.legend(fontsize=8, frameon=True, framealpha=0.85, edgecolor="none", loc="best")
-    return finish(fig, {"n_drawn": int(ok.sum()), "n_undefined": n_undef, "n_q_clipped": int(clipped.sum()),
-                        "counts": counts, "q_line": q_line, "r2_line": r2_line,
-                        "x_scale": "symlog" if symlog else "linear"})
+    return finish(
+        fig,
+        {
+            "n_drawn": int(ok.sum()),
+            "n_undefined": n_undef,
+            "n_q_clipped": int(clipped.sum()),
+            "counts": counts,
+            "q_line": q_line,
+            "r2_line": r2_line,
+            "x_scale": "symlog" if symlog else "linear",
+        },
+    )

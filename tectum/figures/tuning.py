@@ -17,8 +17,7 @@ __all__ = ["amplitude_matrix", "plot_tuning_heatmap", "tuning_order"]
 TUNING_CMAP = "RdBu_r"
 
 
-def amplitude_matrix(amplitudes: pd.DataFrame, n_rois: int | None = None, *, column: str = "regressor",
-                     columns=None):
+def amplitude_matrix(amplitudes: pd.DataFrame, n_rois: int | None = None, *, column: str = "regressor", columns=None):
     """ROIs × columns matrix of the mean amplitude from a long table.
 
     Parameters
@@ -76,8 +75,9 @@ def amplitude_matrix(amplitudes: pd.DataFrame, n_rois: int | None = None, *, col
     return matrix, names
 
 
-def tuning_order(matrix: np.ndarray, labels: np.ndarray, names: list, classes: list,
-                 groups: dict | None = None) -> np.ndarray:
+def tuning_order(
+    matrix: np.ndarray, labels: np.ndarray, names: list, classes: list, groups: dict | None = None
+) -> np.ndarray:
     """Rows of the selected ROIs sorted by class (``classes`` order), then by amplitude.
 
     Within a class that has columns (``groups[class]``, by default the column
@@ -122,9 +122,19 @@ def _regressor_groups(amplitudes: pd.DataFrame, column: str, names: list):
 
 
 @plain_text
-def plot_tuning_heatmap(amplitudes, roi_class, *, columns=None, column="regressor", classes=None,
-                        value_label="response amplitude (ΔF/F)", max_abs=None, roi_ids=None, title=None,
-                        fig: Figure | None = None) -> Figure:
+def plot_tuning_heatmap(
+    amplitudes,
+    roi_class,
+    *,
+    columns=None,
+    column="regressor",
+    classes=None,
+    value_label="response amplitude (ΔF/F)",
+    max_abs=None,
+    roi_ids=None,
+    title=None,
+    fig: Figure | None = None,
+) -> Figure:
     """Heatmap of the selected ROIs' response amplitudes, rows sorted by class then amplitude.
 
     Parameters
@@ -186,8 +196,17 @@ def plot_tuning_heatmap(amplitudes, roi_class, *, columns=None, column="regresso
     if not classes:
         fig = new_figure(fig, (7, 4))
         message(fig, head, "no ROIs selected")
-        return finish(fig, {"rows": np.zeros(0, dtype=np.int64), "row_class": [], "columns": names,
-                            "class_counts": {}, "limits": None, "n_no_amplitude": 0})
+        return finish(
+            fig,
+            {
+                "rows": np.zeros(0, dtype=np.int64),
+                "row_class": [],
+                "columns": names,
+                "class_counts": {},
+                "limits": None,
+                "n_no_amplitude": 0,
+            },
+        )
     rows = tuning_order(matrix, labels, names, classes, groups)
     data = matrix[rows]
     finite = np.isfinite(data)
@@ -207,14 +226,27 @@ def plot_tuning_heatmap(amplitudes, roi_class, *, columns=None, column="regresso
 
     row_class = labels[rows]
     index = {c: i for i, c in enumerate(classes)}
-    ax_cls.imshow(np.array([index[c] for c in row_class])[:, None], aspect="auto", interpolation="nearest",
-                  cmap=ListedColormap([to_rgb(class_color(c)) for c in classes]), vmin=-0.5,
-                  vmax=len(classes) - 0.5, extent=(0, 1, n, 0))
+    ax_cls.imshow(
+        np.array([index[c] for c in row_class])[:, None],
+        aspect="auto",
+        interpolation="nearest",
+        cmap=ListedColormap([to_rgb(class_color(c)) for c in classes]),
+        vmin=-0.5,
+        vmax=len(classes) - 0.5,
+        extent=(0, 1, n, 0),
+    )
     ax_cls.set_xticks([0.5])
     ax_cls.set_xticklabels(["class"], rotation=90, fontsize=8)
     cmap = matplotlib_cmap(TUNING_CMAP)
-    im = ax.imshow(data, aspect="auto", interpolation="nearest", cmap=cmap, vmin=-max_abs, vmax=max_abs,
-                   extent=(0, len(names), n, 0))
+    im = ax.imshow(
+        data,
+        aspect="auto",
+        interpolation="nearest",
+        cmap=cmap,
+        vmin=-max_abs,
+        vmax=max_abs,
+        extent=(0, len(names), n, 0),
+    )
     counts = {c: int((row_class == c).sum()) for c in classes}
     edge = 0
     for c in classes[:-1]:
@@ -236,14 +268,30 @@ def plot_tuning_heatmap(amplitudes, roi_class, *, columns=None, column="regresso
     fig.colorbar(im, cax=ax_cb, label=value_label)
     handles = [Patch(color=class_color(c), label=f"{c} ({counts[c]})") for c in classes]
     constrained = getattr(fig.get_layout_engine(), "__class__", type(None)).__name__ == "ConstrainedLayoutEngine"
-    fig.legend(handles=handles, loc="outside lower center" if constrained else "lower center",
-               ncol=min(len(handles), 4), fontsize=8, frameon=False, title="class (ROIs)", title_fontsize=8)
+    fig.legend(
+        handles=handles,
+        loc="outside lower center" if constrained else "lower center",
+        ncol=min(len(handles), 4),
+        fontsize=8,
+        frameon=False,
+        title="class (ROIs)",
+        title_fontsize=8,
+    )
     sub = f"{fmt_count(n, 'selected ROI')}; colour limits ±{max_abs:.3g}"
     if n_no_amp:
         sub += f"; {n_no_amp} without amplitude (grey)"
     fig.suptitle(f"{head}\n{sub}", fontsize=10.5)
-    return finish(fig, {"rows": rows, "row_class": list(row_class), "columns": names, "class_counts": counts,
-                        "limits": (-max_abs, max_abs), "n_no_amplitude": n_no_amp})
+    return finish(
+        fig,
+        {
+            "rows": rows,
+            "row_class": list(row_class),
+            "columns": names,
+            "class_counts": counts,
+            "limits": (-max_abs, max_abs),
+            "n_no_amplitude": n_no_amp,
+        },
+    )
 
 
 def matplotlib_cmap(name: str):

@@ -12,9 +12,10 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import pickle
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,9 +104,7 @@ def _numeric_matrix(arr: Any, path: Path, *, what: str = "traces") -> np.ndarray
     """Check ``arr`` is a finite numeric 2-D matrix and return it as float32."""
     arr = np.asarray(arr)
     if arr.dtype.kind not in "iuf":
-        raise InputError(
-            f"{what} must be numeric, found dtype {arr.dtype}", path=path
-        )
+        raise InputError(f"{what} must be numeric, found dtype {arr.dtype}", path=path)
     if arr.ndim != 2:
         raise InputError(
             f"{what} must be a 2-D array (ROIs x frames), found shape {arr.shape}",

@@ -84,9 +84,7 @@ def read_events_table(path: PathArg) -> pd.DataFrame:
     missing = [c for c in EVENT_COLUMNS[:3] if c not in table.columns]
     if missing:
         found = ", ".join(table.columns) or "none"
-        raise InputError(
-            f"missing required column(s) {', '.join(missing)} (found: {found})", path=path
-        )
+        raise InputError(f"missing required column(s) {', '.join(missing)} (found: {found})", path=path)
     table.index = table.index + 2  # header is line 1
     table = table.dropna(how="all")
     if table.empty:
@@ -110,13 +108,11 @@ def read_events_table(path: PathArg) -> pd.DataFrame:
         )
 
     extra = [
-        c for c in table.columns
+        c
+        for c in table.columns
         if c not in EVENT_COLUMNS[:3] and not (c.startswith("Unnamed:") and table[c].isna().all())
     ]
-    params = [
-        {c: _plain(v) for c, v in row.items() if not _is_missing(v)}
-        for row in table[extra].to_dict("records")
-    ]
+    params = [{c: _plain(v) for c, v in row.items() if not _is_missing(v)} for row in table[extra].to_dict("records")]
     return _events_frame(stimuli, onsets, durations, params)
 
 

@@ -161,9 +161,7 @@ def read_nwb(
     try:
         from pynwb import NWBHDF5IO
     except ImportError:
-        raise InputError(
-            "reading NWB files needs pynwb: pip install 'tectum-pipeline[nwb]'", path=path
-        ) from None
+        raise InputError("reading NWB files needs pynwb: pip install 'tectum-pipeline[nwb]'", path=path) from None
 
     with warnings.catch_warnings():
         # cached-namespace and version notices are not the user's problem here
@@ -246,7 +244,9 @@ def _read(nwbfile, path: Path, series_name, stimulus_table, stimulus_column, sti
         "n_rois_kept": int(len(rows)),
         "cells_from": cell_column if cells_only else None,
         "roi_centroids_from": mask_column,
-        "imaging_plane": None if plane is None else {
+        "imaging_plane": None
+        if plane is None
+        else {
             "name": plane.name,
             "indicator": plane.indicator,
             "location": plane.location,
@@ -309,17 +309,14 @@ def _find_series(nwbfile, wanted: str | None, path: Path):
     listed = ", ".join(label for label, _, _ in found)
     if wanted is None:
         if len(found) > 1:
-            raise InputError(
-                f"holds {len(found)} RoiResponseSeries ({listed}); name one with nwb_series", path=path
-            )
+            raise InputError(f"holds {len(found)} RoiResponseSeries ({listed}); name one with nwb_series", path=path)
         return found[0]
     matches = [f for f in found if wanted in (f[0], f[0].split("/", 1)[1])]
     if not matches:
         raise InputError(f"no RoiResponseSeries '{wanted}' (found: {listed})", path=path)
     if len(matches) > 1:
         names = ", ".join(label for label, _, _ in matches)
-        raise InputError(f"RoiResponseSeries '{wanted}' is ambiguous ({names}); name it as Container/name",
-                         path=path)
+        raise InputError(f"RoiResponseSeries '{wanted}' is ambiguous ({names}); name it as Container/name", path=path)
     return matches[0]
 
 
@@ -349,9 +346,7 @@ def _frame_times(series, label: str, n_frames: int, path: Path) -> tuple[float, 
         return 1.0 / rate, start
     times = np.asarray(series.get_timestamps()[()], dtype=np.float64)
     if times.shape != (n_frames,):
-        raise InputError(
-            f"series '{label}' has {len(times)} timestamps for {n_frames} frames", path=path
-        )
+        raise InputError(f"series '{label}' has {len(times)} timestamps for {n_frames} frames", path=path)
     if n_frames < 2:
         raise InputError(f"series '{label}' has a single timestamp: no frame period", path=path)
     if not np.isfinite(times).all():
@@ -376,8 +371,9 @@ def _frame_times(series, label: str, n_frames: int, path: Path) -> tuple[float, 
 def _is_cell(values, column: str, path: Path) -> np.ndarray:
     values = np.asarray(values)
     if values.dtype.kind not in "biuf" or values.ndim not in (1, 2):
-        raise InputError(f"ROI table column '{column}' must be numeric (1 = cell), found {values.dtype} "
-                         f"{values.shape}", path=path)
+        raise InputError(
+            f"ROI table column '{column}' must be numeric (1 = cell), found {values.dtype} {values.shape}", path=path
+        )
     # suite2p writes (iscell, probability) pairs; neuroconv's Accepted is 0/1
     return (values if values.ndim == 1 else values[:, 0]) > 0.5
 
@@ -428,7 +424,7 @@ def _image_centroids(dataset, rows: np.ndarray, path: Path) -> np.ndarray:
     # read in blocks of rows: a whole mask column can be far larger than memory
     order = np.argsort(rows, kind="stable")
     for start in range(0, len(rows), _MASK_BLOCK):
-        picked = order[start:start + _MASK_BLOCK]
+        picked = order[start : start + _MASK_BLOCK]
         wanted = rows[picked]
         unique, inverse = np.unique(wanted, return_inverse=True)
         block = np.asarray(dataset[unique.tolist()], dtype=np.float64)[inverse]
@@ -471,8 +467,7 @@ def _read_events(nwbfile, wanted, column, first_frame: float, path: Path):
     if wanted is None:
         if len(tables) > 1:
             raise InputError(
-                f"holds {len(tables)} TimeIntervals tables ({listed}); name the stimulus table with "
-                "nwb_stimulus_table",
+                f"holds {len(tables)} TimeIntervals tables ({listed}); name the stimulus table with nwb_stimulus_table",
                 path=path,
             )
         qualified, _, table = tables[0]
@@ -538,8 +533,12 @@ def _read_events(nwbfile, wanted, column, first_frame: float, path: Path):
         for i in range(n)
     ]
     events = _events_frame(stimulus, start - first_frame, stop - start, params)
-    meta = {"table": qualified, "stimulus_column": column, "parameter_columns": kept,
-            "skipped_reference_columns": skipped}
+    meta = {
+        "table": qualified,
+        "stimulus_column": column,
+        "parameter_columns": kept,
+        "skipped_reference_columns": skipped,
+    }
     return events, meta
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,16 +90,16 @@ def read_protocol_pickle(
     path = _require_file(path)
     if not stimuli:
         raise InputError("no stimuli given to read from the protocol", path=path)
-    if isinstance(time_tolerance_s, bool) or not (isinstance(time_tolerance_s, (int, float))
-                                                  and math.isfinite(time_tolerance_s) and time_tolerance_s >= 0):
-        raise InputError(f"protocol_time_tolerance_s must be a number of seconds >= 0, got {time_tolerance_s!r}",
-                         path=path)
+    if isinstance(time_tolerance_s, bool) or not (
+        isinstance(time_tolerance_s, (int, float)) and math.isfinite(time_tolerance_s) and time_tolerance_s >= 0
+    ):
+        raise InputError(
+            f"protocol_time_tolerance_s must be a number of seconds >= 0, got {time_tolerance_s!r}", path=path
+        )
     try:
         content = pd.read_pickle(path)
     except Exception as exc:  # unpickling can fail in any way the file's code does
-        raise InputError(
-            f"cannot unpickle ({type(exc).__name__}: {exc})", path=path
-        ) from None
+        raise InputError(f"cannot unpickle ({type(exc).__name__}: {exc})", path=path) from None
     if not isinstance(content, dict):
         raise InputError(
             f"expected a pickled dict with 'metadata' and 'protocol', found {type(content).__name__}",
@@ -161,8 +162,11 @@ def _protocol_time(protocol: pd.DataFrame, path: Path, tolerance_s: float) -> tu
     bad = back >= tolerance_s if tolerance_s > 0 else back >= 0
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 1
-        limit = (f"rows may step back by less than protocol_time_tolerance_s = {tolerance_s:g} s"
-                 if tolerance_s > 0 else "protocol_time_tolerance_s = 0 requires t to increase")
+        limit = (
+            f"rows may step back by less than protocol_time_tolerance_s = {tolerance_s:g} s"
+            if tolerance_s > 0
+            else "protocol_time_tolerance_s = 0 requires t to increase"
+        )
         raise InputError(
             f"'t' does not increase at row {row} ({latest[row - 1]:g} then {t[row]:g}, "
             f"{back[row - 1]:.3g} s back; {limit})",
@@ -187,15 +191,10 @@ def _presentations(protocol, t, stem, name, path):
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1) - 1  # last row of each run
     if len(starts) == 0:
-        raise InputError(
-            f"stimulus '{name}' ({presence_col}) is never shown in the protocol", path=path
-        )
+        raise InputError(f"stimulus '{name}' ({presence_col}) is never shown in the protocol", path=path)
 
     prefix = f"{stem}_"
-    param_cols = [
-        c for c in protocol.columns
-        if str(c).startswith(prefix) and c not in (presence_col, f"{stem}_dur")
-    ]
+    param_cols = [c for c in protocol.columns if str(c).startswith(prefix) and c not in (presence_col, f"{stem}_dur")]
     dur_col = f"{stem}_dur" if f"{stem}_dur" in protocol.columns else None
     with_direction = name.lower() == "prey" and "prey_direction" in protocol.columns
     for start, end in zip(starts, ends):
@@ -209,7 +208,7 @@ def _presentations(protocol, t, stem, name, path):
         for c in param_cols:
             value = protocol[c].iloc[start]
             if not _is_missing(value):
-                par[str(c)[len(prefix):]] = to_jsonable(value)
+                par[str(c)[len(prefix) :]] = to_jsonable(value)
         if with_direction:
             value = protocol["prey_direction"].iloc[start]
             if not _is_missing(value):
@@ -223,8 +222,7 @@ def _prey_direction(value: Any, onset: float, path: Path) -> str:
         for direction in PREY_DIRECTIONS:
             if text in (direction, direction[: -len("ward")]):
                 return direction
-    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value != 0 \
-            and math.isfinite(value):
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and value != 0 and math.isfinite(value):
         return PREY_DIRECTIONS[0] if value > 0 else PREY_DIRECTIONS[1]
     raise InputError(
         f"prey at {onset} s: cannot split by prey_direction {value!r} (expected "

@@ -34,8 +34,7 @@ def _find_plane_dir(path: Path) -> Path:
         if len(planes) > 1:
             names = ", ".join(p.name for p in planes)
             raise InputError(
-                f"holds {len(planes)} suite2p planes ({names}); point the manifest at one "
-                "plane folder",
+                f"holds {len(planes)} suite2p planes ({names}); point the manifest at one plane folder",
                 path=path,
                 role="suite2p folder",
             )
@@ -88,9 +87,7 @@ def read_suite2p(plane_dir: PathArg, *, iscell_only: bool = True) -> dict[str, A
     if fneu_path.exists():
         neuropil = _numeric_matrix(_load_npy(fneu_path), fneu_path, what="Fneu")
         if neuropil.shape != traces.shape:
-            raise InputError(
-                f"shape {neuropil.shape} does not match F.npy {traces.shape}", path=fneu_path
-            )
+            raise InputError(f"shape {neuropil.shape} does not match F.npy {traces.shape}", path=fneu_path)
 
     keep = np.ones(n_all, dtype=bool)
     iscell_path = path / "iscell.npy"
@@ -102,9 +99,7 @@ def read_suite2p(plane_dir: PathArg, *, iscell_only: bool = True) -> dict[str, A
                 path=iscell_path,
             )
         if iscell.shape[0] != n_all:
-            raise InputError(
-                f"has {iscell.shape[0]} ROIs but F.npy has {n_all}", path=iscell_path
-            )
+            raise InputError(f"has {iscell.shape[0]} ROIs but F.npy has {n_all}", path=iscell_path)
         if iscell_only:
             # column 0 is the 0/1 classification, column 1 its probability
             keep = (iscell if iscell.ndim == 1 else iscell[:, 0]) > 0.5

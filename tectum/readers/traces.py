@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import csv
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -21,8 +21,7 @@ ORIENTATIONS = ("rois_x_frames", "frames_x_rois")
 
 def _check_orientation(orientation: str, path) -> None:
     if orientation not in ORIENTATIONS:
-        raise InputError(f"traces_orientation must be one of {', '.join(ORIENTATIONS)}, got {orientation!r}",
-                         path=path)
+        raise InputError(f"traces_orientation must be one of {', '.join(ORIENTATIONS)}, got {orientation!r}", path=path)
 
 
 def read_traces_npy(path: PathArg, *, orientation: str = "rois_x_frames") -> np.ndarray:
@@ -256,12 +255,8 @@ def _parse_traces_table(fh, delimiter, path, header, index_column):
             rows.append(np.array(values, dtype=np.float64))
         except ValueError:
             offset = 1 if labels is not None else 0
-            col, cell = next(
-                (i, c) for i, c in enumerate(values, start=1 + offset) if not _is_number(c)
-            )
-            raise InputError(
-                f"line {line_no}, column {col}: non-numeric value {cell!r}", path=path
-            ) from None
+            col, cell = next((i, c) for i, c in enumerate(values, start=1 + offset) if not _is_number(c))
+            raise InputError(f"line {line_no}, column {col}: non-numeric value {cell!r}", path=path) from None
         lines.append(line_no)
     if index_column is None and len(rows) >= 3:
         first = np.array([r[0] for r in rows])
@@ -280,8 +275,11 @@ def _refuse_header_like(cells: list[str], line_no: int, path) -> None:
     numeric = [_is_number(c) for c in cells]
     if not all(numeric):
         both = not cells[0].strip() and len(cells) > 1 and all(numeric[1:])
-        extra = (" and traces_index_column = true (an empty first cell is what pandas writes above "
-                 "an index column)") if both else ""
+        extra = (
+            (" and traces_index_column = true (an empty first cell is what pandas writes above an index column)")
+            if both
+            else ""
+        )
         raise InputError(
             f"line {line_no} ({_preview(cells)}) is not numbers, so it looks like a header: "
             f"set traces_header = true{extra}",
@@ -319,7 +317,7 @@ def _header_ids(cells: list[str], path, *, offset: int) -> np.ndarray:
         if value is None:
             raise InputError(
                 f"header column {i + offset}: ROI id {text.strip()!r} is not an integer "
-                "(with traces_orientation = \"frames_x_rois\" the header holds the ROI ids)",
+                '(with traces_orientation = "frames_x_rois" the header holds the ROI ids)',
                 path=path,
             )
         ids[i] = value

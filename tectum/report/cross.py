@@ -47,8 +47,10 @@ def check_group_by(group_by: str) -> str:
     if group_by not in attrs:
         fish = ", ".join(a for a, o in attrs.items() if o == "fish")
         rec = ", ".join(a for a, o in attrs.items() if o == "recording")
-        raise ReportError(f"cannot group the cross-recording figure by {group_by!r}: choose an attribute of "
-                          f"acquisition.Fish ({fish}) or acquisition.Recording ({rec})")
+        raise ReportError(
+            f"cannot group the cross-recording figure by {group_by!r}: choose an attribute of "
+            f"acquisition.Fish ({fish}) or acquisition.Recording ({rec})"
+        )
     return attrs[group_by]
 
 
@@ -112,12 +114,12 @@ class CrossRecording:
 
     paramset: str
     group_by: str
-    sql: str                       # the query as executed
-    rows: pd.DataFrame             # its result, one row per recording and class
-    fig: object | None = None      # matplotlib Figure
+    sql: str  # the query as executed
+    rows: pd.DataFrame  # its result, one row per recording and class
+    fig: object | None = None  # matplotlib Figure
     info: dict = field(default_factory=dict)
-    missing: list = field(default_factory=list)   # report recordings without class counts
-    not_presented: int = 0         # recording x class pairs whose regressor the recording lacks
+    missing: list = field(default_factory=list)  # report recordings without class counts
+    not_presented: int = 0  # recording x class pairs whose regressor the recording lacks
 
 
 def class_fractions(paramset: str, report_keys: list, group_by: str = DEFAULT_GROUP_BY) -> CrossRecording:
@@ -141,13 +143,18 @@ def class_fractions(paramset: str, report_keys: list, group_by: str = DEFAULT_GR
     rows = pd.DataFrame(list(cursor.fetchall()), columns=columns)
     if len(rows):
         rows["fraction"] = [np.nan if v is None else float(v) for v in rows["fraction"]]
-    result = CrossRecording(paramset=paramset, group_by=group_by, sql=sql, rows=rows,
-                            missing=sorted(set(wanted) - counted))
+    result = CrossRecording(
+        paramset=paramset, group_by=group_by, sql=sql, rows=rows, missing=sorted(set(wanted) - counted)
+    )
     plot_input = _with_absent_classes(rows, paramset, group_by)
     result.not_presented = int(len(plot_input) - len(rows))
-    result.fig = plot_class_fractions(plot_input, group_by, class_column="roi_class",
-                                      fraction_label="fraction of selected ROIs",
-                                      title=f"Class fractions by {group_by}, parameter set {paramset}")
+    result.fig = plot_class_fractions(
+        plot_input,
+        group_by,
+        class_column="roi_class",
+        fraction_label="fraction of selected ROIs",
+        title=f"Class fractions by {group_by}, parameter set {paramset}",
+    )
     result.info = result.fig.tectum_info
     _explain_undefined(result)
     _wrap_group_labels(result.fig)
@@ -195,8 +202,12 @@ def _with_absent_classes(rows: pd.DataFrame, paramset: str, group_by: str) -> pd
     value is shown as a missing one.
     """
     df = rows.copy()
-    df[group_by] = [None if (v is None or (isinstance(v, str) and v == "")) else
-                    (str(v) if not isinstance(v, (int, float, str)) else v) for v in df[group_by]]
+    df[group_by] = [
+        None
+        if (v is None or (isinstance(v, str) and v == ""))
+        else (str(v) if not isinstance(v, (int, float, str)) else v)
+        for v in df[group_by]
+    ]
     if df.empty:
         return df
     recs = df[["fish", "recording", group_by]].drop_duplicates(["fish", "recording"])
@@ -212,15 +223,15 @@ def cross_recording_sections(report_keys: list, group_by: str = DEFAULT_GROUP_BY
     return [class_fractions(p, report_keys, group_by) for p in paramsets]
 
 
-def write_cross_recording_page(out_dir, report_keys: list, group_by: str = DEFAULT_GROUP_BY,
-                               restriction=None) -> tuple:
+def write_cross_recording_page(out_dir, report_keys: list, group_by: str = DEFAULT_GROUP_BY, restriction=None) -> tuple:
     """Write ``cross_recording.html`` and one PNG per parameter set into ``out_dir``.
 
     Returns ``(page path, list of CrossRecording)``.
     """
+    from tectum.figures import save_png
+
     from .names import safe_name
     from .pages import cross_recording_page
-    from tectum.figures import save_png
 
     out = Path(out_dir)
     sections = cross_recording_sections(report_keys, group_by)

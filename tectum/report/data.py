@@ -21,6 +21,7 @@ import pandas as pd
 from ..errors import TectumError
 from .style import NEUTRAL_CLASS_COLORS, class_colors
 
+
 class ReportError(TectumError, ValueError):
     """The report cannot be written (e.g. an unknown parameter set); the CLI prints it as one line."""
 
@@ -29,15 +30,15 @@ class ReportError(TectumError, ValueError):
 class TreeData:
     """One stored clustering (``Clustering.Tree`` and its members)."""
 
-    roi_set: str                  # 'all' or 'selected'
-    n_candidates: int             # ROIs in the set before any cap
-    n_rois: int                   # ROIs clustered
+    roi_set: str  # 'all' or 'selected'
+    n_candidates: int  # ROIs in the set before any cap
+    n_rois: int  # ROIs clustered
     n_clusters: int
     capped: bool
-    linkage: np.ndarray           # scipy linkage matrix over the clustered ROIs
-    leaf_order: np.ndarray        # roi ids in dendrogram order, as stored
-    clustered: np.ndarray         # roi ids in the linkage's row order
-    cluster: np.ndarray           # flat cluster label of each roi of leaf_order
+    linkage: np.ndarray  # scipy linkage matrix over the clustered ROIs
+    leaf_order: np.ndarray  # roi ids in dendrogram order, as stored
+    clustered: np.ndarray  # roi ids in the linkage's row order
+    cluster: np.ndarray  # flat cluster label of each roi of leaf_order
 
 
 @dataclass
@@ -57,36 +58,36 @@ class RecordingData:
     n_selected: int
     r2_min: float | None
     fdr_alpha: float | None
-    dff: np.ndarray               # ROIs x frames, row i is roi i
-    r2: np.ndarray                # NaN where undefined
-    selected: np.ndarray          # bool per roi
-    roi_class: np.ndarray         # class name per roi, '' when not classified
+    dff: np.ndarray  # ROIs x frames, row i is roi i
+    r2: np.ndarray  # NaN where undefined
+    selected: np.ndarray  # bool per roi
+    roi_class: np.ndarray  # class name per roi, '' when not classified
     intercept: np.ndarray
-    coef: np.ndarray              # ROIs x regressors
+    coef: np.ndarray  # ROIs x regressors
     regressor_names: list
-    convolved: np.ndarray         # regressors x frames
-    onset_frames: list            # int array per regressor
-    counts: list                  # (class, n, fraction of selected or None, fraction of all)
+    convolved: np.ndarray  # regressors x frames
+    onset_frames: list  # int array per regressor
+    counts: list  # (class, n, fraction of selected or None, fraction of all)
     trees: dict = field(default_factory=dict)
     # --- inputs of the paper figures; None where the database has none (or an older layout)
-    presentations: pd.DataFrame | None = None   # presentation, stimulus, onset_s, duration_s, regressor
+    presentations: pd.DataFrame | None = None  # presentation, stimulus, onset_s, duration_s, regressor
     regressor_stimuli: dict = field(default_factory=dict)  # regressor -> stimuli pooled into it
-    significance: str = ""        # Fit.significance: 'shift' or 'parametric'
-    q_value: np.ndarray | None = None        # per roi, NaN where undefined
+    significance: str = ""  # Fit.significance: 'shift' or 'parametric'
+    q_value: np.ndarray | None = None  # per roi, NaN where undefined
     p_parametric: np.ndarray | None = None
     p_permutation: np.ndarray | None = None  # NaN where NULL (parametric significance)
-    n_shifts: np.ndarray | None = None       # shifts of each ROI's stored null (0: none)
+    n_shifts: np.ndarray | None = None  # shifts of each ROI's stored null (0: none)
     fit_params: dict = field(default_factory=dict)  # the parameter set's fit stage parameters
-    amplitude: np.ndarray | None = None      # ROIs x regressors, ResponseAmplitude.Roi.mean_amplitude
+    amplitude: np.ndarray | None = None  # ROIs x regressors, ResponseAmplitude.Roi.mean_amplitude
     amplitude_method: str = ""
     window_info: dict = field(default_factory=dict)
     trial_amplitudes: pd.DataFrame | None = None  # roi, presentation, stimulus, regressor, amplitude
-    positions: np.ndarray | None = None      # ROIs x 3 (x, y, z), NaN where not ingested
-    kernel: np.ndarray | None = None         # Regressors.kernel (None: kernel-free model)
+    positions: np.ndarray | None = None  # ROIs x 3 (x, y, z), NaN where not ingested
+    kernel: np.ndarray | None = None  # Regressors.kernel (None: kernel-free model)
     kernel_info: dict = field(default_factory=dict)
-    design: np.ndarray | None = None         # Regressors.design, frames x columns
-    n_excluded: int = 0                      # DeltaF.n_excluded
-    linkage_method: str = "average"          # Clustering.linkage_method
+    design: np.ndarray | None = None  # Regressors.design, frames x columns
+    n_excluded: int = 0  # DeltaF.n_excluded
+    linkage_method: str = "average"  # Clustering.linkage_method
 
     @property
     def title(self) -> str:
@@ -164,12 +165,17 @@ def _presentations(key, regs) -> pd.DataFrame:
     from schemas import acquisition
 
     number, stimulus, onset, duration = (acquisition.Presentation & _rec_key(key)).to_arrays(
-        "presentation", "stimulus", "onset_s", "duration_s", order_by="presentation")
-    table = pd.DataFrame({"presentation": np.asarray(number, dtype=np.int64),
-                          "stimulus": [str(s) for s in stimulus],
-                          "onset_s": np.asarray(onset, dtype=float),
-                          "duration_s": np.asarray(duration, dtype=float),
-                          "regressor": ""})
+        "presentation", "stimulus", "onset_s", "duration_s", order_by="presentation"
+    )
+    table = pd.DataFrame(
+        {
+            "presentation": np.asarray(number, dtype=np.int64),
+            "stimulus": [str(s) for s in stimulus],
+            "onset_s": np.asarray(onset, dtype=float),
+            "duration_s": np.asarray(duration, dtype=float),
+            "regressor": "",
+        }
+    )
     # the regressor of a presentation is the one whose stored rows use it (Regressors.Regressor.presentations)
     for name, rows in zip(regs.names, regs.presentation_index):
         table.loc[np.asarray(rows, dtype=np.int64), "regressor"] = name
@@ -192,8 +198,9 @@ def _amplitudes(key, n: int, names: list):
     matrix = np.full((n, len(names)), np.nan)
     col = {name: i for i, name in enumerate(names)}
     if len(roi):
-        matrix[np.asarray(roi, dtype=np.int64), np.array([col[str(r)] for r in reg], dtype=np.int64)] = \
-            np.asarray(amp, dtype=float)
+        matrix[np.asarray(roi, dtype=np.int64), np.array([col[str(r)] for r in reg], dtype=np.int64)] = np.asarray(
+            amp, dtype=float
+        )
     info = rows[0].get("window_info")
     return matrix, str(rows[0].get("amplitude_method") or ""), info if isinstance(info, dict) else {}
 
@@ -218,9 +225,14 @@ def load_trial_amplitudes(key, presentations: pd.DataFrame) -> pd.DataFrame:
         rows["presentation"] += [int(p) for p in numbers]
         rows["regressor"] += [str(g)] * len(numbers)
         rows["amplitude"] += [np.nan if a is None else float(a) for a in v]
-    frame = pd.DataFrame({"roi": np.asarray(rows["roi"], dtype=np.int64),
-                          "presentation": np.asarray(rows["presentation"], dtype=np.int64),
-                          "regressor": rows["regressor"], "amplitude": np.asarray(rows["amplitude"], dtype=float)})
+    frame = pd.DataFrame(
+        {
+            "roi": np.asarray(rows["roi"], dtype=np.int64),
+            "presentation": np.asarray(rows["presentation"], dtype=np.int64),
+            "regressor": rows["regressor"],
+            "amplitude": np.asarray(rows["amplitude"], dtype=float),
+        }
+    )
     frame.insert(2, "stimulus", [stim[int(p)] for p in frame["presentation"]])
     return frame
 
@@ -233,13 +245,15 @@ def load_recording_data(key) -> RecordingData:
     key = {k: key[k] for k in ("fish", "recording", "paramset")}
     genotype = (acquisition.Fish & key).fetch1("genotype")
     region, sensor, frame_period, n_frames = (acquisition.Recording & key).fetch1(
-        "region", "sensor", "frame_period_s", "n_frames")
+        "region", "sensor", "frame_period_s", "n_frames"
+    )
     description = (reference.ParamSet & key).fetch1("description")
     stage_params = reference.ParamSet.stage_params(key["paramset"])
     # the r2 floor is Fit.r2_min (r2_threshold in schemas before the calibrated stages)
     floor = "r2_min" if "r2_min" in analysis.Fit.heading.names else "r2_threshold"
     n_rois, n_selected, r2_min, fdr_alpha, significance = (analysis.Fit & key).fetch1(
-        "n_rois", "n_selected", floor, "fdr_alpha", "significance")
+        "n_rois", "n_selected", floor, "fdr_alpha", "significance"
+    )
     regs = analysis.Regressors.load(key)  # a pipeline.stages.RegressorResult
     kernel, kernel_info = regs.kernel, regs.kernel_info
     names = list(regs.names)
@@ -248,8 +262,17 @@ def load_recording_data(key) -> RecordingData:
     n = dff.shape[0]
 
     roi, r2, selected, intercept, q, p_par, p_perm, n_shifts = fetch_columns(
-        analysis.Fit.Roi & key, "roi", "r2", "selected", "intercept", "q_value", "p_parametric", "p_permutation",
-        "n_shifts", order_by="roi")
+        analysis.Fit.Roi & key,
+        "roi",
+        "r2",
+        "selected",
+        "intercept",
+        "q_value",
+        "p_parametric",
+        "p_permutation",
+        "n_shifts",
+        order_by="roi",
+    )
     _, mats = analysis.Fit.load_coefficients(key, ("coef",))
     coef = mats["coef"]
     coef_all = np.full((n, len(names)), np.nan)
@@ -262,8 +285,16 @@ def load_recording_data(key) -> RecordingData:
     if count_rows:
         found = {r["roi_class"]: r for r in count_rows}
         order = [*names, *sorted(set(found) - set(names), key=_class_sort_key)]
-        counts = [(c, int(found[c]["n_in_class"]), _none_if_nan(found[c]["fraction_of_selected"]),
-                   float(found[c]["fraction_of_all"])) for c in order if c in found]
+        counts = [
+            (
+                c,
+                int(found[c]["n_in_class"]),
+                _none_if_nan(found[c]["fraction_of_selected"]),
+                float(found[c]["fraction_of_all"]),
+            )
+            for c in order
+            if c in found
+        ]
     else:  # ClassSummary not populated yet: count the classification directly
         present = sorted({str(c) for c in roi_class if c} - set(names), key=_class_sort_key)
         counts = []
@@ -345,16 +376,20 @@ def report_keys(restriction=None, paramsets=None):
     schemas.activate()
     if isinstance(paramsets, str):
         paramsets = [paramsets]
-    base = (analysis.Fit * acquisition.Recording.proj("region", "experiment", "sensor")
-            * acquisition.Fish.proj("genotype"))
+    base = (
+        analysis.Fit * acquisition.Recording.proj("region", "experiment", "sensor") * acquisition.Fish.proj("genotype")
+    )
     fits = base & (restriction if restriction is not None else {})
     if paramsets is not None:
         known = set(reference.ParamSet().to_arrays("paramset"))
         unknown = [p for p in paramsets if p not in known]
         if unknown:
-            raise ReportError(f"unknown parameter set(s) {', '.join(map(repr, unknown))}; "
-                              f"known: {', '.join(sorted(known))}")
+            raise ReportError(
+                f"unknown parameter set(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}"
+            )
         fits = fits & [{"paramset": p} for p in paramsets]
-    ready = fits & analysis.Clustering.proj() & analysis.Classification.proj()  # keys only: masters share provenance columns
+    ready = (
+        fits & analysis.Clustering.proj() & analysis.Classification.proj()
+    )  # keys only: masters share provenance columns
     keys = ready.proj().to_dicts(order_by=["fish", "recording", "paramset"])
     return keys, len(fits) - len(keys)

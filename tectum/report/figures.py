@@ -37,6 +37,7 @@ from .style import (
     class_colors,
 )
 
+
 @contextmanager
 def _recursion_limit(n: int):
     """scipy's dendrogram recurses once per tree level; deep trees need a higher limit."""
@@ -77,8 +78,11 @@ def _message(fig: Figure, title: str, text: str) -> None:
 
 def _onset_events(data: RecordingData):
     """``[(time_s, regressor), ...]`` of every stimulus onset, sorted."""
-    events = [(int(f) * data.frame_period_s, name)
-              for name, frames in zip(data.regressor_names, data.onset_frames) for f in frames]
+    events = [
+        (int(f) * data.frame_period_s, name)
+        for name, frames in zip(data.regressor_names, data.onset_frames)
+        for f in frames
+    ]
     return sorted(events)
 
 
@@ -108,15 +112,21 @@ def draw_r2_histogram(fig: Figure, data: RecordingData) -> dict:
     bins = np.linspace(0.0, max(hi, 0.05), 51)
     not_sel = r2[finite & ~data.selected]
     sel = r2[finite & data.selected]
-    ax.hist([not_sel, sel], bins=bins, stacked=True, color=["#9e9e9e", "tab:blue"],
-            label=[f"not selected ({len(not_sel)})", f"selected ({len(sel)})"])
+    ax.hist(
+        [not_sel, sel],
+        bins=bins,
+        stacked=True,
+        color=["#9e9e9e", "tab:blue"],
+        label=[f"not selected ({len(not_sel)})", f"selected ({len(sel)})"],
+    )
     if data.r2_min is not None:
-        ax.axvline(data.r2_min, color="crimson", ls="--", lw=1.5,
-                   label=f"r2 floor (r2_min) = {data.r2_min:g}")
+        ax.axvline(data.r2_min, color="crimson", ls="--", lw=1.5, label=f"r2 floor (r2_min) = {data.r2_min:g}")
     ax.set_xlabel("r2 (variance of dF/F explained by the regressors)")
     ax.set_ylabel("ROIs")
-    ax.set_title(f"{data.title}\nr2 of {int(finite.sum())} ROIs: {data.n_selected} selected "
-                 f"({selection_rule(data)})", fontsize=11)
+    ax.set_title(
+        f"{data.title}\nr2 of {int(finite.sum())} ROIs: {data.n_selected} selected ({selection_rule(data)})",
+        fontsize=11,
+    )
     if n_nan:
         ax.plot([], [], " ", label=f"{n_nan} ROI(s) with undefined r2\n(excluded or zero variance) not shown")
     ax.legend(frameon=False)
@@ -153,8 +163,16 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
     t_end = data.n_frames * data.frame_period_s
     z = zscore_rows(data.dff[rows])
 
-    gs = fig.add_gridspec(1, 5, width_ratios=[2.2, 0.22, 0.22, 12, 0.25], wspace=0.03,
-                          left=0.02, right=0.93, top=0.82 if tree.capped else 0.86, bottom=0.12)
+    gs = fig.add_gridspec(
+        1,
+        5,
+        width_ratios=[2.2, 0.22, 0.22, 12, 0.25],
+        wspace=0.03,
+        left=0.02,
+        right=0.93,
+        top=0.82 if tree.capped else 0.86,
+        bottom=0.12,
+    )
     ax_dend = fig.add_subplot(gs[0, 0])
     ax_clu = fig.add_subplot(gs[0, 1])
     ax_cls = fig.add_subplot(gs[0, 2])
@@ -163,8 +181,9 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
 
     # dendrogram: scipy puts leaf k at y = 10 k + 5; inverting y puts leaf 0 at the top, like row 0
     with _recursion_limit(n):
-        dend = hierarchy.dendrogram(tree.linkage, orientation="left", no_labels=True, ax=ax_dend,
-                                    link_color_func=lambda _k: "black")
+        dend = hierarchy.dendrogram(
+            tree.linkage, orientation="left", no_labels=True, ax=ax_dend, link_color_func=lambda _k: "black"
+        )
     for coll in ax_dend.collections:  # thinner lines for many leaves, or the tree turns into a black block
         coll.set_linewidth(0.6 if n <= 300 else max(0.05, 180.0 / n))
     ax_dend.set_ylim(10 * n, 0)
@@ -173,31 +192,58 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
 
     # flat cluster strip
     cmap_clu = ListedColormap(CLUSTER_COLORS)
-    ax_clu.imshow(((tree.cluster - 1) % len(CLUSTER_COLORS))[:, None], aspect="auto", cmap=cmap_clu,
-                  vmin=0, vmax=len(CLUSTER_COLORS) - 1, interpolation="nearest", extent=(0, 1, n, 0))
+    ax_clu.imshow(
+        ((tree.cluster - 1) % len(CLUSTER_COLORS))[:, None],
+        aspect="auto",
+        cmap=cmap_clu,
+        vmin=0,
+        vmax=len(CLUSTER_COLORS) - 1,
+        interpolation="nearest",
+        extent=(0, 1, n, 0),
+    )
     # the cluster number on every block tall enough to hold it (colours cycle after len(CLUSTER_COLORS))
     edges = np.flatnonzero(np.diff(tree.cluster)) + 1
     for start, stop in zip(np.r_[0, edges], np.r_[edges, n]):
         if (stop - start) / n >= 0.025:
-            ax_clu.text(0.5, (start + stop) / 2, str(int(tree.cluster[start])), ha="center", va="center",
-                        fontsize=7, color="black")
+            ax_clu.text(
+                0.5,
+                (start + stop) / 2,
+                str(int(tree.cluster[start])),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black",
+            )
     # class strip: the regressors' classes, then any other class found (e.g. 'mixed'), in the shared colours
     colors = data.colors
     strip_classes = data.classes
     palette = [NOT_SELECTED_COLOR, *[class_color(c) for c in strip_classes]]
     index = {c: i + 1 for i, c in enumerate(strip_classes)}
     cls_idx = np.array([index.get(c, 0) for c in data.roi_class[rows]])
-    ax_cls.imshow(cls_idx[:, None], aspect="auto", cmap=ListedColormap([to_rgb(c) for c in palette]),
-                  vmin=0, vmax=len(palette) - 1, interpolation="nearest", extent=(0, 1, n, 0))
+    ax_cls.imshow(
+        cls_idx[:, None],
+        aspect="auto",
+        cmap=ListedColormap([to_rgb(c) for c in palette]),
+        vmin=0,
+        vmax=len(palette) - 1,
+        interpolation="nearest",
+        extent=(0, 1, n, 0),
+    )
     for ax, name in ((ax_clu, "cluster"), (ax_cls, "class")):
         ax.set_xticks([0.5])
         ax.set_xticklabels([name], rotation=90, fontsize=8)
         ax.set_yticks([])
 
     # heatmap, row 0 at the top
-    im = ax_map.imshow(z, aspect="auto", cmap=HEATMAP_CMAP, vmin=HEATMAP_VMIN, vmax=HEATMAP_VMAX,
-                       interpolation="nearest" if n <= 600 else "antialiased",
-                       extent=(0, t_end, n, 0))
+    im = ax_map.imshow(
+        z,
+        aspect="auto",
+        cmap=HEATMAP_CMAP,
+        vmin=HEATMAP_VMIN,
+        vmax=HEATMAP_VMAX,
+        interpolation="nearest" if n <= 600 else "antialiased",
+        extent=(0, t_end, n, 0),
+    )
     events = _onset_events(data)
     for t, _name in events:
         ax_map.axvline(t, color="white", ls="--", lw=0.9)
@@ -213,20 +259,36 @@ def draw_clustermap(fig: Figure, data: RecordingData, roi_set: str = "all") -> d
     title = f"{data.title}: {label} ({n} ROIs, {tree.n_clusters} clusters)"
     if tree.capped:
         title += f"\ncapped: only the {tree.n_rois} of {tree.n_candidates} ROIs with the highest r2 were clustered"
-    title += (f"\nrows: ROIs in the order of the {data.linkage_method}-linkage tree (correlation distance); "
-              "dashed lines: stimulus onsets")
+    title += (
+        f"\nrows: ROIs in the order of the {data.linkage_method}-linkage tree (correlation distance); "
+        "dashed lines: stimulus onsets"
+    )
     fig.suptitle(title, fontsize=10.5)
     handles = [Patch(color=class_color(c), label=c) for c in strip_classes]
     handles.append(Patch(color=NOT_SELECTED_COLOR, label="not classified"))
-    fig.legend(handles=handles, loc="lower left", ncol=len(handles), fontsize=8, frameon=False,
-               title="class strip", title_fontsize=8, bbox_to_anchor=(0.02, 0.0))
+    fig.legend(
+        handles=handles,
+        loc="lower left",
+        ncol=len(handles),
+        fontsize=8,
+        frameon=False,
+        title="class strip",
+        title_fontsize=8,
+        bbox_to_anchor=(0.02, 0.0),
+    )
     order_ok = np.array_equal(dend_rois, rows)
     if not order_ok:
-        warnings.warn(f"{data.title} ({roi_set}): the stored leaf order differs from the dendrogram "
-                      "of the stored linkage", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{data.title} ({roi_set}): the stored leaf order differs from the dendrogram of the stored linkage",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         fig.text(0.5, 0.06, "WARNING: stored leaf order differs from the dendrogram", color="red", ha="center")
-    return {"rows": np.asarray(rows).copy(), "dendrogram": dend_rois,
-            "onsets": [(float(t), name) for t, name in events]}
+    return {
+        "rows": np.asarray(rows).copy(),
+        "dendrogram": dend_rois,
+        "onsets": [(float(t), name) for t, name in events],
+    }
 
 
 def _scaled(reg: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -261,8 +323,15 @@ def draw_class_traces(fig: Figure, data: RecordingData, roi_class: str) -> dict:
     t = data.time_s
     if len(members) == 0:
         _draw_regressors(ax, data, 0.0, 1.0)
-        ax.text(0.5, 0.5, f"no ROIs classified as '{roi_class}'", ha="center", va="center",
-                fontsize=14, transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            f"no ROIs classified as '{roi_class}'",
+            ha="center",
+            va="center",
+            fontsize=14,
+            transform=ax.transAxes,
+        )
         ax.set_ylabel("regressors (scaled to 0-1)")
         shown = []
     else:
@@ -304,8 +373,13 @@ def draw_example_traces(fig: Figure, data: RecordingData, n: int = N_EXAMPLES) -
     for ax, i in zip(axes, best):
         cls = data.roi_class[i] or "not classified"
         fitted = data.intercept[i] + np.nan_to_num(data.coef[i]) @ data.convolved
-        ax.plot(t, data.dff[i], color=class_color(data.roi_class[i]) if data.roi_class[i] else "0.3", lw=1.0,
-                label=f"ROI {i}: {cls} (r2 = {data.r2[i]:.2f})")
+        ax.plot(
+            t,
+            data.dff[i],
+            color=class_color(data.roi_class[i]) if data.roi_class[i] else "0.3",
+            lw=1.0,
+            label=f"ROI {i}: {cls} (r2 = {data.r2[i]:.2f})",
+        )
         ax.plot(t, fitted, color="black", ls="--", lw=0.9, label="regression fit")
         for onset, _name in _onset_events(data):
             ax.axvline(onset, color="0.8", ls=":", lw=0.7, zorder=0)
@@ -327,16 +401,25 @@ def draw_class_counts(fig: Figure, data: RecordingData) -> dict:
     bars = ax.bar(range(len(names)), values, color=[colors[c] for c in names], edgecolor="black", lw=0.6)
     for bar, (_c, k, frac_sel, _frac_all) in zip(bars, data.counts):
         text = f"{k}" if frac_sel is None else f"{k} ({100 * frac_sel:.0f}%)"
-        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
-                    fontsize=9, xytext=(0, 2), textcoords="offset points")
+        ax.annotate(
+            text,
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names)
     ax.set_ylabel("selected ROIs")
-    ax.set_xlabel(f"class (rule: {data.stage_params.get('fit', (None, {}))[1].get('class_rule', 'see parameters')})"
-                  if data.stage_params.get("fit") else "class")
+    ax.set_xlabel(
+        f"class (rule: {data.stage_params.get('fit', (None, {}))[1].get('class_rule', 'see parameters')})"
+        if data.stage_params.get("fit")
+        else "class"
+    )
     ax.set_ylim(0, max(values + [1]) * 1.15)
-    ax.set_title(f"{data.title}\n{data.n_selected} of {data.n_rois} ROIs selected; percent of selected",
-                 fontsize=11)
+    ax.set_title(f"{data.title}\n{data.n_selected} of {data.n_rois} ROIs selected; percent of selected", fontsize=11)
     return {"counts": dict(zip(names, values))}
 
 

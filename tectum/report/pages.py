@@ -46,8 +46,10 @@ def _e(value) -> str:
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_e(title)}</title>\n'
-            f"<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_e(title)}</title>\n'
+        f"<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def _href(*parts: str) -> str:
@@ -69,7 +71,7 @@ def _params_html(stage_params: dict) -> str:
             f"<dt>{_e(name)}</dt><dd><code>{_e(json.dumps(value) if not isinstance(value, str) else value)}</code></dd>"
             for name, value in sorted((params or {}).items())
         )
-        items.append(f"<dt>{_e(stage)}: <code>{_e(method)}</code></dt><dd><dl class=\"params\">{inner}</dl></dd>")
+        items.append(f'<dt>{_e(stage)}: <code>{_e(method)}</code></dt><dd><dl class="params">{inner}</dl></dd>')
     return f'<dl class="params">{"".join(items)}</dl>'
 
 
@@ -86,8 +88,10 @@ def _figure_html(item) -> str:
     if item.note:
         parts.append(f'<p class="{"failed" if item.failed else "note"}">{_e(item.note)}</p>')
     if item.saved:
-        parts.append(f'<figure><img src="{_href(item.name)}" alt="{_e(item.heading)}">'
-                     f"<figcaption>{_e(item.caption)}</figcaption></figure>")
+        parts.append(
+            f'<figure><img src="{_href(item.name)}" alt="{_e(item.heading)}">'
+            f"<figcaption>{_e(item.caption)}</figcaption></figure>"
+        )
     return "\n".join(parts)
 
 
@@ -108,14 +112,22 @@ def _recording_page(data: RecordingData, sections: list, depth: int, cross_link:
     k = data.key
     up = "/".join([".."] * depth) + "/index.html"
     meta = [
-        ("fish", k["fish"]), ("genotype", data.genotype or "—"), ("recording", k["recording"]),
-        ("region", data.region), ("sensor", data.sensor),
+        ("fish", k["fish"]),
+        ("genotype", data.genotype or "—"),
+        ("recording", k["recording"]),
+        ("region", data.region),
+        ("sensor", data.sensor),
         ("frames", f"{data.n_frames} × {data.frame_period_s:g} s"),
-        ("stimuli", ", ".join(f"{r} ({', '.join(s)})" if s and s != [r] else r
-                              for r, s in data.regressor_stimuli.items()) or ", ".join(data.regressor_names)),
+        (
+            "stimuli",
+            ", ".join(f"{r} ({', '.join(s)})" if s and s != [r] else r for r, s in data.regressor_stimuli.items())
+            or ", ".join(data.regressor_names),
+        ),
         ("parameter set", f"{k['paramset']}: {data.paramset_description}"),
-        ("kernel", data.kernel_name), ("ROIs", data.n_rois),
-        ("excluded from dF/F", data.n_excluded), ("selected", data.n_selected),
+        ("kernel", data.kernel_name),
+        ("ROIs", data.n_rois),
+        ("excluded from dF/F", data.n_excluded),
+        ("selected", data.n_selected),
         ("significance", _significance(data)),
         ("r2 floor (r2_min)", "not used" if data.r2_min is None else f"r2 > {data.r2_min:g}"),
         ("FDR (Benjamini-Hochberg)", "not used" if data.fdr_alpha is None else f"q ≤ {data.fdr_alpha:g}"),
@@ -139,7 +151,7 @@ def _recording_page(data: RecordingData, sections: list, depth: int, cross_link:
         f"<p>{links}</p>\n"
         f"<h1>{_e(data.title)}</h1>\n"
         f"<table>{meta_rows}</table>\n"
-        "<h2 id=\"class-counts\">Class counts</h2>\n"
+        '<h2 id="class-counts">Class counts</h2>\n'
         "<table><tr><th>class</th><th>ROIs</th><th>of selected</th><th>of all</th></tr>"
         f"{count_rows}</table>\n"
         f'<nav class="toc">Figures: {toc} <a href="#parameters">Parameters</a></nav>\n'
@@ -149,18 +161,28 @@ def _recording_page(data: RecordingData, sections: list, depth: int, cross_link:
     return _page(f"{data.title} — tectum report", body)
 
 
-def _index_page(rows: list, class_names: list, failures: list, pending: int, restriction, paramsets,
-                cross_link: str | None = None, figure_failures: list = ()) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in
-                   ["fish", "genotype", "recording", "parameter set", "ROIs", "selected", *class_names, "page"])
+def _index_page(
+    rows: list,
+    class_names: list,
+    failures: list,
+    pending: int,
+    restriction,
+    paramsets,
+    cross_link: str | None = None,
+    figure_failures: list = (),
+) -> str:
+    head = "".join(
+        f"<th>{_e(c)}</th>"
+        for c in ["fish", "genotype", "recording", "parameter set", "ROIs", "selected", *class_names, "page"]
+    )
     body_rows = []
     for r in rows:
         counts = "".join(f'<td class="num">{_e(r["counts"].get(c, "—"))}</td>' for c in class_names)
         body_rows.append(
             f"<tr><td>{_e(r['fish'])}</td><td>{_e(r['genotype'] or '—')}</td><td>{_e(r['recording'])}</td>"
-            f"<td>{_e(r['paramset'])}</td><td class=\"num\">{r['n_rois']}</td>"
-            f"<td class=\"num\">{r['n_selected']}</td>{counts}"
-            f"<td><a href=\"{_href(*r['path'], 'index.html')}\">figures</a></td></tr>"
+            f'<td>{_e(r["paramset"])}</td><td class="num">{r["n_rois"]}</td>'
+            f'<td class="num">{r["n_selected"]}</td>{counts}'
+            f'<td><a href="{_href(*r["path"], "index.html")}">figures</a></td></tr>'
         )
     scope = []
     if restriction not in (None, {}, ""):
@@ -175,18 +197,23 @@ def _index_page(rows: list, class_names: list, failures: list, pending: int, res
         "selected and classified: a stimulus (regressor), or inhibited, mixed or unclassified. Counts per class "
         "are of selected ROIs.</p>",
         f'<p class="muted">Written {_e(when)}'
-        + (f" for {'; '.join(scope)}" if scope else "") + f". {len(rows)} recording/parameter-set pages.</p>",
+        + (f" for {'; '.join(scope)}" if scope else "")
+        + f". {len(rows)} recording/parameter-set pages.</p>",
     ]
     if cross_link:
-        body.append(f'<p><a href="{_e(cross_link)}"><strong>Across recordings</strong></a>: class fractions per '
-                    "fish, grouped, with the SQL behind them.</p>")
+        body.append(
+            f'<p><a href="{_e(cross_link)}"><strong>Across recordings</strong></a>: class fractions per '
+            "fish, grouped, with the SQL behind them.</p>"
+        )
     if rows:
         body.append(f"<table><tr>{head}</tr>{''.join(body_rows)}</table>")
     else:
         body.append("<p><strong>No fitted, classified and clustered recordings match.</strong></p>")
     if pending:
-        body.append(f'<p class="muted">{pending} fitted recording/parameter-set pair(s) not yet classified and '
-                    "clustered are not shown (run <code>tectum populate</code>).</p>")
+        body.append(
+            f'<p class="muted">{pending} fitted recording/parameter-set pair(s) not yet classified and '
+            "clustered are not shown (run <code>tectum populate</code>).</p>"
+        )
     if failures:
         items = "".join(f"<li>{_e(f)}</li>" for f in failures)
         body.append(f"<h2>Failed</h2><ul>{items}</ul>")
@@ -223,7 +250,7 @@ def cross_recording_page(sections: list, images: list, group_by: str, restrictio
         "class's panel; a recording without selected ROIs has no fractions at all.</p>",
         f'<p class="muted">Written {_e(when)}'
         + (f" for restriction <code>{_e(restriction)}</code>" if restriction not in (None, {}, "") else "")
-        + f"; group with <code>tectum report --group-by ATTRIBUTE</code>.</p>",
+        + "; group with <code>tectum report --group-by ATTRIBUTE</code>.</p>",
     ]
     if not sections:
         body.append("<p><strong>No recordings in this report.</strong></p>")
@@ -234,33 +261,47 @@ def cross_recording_page(sections: list, images: list, group_by: str, restrictio
         n_recs = section.rows[["fish", "recording"]].drop_duplicates().shape[0] if len(section.rows) else 0
         notes.append(f"{_count(n_recs, 'recording')} with class counts")
         if section.missing:
-            notes.append(f"{len(section.missing)} recording(s) of the report without class counts (not shown): "
-                         + ", ".join(f"{f}/{r}" for f, r in section.missing))
+            notes.append(
+                f"{len(section.missing)} recording(s) of the report without class counts (not shown): "
+                + ", ".join(f"{f}/{r}" for f, r in section.missing)
+            )
         if len(section.rows):
             undefined = section.rows.groupby(["fish", "recording"], sort=True)["fraction"].apply(
-                lambda f: bool(f.isna().all()))
+                lambda f: bool(f.isna().all())
+            )
             none_selected = [f"{f}/{r}" for (f, r), yes in undefined.items() if yes]
             if none_selected:
-                notes.append(f"{len(none_selected)} recording{'s' if len(none_selected) > 1 else ''} without "
-                             f"selected ROIs (no fractions): {', '.join(none_selected)}")
+                notes.append(
+                    f"{len(none_selected)} recording{'s' if len(none_selected) > 1 else ''} without "
+                    f"selected ROIs (no fractions): {', '.join(none_selected)}"
+                )
         if section.not_presented:
-            notes.append(f"{section.not_presented} recording × class pair(s) where the recording has no such "
-                         "regressor (left out of that panel)")
+            notes.append(
+                f"{section.not_presented} recording × class pair(s) where the recording has no such "
+                "regressor (left out of that panel)"
+            )
         body.append(f'<p class="muted">{_e("; ".join(notes))}.</p>')
-        caption = ("Dots: fish (mean of the recordings' fraction_of_selected); bars: mean over fish; under each "
-                   f"{group_by}: its fish and recordings.")
+        caption = (
+            "Dots: fish (mean of the recordings' fraction_of_selected); bars: mean over fish; under each "
+            f"{group_by}: its fish and recordings."
+        )
         body.append(
             '<div class="side">'
             f'<figure><img src="{_href(image)}" alt="class fractions, parameter set {_e(section.paramset)}">'
             f"<figcaption>{_e(caption)}</figcaption></figure>"
             '<div class="sql"><h3>SQL</h3>'
-            f'<pre class="sql">{_e(section.sql)}</pre></div></div>')
+            f'<pre class="sql">{_e(section.sql)}</pre></div></div>'
+        )
         if len(section.rows):
-            body.append(f"<details><summary>The {len(section.rows)} rows this query returned</summary>"
-                        f"{_table_html(section.rows)}</details>")
+            body.append(
+                f"<details><summary>The {len(section.rows)} rows this query returned</summary>"
+                f"{_table_html(section.rows)}</details>"
+            )
             points = section.info.get("points")
             if points is not None and len(points):
                 shown = points.rename(columns={"group": group_by, "n_recordings": "recordings"})
-                body.append(f"<details><summary>The {len(points)} points drawn (fish × class)</summary>"
-                            f"{_table_html(shown)}</details>")
+                body.append(
+                    f"<details><summary>The {len(points)} points drawn (fish × class)</summary>"
+                    f"{_table_html(shown)}</details>"
+                )
     return _page("Across recordings — tectum report", "\n".join(body))

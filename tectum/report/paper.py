@@ -38,14 +38,14 @@ P_NAMES = {"shift": "circular-shift permutation p", "parametric": "F-test p"}
 class ReportFigure:
     """One figure of a recording's page."""
 
-    name: str                     # file name (PNG) on the page
-    heading: str                  # short title above the figure
+    name: str  # file name (PNG) on the page
+    heading: str  # short title above the figure
     caption: str = ""
-    fig: object | None = None     # matplotlib Figure, or None when not drawn
-    note: str = ""                # why it was not drawn, or a caveat shown above it
+    fig: object | None = None  # matplotlib Figure, or None when not drawn
+    note: str = ""  # why it was not drawn, or a caveat shown above it
     info: dict = field(default_factory=dict)
-    saved: bool = False           # the PNG was written (set by the writer)
-    failed: bool = False          # drawing raised an error (the note holds it)
+    saved: bool = False  # the PNG was written (set by the writer)
+    failed: bool = False  # drawing raised an error (the note holds it)
 
 
 def _fmt(x: float) -> str:
@@ -61,8 +61,11 @@ def _p_used(data: RecordingData) -> str:
 
 def response_window(data: RecordingData) -> tuple:
     """(start, end) in s around each onset: 3 s before to 7 s past the longest presentation (at least 10 s)."""
-    longest = float(data.presentations["duration_s"].max()) if data.presentations is not None and len(
-        data.presentations) else 0.0
+    longest = (
+        float(data.presentations["duration_s"].max())
+        if data.presentations is not None and len(data.presentations)
+        else 0.0
+    )
     return (-PRE_ONSET_S, max(MIN_POST_ONSET_S, longest + AFTER_OFFSET_S))
 
 
@@ -76,12 +79,19 @@ def class_responses_figure(data: RecordingData) -> ReportFigure:
         return out
     window = response_window(data)
     out.fig = plot_class_responses(
-        data.dff, data.frame_period_s, data.presentations, data.roi_class, window_s=window,
-        baseline_s=(-PRE_ONSET_S, 0.0), regressors=data.regressor_names, classes=_classes_with_rois(data),
-        title=f"{data.title}: trial-averaged ΔF/F per class")
+        data.dff,
+        data.frame_period_s,
+        data.presentations,
+        data.roi_class,
+        window_s=window,
+        baseline_s=(-PRE_ONSET_S, 0.0),
+        regressors=data.regressor_names,
+        classes=_classes_with_rois(data),
+        title=f"{data.title}: trial-averaged ΔF/F per class",
+    )
     out.info = out.fig.tectum_info
     if not out.info["classes"]:
-        out.caption = (f"No ROI was selected ({selection_rule(data)}), so there is no class to show.")
+        out.caption = f"No ROI was selected ({selection_rule(data)}), so there is no class to show."
         return out
     out.caption = (
         "Rows: the classes of the selected ROIs; columns: the stimuli (with the regressor that pools them). "
@@ -89,7 +99,8 @@ def class_responses_figure(data: RecordingData) -> ReportFigure:
         f"(interpolated between frames) and its mean over the {PRE_ONSET_S:g} s before the onset subtracted; "
         "the line is the mean over the ROIs of the class, the band ± SEM across those ROIs. Shaded: the stimulus "
         "(light: up to the longest presentation when durations vary). Each panel states its ROIs and "
-        "presentations. A class responding in its own column and not in the others is selective.")
+        "presentations. A class responding in its own column and not in the others is selective."
+    )
     return out
 
 
@@ -107,31 +118,46 @@ def amplitude_label(data: RecordingData) -> tuple:
     resp, base = info.get("response_window_s"), info.get("baseline_window_s")
     if method == "seed2020":
         frames = info.get("response_frames") or info.get("response_window_frames")
-        k = (frames[1] - frames[0]) if isinstance(frames, (list, tuple)) and len(frames) == 2 else \
-            data.fit_params.get("response_window_frames")
+        k = (
+            (frames[1] - frames[0])
+            if isinstance(frames, (list, tuple)) and len(frames) == 2
+            else data.fit_params.get("response_window_frames")
+        )
         what = f"{k} frames" if k else "a window"
-        return ("ΔF/F, notebook's average",
-                f"the published notebook's amplitude (amplitude_method 'seed2020'): mean ΔF/F over {what} from each "
-                "onset frame, averaged with the notebook's padding (zeros for regressors with fewer presentations "
-                "than the first); not baseline-subtracted")
+        return (
+            "ΔF/F, notebook's average",
+            f"the published notebook's amplitude (amplitude_method 'seed2020'): mean ΔF/F over {what} from each "
+            "onset frame, averaged with the notebook's padding (zeros for regressors with fewer presentations "
+            "than the first); not baseline-subtracted",
+        )
     if _pair(resp):
         after = f"mean ΔF/F {_fmt(resp[0])} to {_fmt(resp[1])} s after onset"
         if _pair(base):
-            return (f"{after} − mean {_fmt(base[0])} to {_fmt(base[1])} s",
-                    f"{after} minus the mean from {_fmt(base[0])} to {_fmt(base[1])} s (the baseline), per "
-                    "presentation, averaged over the regressor's presentations")
+            return (
+                f"{after} − mean {_fmt(base[0])} to {_fmt(base[1])} s",
+                f"{after} minus the mean from {_fmt(base[0])} to {_fmt(base[1])} s (the baseline), per "
+                "presentation, averaged over the regressor's presentations",
+            )
         if isinstance(base, (int, float)) and not isinstance(base, bool):
-            return (f"{after} − mean {_fmt(base)} s before",
-                    f"{after} minus the mean over the {_fmt(base)} s before it, per presentation, averaged over "
-                    "the regressor's presentations")
+            return (
+                f"{after} − mean {_fmt(base)} s before",
+                f"{after} minus the mean over the {_fmt(base)} s before it, per presentation, averaged over "
+                "the regressor's presentations",
+            )
         return after, f"{after}, averaged over the regressor's presentations"
     label = f"response amplitude ({method})" if method else "response amplitude"
-    return label, f"ResponseAmplitude.Roi.mean_amplitude ({method or 'method not stored'}; windows {info or 'not stored'})"
+    return (
+        label,
+        f"ResponseAmplitude.Roi.mean_amplitude ({method or 'method not stored'}; windows {info or 'not stored'})",
+    )
 
 
 def _pair(value) -> bool:
-    return isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    )
 
 
 def tuning_figures(data: RecordingData) -> list:
@@ -143,9 +169,14 @@ def tuning_figures(data: RecordingData) -> list:
         main.note = "ResponseAmplitude is not populated for this recording and parameter set (run tectum populate)."
         return [main]
     short, sentence = amplitude_label(data)
-    main.fig = plot_tuning_heatmap(data.amplitude, data.roi_class, columns=data.regressor_names,
-                                   classes=_classes_with_rois(data) or None, value_label=short,
-                                   title=f"{data.title}: tuning of the selected ROIs")
+    main.fig = plot_tuning_heatmap(
+        data.amplitude,
+        data.roi_class,
+        columns=data.regressor_names,
+        classes=_classes_with_rois(data) or None,
+        value_label=short,
+        title=f"{data.title}: tuning of the selected ROIs",
+    )
     main.info = main.fig.tectum_info
     if not len(main.info["rows"]):
         main.caption = f"No ROI was selected ({selection_rule(data)}): no rows to show."
@@ -154,21 +185,30 @@ def tuning_figures(data: RecordingData) -> list:
         "One row per selected ROI, one column per regressor: the response amplitude stored in "
         f"ResponseAmplitude.Roi.mean_amplitude, {sentence}. Rows are grouped by class (strip on the left, "
         "black lines between classes) and sorted by the amplitude to the class's own regressor; red: "
-        "excitation, blue: inhibition, grey: no value. The colour limits are ±the 99th percentile of |amplitude|.")
+        "excitation, blue: inhibition, grey: no value. The colour limits are ±the 99th percentile of |amplitude|."
+    )
     out = [main]
     if data.trial_amplitudes is not None and len(data.trial_amplitudes):
         per = ReportFigure("tuning_stimuli.png", "Tuning per stimulus")
         present = set(data.trial_amplitudes["stimulus"])
         order = [s for r in data.regressor_names for s in data.regressor_stimuli.get(r, []) if s in present]
         order += sorted(present - set(order))  # a stimulus of no regressor (not expected) last
-        per.fig = plot_tuning_heatmap(data.trial_amplitudes, data.roi_class, column="stimulus", columns=order,
-                                      classes=_classes_with_rois(data) or None, value_label=short,
-                                      title=f"{data.title}: tuning per stimulus")
+        per.fig = plot_tuning_heatmap(
+            data.trial_amplitudes,
+            data.roi_class,
+            column="stimulus",
+            columns=order,
+            classes=_classes_with_rois(data) or None,
+            value_label=short,
+            title=f"{data.title}: tuning per stimulus",
+        )
         per.info = per.fig.tectum_info
         pooled = "; ".join(f"{r}: {', '.join(s)}" for r, s in data.regressor_stimuli.items() if len(s) > 1)
-        per.caption = ("The same ROIs with one column per stimulus, from the per-presentation amplitudes "
-                       f"(ResponseAmplitude.Roi.per_presentation) averaged over each stimulus's presentations. Pooled regressors: "
-                       f"{pooled}; their stimuli stand side by side.")
+        per.caption = (
+            "The same ROIs with one column per stimulus, from the per-presentation amplitudes "
+            f"(ResponseAmplitude.Roi.per_presentation) averaged over each stimulus's presentations. Pooled regressors: "
+            f"{pooled}; their stimuli stand side by side."
+        )
         out.append(per)
     return out
 
@@ -184,9 +224,15 @@ def r2_vs_q_figure(data: RecordingData) -> ReportFigure:
     if data.q_value is None:
         out.note = "No q-values are stored for this recording."
         return out
-    out.fig = plot_r2_vs_q(data.r2, data.q_value, data.roi_class, q_threshold=data.fdr_alpha,
-                           r2_floor=data.r2_min, regressors=data.regressor_names,
-                           title=f"{data.title}: selection of stimulus-locked ROIs")
+    out.fig = plot_r2_vs_q(
+        data.r2,
+        data.q_value,
+        data.roi_class,
+        q_threshold=data.fdr_alpha,
+        r2_floor=data.r2_min,
+        regressors=data.regressor_names,
+        title=f"{data.title}: selection of stimulus-locked ROIs",
+    )
     out.info = out.fig.tectum_info
     # the figure function names the F-test; say which p the q-values of this parameter set adjust
     ax = out.fig.axes[0]
@@ -206,9 +252,14 @@ def r2_vs_q_figure(data: RecordingData) -> ReportFigure:
     out.caption = (
         f"Every ROI's r² against −log10 of its Benjamini-Hochberg q (of the {_p_used(data)}); selected ROIs are "
         f"coloured by class, the others light grey. Selection: {selection_rule(data)}; "
-        + "; ".join(boundary) + ". The shaded region is where selected ROIs lie."
-        + (f" {out.info['n_undefined']} ROI(s) without r² or q (excluded or zero variance) are not drawn."
-           if out.info["n_undefined"] else ""))
+        + "; ".join(boundary)
+        + ". The shaded region is where selected ROIs lie."
+        + (
+            f" {out.info['n_undefined']} ROI(s) without r² or q (excluded or zero variance) are not drawn."
+            if out.info["n_undefined"]
+            else ""
+        )
+    )
     return out
 
 
@@ -224,15 +275,17 @@ def positions_figure(data: RecordingData) -> ReportFigure:
     if pos is None or not (np.isfinite(pos[:, 0]) & np.isfinite(pos[:, 1])).any():
         out.note = "No ROI positions were ingested for this recording (RoiTraces.Roi x and y are NULL)."
         return out
-    out.fig = plot_roi_positions(pos, data.roi_class, units="px", regressors=data.regressor_names,
-                                 title=f"{data.title}: ROI positions by class")
+    out.fig = plot_roi_positions(
+        pos, data.roi_class, units="px", regressors=data.regressor_names, title=f"{data.title}: ROI positions by class"
+    )
     out.info = out.fig.tectum_info
-    out.caption = ("ROI centres as ingested (RoiTraces.Roi x, y, z), y growing downward as in the image; "
-                   "selected ROIs in their class colour, the others light grey underneath"
-                   + ("; below: the side view (x–z) because the ROIs lie in several planes" if "x-z" in
-                      out.info["panels"] else "")
-                   + (f"; {out.info['n_missing']} ROI(s) without a position not drawn" if out.info["n_missing"]
-                      else "") + ".")
+    out.caption = (
+        "ROI centres as ingested (RoiTraces.Roi x, y, z), y growing downward as in the image; "
+        "selected ROIs in their class colour, the others light grey underneath"
+        + ("; below: the side view (x–z) because the ROIs lie in several planes" if "x-z" in out.info["panels"] else "")
+        + (f"; {out.info['n_missing']} ROI(s) without a position not drawn" if out.info["n_missing"] else "")
+        + "."
+    )
     return out
 
 
@@ -260,12 +313,22 @@ def kernel_plot_info(data: RecordingData) -> tuple:
     sentence = ""
     fit = ki.get("fit") if isinstance(ki.get("fit"), dict) else None
     grid = fit.get("grid") if fit and isinstance(fit.get("grid"), dict) else None
-    if grid and isinstance(grid.get("tau_decay_s"), list) and isinstance(grid.get("objective"), list) \
-            and len(grid["tau_decay_s"]) == len(grid["objective"]) and grid["objective"]:
+    if (
+        grid
+        and isinstance(grid.get("tau_decay_s"), list)
+        and isinstance(grid.get("objective"), list)
+        and len(grid["tau_decay_s"]) == len(grid["objective"])
+        and grid["objective"]
+    ):
         n = len(grid["objective"])
-        delays = grid.get("delay_s") if isinstance(grid.get("delay_s"), list) and len(grid["delay_s"]) == n else [None] * n
-        rises = grid.get("tau_rise_s") if isinstance(grid.get("tau_rise_s"), list) and len(grid["tau_rise_s"]) == n \
+        delays = (
+            grid.get("delay_s") if isinstance(grid.get("delay_s"), list) and len(grid["delay_s"]) == n else [None] * n
+        )
+        rises = (
+            grid.get("tau_rise_s")
+            if isinstance(grid.get("tau_rise_s"), list) and len(grid["tau_rise_s"]) == n
             else [None] * n
+        )
         chosen_delay = fit.get("delay_s", ki.get("delay_s"))
         chosen_rise = fit.get("tau_rise_s", ki.get("tau_rise_s"))
         keep = [i for i in range(n) if _same(delays[i], chosen_delay) and _same(rises[i] or None, chosen_rise or None)]
@@ -279,12 +342,19 @@ def kernel_plot_info(data: RecordingData) -> tuple:
             if len({r or 0 for r in rises}) > 1:
                 at.append(f"rise {float(chosen_rise or 0):g} s")
             name = fit.get("objective_name")
-            info["objective_label"] = f"objective{f' ({name})' if name else ''}" + (f" at {', '.join(at)}" if at else "")
-            sentence = (f"Right: the objective the kernel was chosen by ({name or 'see the parameter set'}) over the "
-                        f"τ decay grid{' at the chosen ' + ' and '.join(at) if at else ''}; {len(grid['objective'])} "
-                        "grid points in all; dashed: the chosen τ.")
-    elif isinstance(ki.get("tau_grid_s"), list) and isinstance(ki.get("objective"), list) \
-            and len(ki["tau_grid_s"]) == len(ki["objective"]):
+            info["objective_label"] = f"objective{f' ({name})' if name else ''}" + (
+                f" at {', '.join(at)}" if at else ""
+            )
+            sentence = (
+                f"Right: the objective the kernel was chosen by ({name or 'see the parameter set'}) over the "
+                f"τ decay grid{' at the chosen ' + ' and '.join(at) if at else ''}; {len(grid['objective'])} "
+                "grid points in all; dashed: the chosen τ."
+            )
+    elif (
+        isinstance(ki.get("tau_grid_s"), list)
+        and isinstance(ki.get("objective"), list)
+        and len(ki["tau_grid_s"]) == len(ki["objective"])
+    ):
         info["tau_grid_s"], info["objective"] = ki["tau_grid_s"], ki["objective"]
         if isinstance(ki.get("objective_label"), str):
             info["objective_label"] = ki["objective_label"]
@@ -308,8 +378,10 @@ def kernel_figure(data: RecordingData) -> ReportFigure:
 
     out = ReportFigure("kernel.png", "Kernel")
     if data.kernel is None or not data.kernel.size:
-        out.note = (f"This model has no kernel ({data.kernel_name}: e.g. a kernel-free FIR model, whose "
-                    "responses are fitted lag by lag).")
+        out.note = (
+            f"This model has no kernel ({data.kernel_name}: e.g. a kernel-free FIR model, whose "
+            "responses are fitted lag by lag)."
+        )
         return out
     info, objective_sentence = kernel_plot_info(data)
     response, which = None, ""
@@ -317,35 +389,52 @@ def kernel_figure(data: RecordingData) -> ReportFigure:
     for cls in sorted(counts, key=lambda c: -counts[c]):
         if counts[cls] == 0 or data.presentations is None or not (data.presentations["regressor"] == cls).any():
             continue
-        response = class_mean_response(data.dff, data.frame_period_s, data.presentations, data.roi_class, cls,
-                                       window_s=KERNEL_WINDOW_S)
+        response = class_mean_response(
+            data.dff, data.frame_period_s, data.presentations, data.roi_class, cls, window_s=KERNEL_WINDOW_S
+        )
         which = cls
         break
     duration = None
     if which:
         d = np.unique(data.presentations.loc[data.presentations["regressor"] == which, "duration_s"])
         duration = float(d[0]) if d.size == 1 else None
-    out.fig = plot_kernel(data.kernel, data.frame_period_s, info, response=response, duration_s=duration,
-                          title=f"{data.title}: calcium kernel of the regressors")
+    out.fig = plot_kernel(
+        data.kernel,
+        data.frame_period_s,
+        info,
+        response=response,
+        duration_s=duration,
+        title=f"{data.title}: calcium kernel of the regressors",
+    )
     out.info = out.fig.tectum_info
     regressor_peak = _draw_regressor_response(out.fig.axes[0], data, which) if which else None
     out.info["regressor_drawn"] = regressor_peak is not None
     train = info.get("train")
     train_text = {"boxcar": "a boxcar over each presentation", "onset": "a single frame at each onset"}.get(
-        train, f"its stimulus train ({train})" if train else "its stimulus train")
+        train, f"its stimulus train ({train})" if train else "its stimulus train"
+    )
     if response is None:
         data_text = "No stimulus class has ROIs, so no mean response is drawn."
     else:
-        data_text = (f"Coloured: the mean ΔF/F of the {response.n_rois} ROIs of class '{which}' (the largest class) "
-                     f"around the {response.n_presentations} onsets of its stimuli, minus its pre-onset mean. "
-                     "Both are scaled to a peak of 1; their shapes, not sizes, compare.")
+        data_text = (
+            f"Coloured: the mean ΔF/F of the {response.n_rois} ROIs of class '{which}' (the largest class) "
+            f"around the {response.n_presentations} onsets of its stimuli, minus its pre-onset mean. "
+            "Both are scaled to a peak of 1; their shapes, not sizes, compare."
+        )
     if out.info["regressor_drawn"]:
-        data_text += (f" Solid grey: the regressor '{which}' itself around the same onsets (kernel convolved with "
-                      "the stimulus train): the response shape the fit looks for, to compare with the data.")
-    out.caption = (f"Dashed: the kernel used ({data.kernel_name}); a regressor is this kernel convolved with "
-                   f"{train_text}. {data_text}"
-                   + (f" {objective_sentence}" if objective_sentence else
-                      " The kernel was not chosen from the data (no objective stored), so there is no objective panel."))
+        data_text += (
+            f" Solid grey: the regressor '{which}' itself around the same onsets (kernel convolved with "
+            "the stimulus train): the response shape the fit looks for, to compare with the data."
+        )
+    out.caption = (
+        f"Dashed: the kernel used ({data.kernel_name}); a regressor is this kernel convolved with "
+        f"{train_text}. {data_text}"
+        + (
+            f" {objective_sentence}"
+            if objective_sentence
+            else " The kernel was not chosen from the data (no objective stored), so there is no objective panel."
+        )
+    )
     return out
 
 
@@ -359,8 +448,7 @@ def _draw_regressor_response(ax, data: RecordingData, regressor: str):
 
     row = data.regressor_names.index(regressor)
     pres = data.presentations[data.presentations["regressor"] == regressor].assign(stimulus=regressor)
-    aligned = align_to_onsets(np.atleast_2d(data.convolved[row]), data.frame_period_s, pres,
-                              window_s=KERNEL_WINDOW_S)
+    aligned = align_to_onsets(np.atleast_2d(data.convolved[row]), data.frame_period_s, pres, window_s=KERNEL_WINDOW_S)
     y = aligned.mean[0, 0]
     if not np.isfinite(y).any():
         return None
@@ -369,8 +457,14 @@ def _draw_regressor_response(ax, data: RecordingData, regressor: str):
     peak = float(np.nanmax(np.abs(y)))
     if peak == 0:
         return None
-    ax.plot(aligned.t_s, y / peak, color="0.45", lw=1.3, zorder=3.5,
-            label=f"regressor '{regressor}' around the same onsets\n(kernel ⊛ stimulus train)")
+    ax.plot(
+        aligned.t_s,
+        y / peak,
+        color="0.45",
+        lw=1.3,
+        zorder=3.5,
+        label=f"regressor '{regressor}' around the same onsets\n(kernel ⊛ stimulus train)",
+    )
     ax.legend(fontsize=8, loc="upper right", frameon=True, framealpha=0.85, edgecolor="none")
     return peak
 
@@ -415,8 +509,10 @@ def shift_null_figure(data: RecordingData) -> ReportFigure:
     try:
         from pipeline.shift_null import roi_null_distribution
     except ImportError:
-        out.note = ("Not drawn: this installation's pipeline has no circular-shift null "
-                    "(pipeline.shift_null.roi_null_distribution), which the figure recomputes for one ROI.")
+        out.note = (
+            "Not drawn: this installation's pipeline has no circular-shift null "
+            "(pipeline.shift_null.roi_null_distribution), which the figure recomputes for one ROI."
+        )
         return out
     if data.design is None:
         out.note = "Not drawn: the regressors' design matrix is not stored."
@@ -439,23 +535,34 @@ def shift_null_figure(data: RecordingData) -> ReportFigure:
     observed = float(res.get("r2_observed", data.r2[roi]))
     p_perm, p_par = float(data.p_permutation[roi]), float(data.p_parametric[roi])
     if np.isfinite(p_perm):
-        p, p_text = p_perm, (f"p: the circular-shift permutation p stored for this ROI (Fit.Roi.p_permutation, "
-                             f"from {int(data.n_shifts[roi])} shifts")
+        p, p_text = (
+            p_perm,
+            (
+                f"p: the circular-shift permutation p stored for this ROI (Fit.Roi.p_permutation, "
+                f"from {int(data.n_shifts[roi])} shifts"
+            ),
+        )
         if int(data.n_shifts[roi]) != shifts.size:
             p_text += f"; this figure's {shifts.size} shifts differ from them"
         p_text += "; a tail approximation where few shifts reach the observed r²)."
     elif np.isfinite(p_par):
-        p, p_text = p_par, ("p: the F-test p (Fit.Roi.p_parametric), shown because this parameter set did not use "
-                            "the shift null (p_permutation is NULL); the null drawn was computed for this figure only, "
-                            "and the count of shifts reaching the observed r² is its empirical counterpart.")
+        p, p_text = (
+            p_par,
+            (
+                "p: the F-test p (Fit.Roi.p_parametric), shown because this parameter set did not use "
+                "the shift null (p_permutation is NULL); the null drawn was computed for this figure only, "
+                "and the count of shifts reaching the observed r² is its empirical counterpart."
+            ),
+        )
     else:
         out.note = f"Not drawn: ROI {roi} has neither a permutation nor a parametric p."
         return out
     cls = data.roi_class[roi] or "not selected"
     from tectum.figures import plot_shift_null
 
-    out.fig = plot_shift_null(res["r2"], observed, p, roi_label=f"ROI {roi} ({cls})",
-                              title=f"{data.title}: circular-shift null of r²")
+    out.fig = plot_shift_null(
+        res["r2"], observed, p, roi_label=f"ROI {roi} ({cls})", title=f"{data.title}: circular-shift null of r²"
+    )
     out.info = dict(out.fig.tectum_info, roi=roi, n_shifts=int(shifts.size), min_shift_frames=m)
     ax = out.fig.axes[0]
     if ax.get_legend() is not None:  # the example ROI's observed r² lies far right, under an upper-right legend
@@ -465,13 +572,13 @@ def shift_null_figure(data: RecordingData) -> ReportFigure:
         f"{shifts.size} shifts from {int(shifts.min())} to {int(shifts.max())} frames (grey; shifts shorter than "
         f"{m} frames = {min_shift_s:.3g} s, {source}, are left out because the shifted regressors would still "
         "overlap the responses), recomputed for this figure with pipeline.shift_null.roi_null_distribution. "
-        f"Red: the observed r². {p_text}")
+        f"Red: the observed r². {p_text}"
+    )
     return out
 
 
 #: the builders in page order; each returns a ReportFigure or a list of them
-BUILDERS = (class_responses_figure, tuning_figures, r2_vs_q_figure, positions_figure, kernel_figure,
-            shift_null_figure)
+BUILDERS = (class_responses_figure, tuning_figures, r2_vs_q_figure, positions_figure, kernel_figure, shift_null_figure)
 
 
 def paper_figures(data: RecordingData) -> list:

@@ -31,11 +31,11 @@ CLUSTER_COLORS = ("#e1b4ff", "#ffb487", "#96e187", "#2d78d2", "#78875a", "#0f878
 #: orange, looming fuchsia and dimming turquoise; the two prey directions a darker and
 #: a lighter orange, so a split prey regressor still reads as prey
 STIMULUS_COLORS = {
-    "prey": "#ffa500",               # 'orange'
+    "prey": "#ffa500",  # 'orange'
     "prey-nasalward": "#b35c00",
     "prey-temporalward": "#ffcc33",
-    "looming": "#ff00ff",            # 'fuchsia'
-    "dimming": "#40e0d0",            # 'turquoise'
+    "looming": "#ff00ff",  # 'fuchsia'
+    "dimming": "#40e0d0",  # 'turquoise'
 }
 #: any other stimulus name takes one of these by a hash of its (lower-case) name.
 #: Colour-blind-friendly colours from Paul Tol's "muted" scheme and the Okabe-Ito
@@ -43,8 +43,18 @@ STIMULUS_COLORS = {
 #: :data:`CLUSTER_COLORS` entry and 25 from the fixed and neutral colours (checked
 #: by tests/test_paper_figures.py). Two unknown names can share a colour (1 in 10);
 #: every figure names its classes in text as well.
-STIMULUS_PALETTE = ("#332288", "#117733", "#882255", "#999933", "#aa4499",
-                    "#cc6677", "#56b4e9", "#009e73", "#663333", "#222255")
+STIMULUS_PALETTE = (
+    "#332288",
+    "#117733",
+    "#882255",
+    "#999933",
+    "#aa4499",
+    "#cc6677",
+    "#56b4e9",
+    "#009e73",
+    "#663333",
+    "#222255",
+)
 #: classes that are not a stimulus: fixed neutral colours
 NEUTRAL_CLASS_COLORS = {"mixed": "#5a5a5a", "inhibited": "#4f6d8a", "unclassified": "#a6a6a6"}
 #: ROIs without a class (not selected), e.g. in the class strip of the clustermap

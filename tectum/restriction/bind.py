@@ -23,6 +23,7 @@ from .tree import (
     Or,
     Pair,
     Restriction,
+    RestrictionError,
     Truth,
     error,
 )
@@ -53,7 +54,7 @@ def _kind(attr) -> str:
 @dataclass
 class _Binder:
     text: str
-    kinds: dict            # name -> kind
+    kinds: dict  # name -> kind
     quote: callable
 
     def ident(self, name: str) -> str:
@@ -124,8 +125,11 @@ class _Binder:
                 raise error(self.text, f"{node.operand.source} on its own is not a condition")
             kind = self.attr_kind(node.operand)
             if kind != "bool":
-                raise error(self.text, f"{node.operand.name} on its own is not a condition (it is {kind}, "
-                                        f"not true/false); compare it, e.g. {node.operand.name} = ...")
+                raise error(
+                    self.text,
+                    f"{node.operand.name} on its own is not a condition (it is {kind}, "
+                    f"not true/false); compare it, e.g. {node.operand.name} = ...",
+                )
             return f"{self.ident(node.operand.name)} = TRUE"
         raise AssertionError(node)
 
@@ -252,7 +256,7 @@ def restrict(expr, text, *, allowed_extra=()):
         return expr
     headings = _headings(expr, allowed_extra)
     allowed = allowed_names(expr, allowed_extra)
-    owner: dict[str, int] = {}     # name -> index of the first table that has it
+    owner: dict[str, int] = {}  # name -> index of the first table that has it
     kinds: dict[str, str] = {}
     for name in restriction.names:
         for index, (_, table_kinds) in enumerate(headings):
@@ -262,13 +266,17 @@ def restrict(expr, text, *, allowed_extra=()):
         else:
             raise _unknown(restriction, name, allowed)
         if kinds[name] == "unsupported":
-            raise error(restriction.text, f"{name} holds structured data (json, arrays) and cannot be "
-                                           f"compared here; allowed: {', '.join(allowed)}")
+            raise error(
+                restriction.text,
+                f"{name} holds structured data (json, arrays) and cannot be "
+                f"compared here; allowed: {', '.join(allowed)}",
+            )
     quote = expr.connection.adapter.quote_identifier
     predicate = "(" + _Binder(restriction.text, kinds, quote).render(restriction.tree) + ")"
     extras_used = sorted({i for i in owner.values() if i > 0})
     if not extras_used:
         return expr & predicate
+
     # join expr's key (and the attributes of expr the condition names) with the extras' named attributes,
     # apply the predicate once there, and keep the rows of expr whose key is in the result
     def secondary(table, index):

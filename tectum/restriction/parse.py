@@ -38,8 +38,29 @@ __all__ = ["parse", "NUMBER"]
 _KEYWORDS = {"AND", "OR", "NOT", "IN", "BETWEEN", "LIKE", "IS", "NULL", "TRUE", "FALSE"}
 # words that mean the text is trying to be more than a condition
 _FORBIDDEN_WORDS = {
-    "SELECT", "FROM", "WHERE", "UNION", "INSERT", "UPDATE", "DELETE", "DROP", "CREATE", "ALTER", "EXISTS",
-    "CASE", "WHEN", "THEN", "ELSE", "END", "ESCAPE", "INTO", "EXEC", "EXECUTE", "CALL", "GRANT", "SET",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "UNION",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "DROP",
+    "CREATE",
+    "ALTER",
+    "EXISTS",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "ESCAPE",
+    "INTO",
+    "EXEC",
+    "EXECUTE",
+    "CALL",
+    "GRANT",
+    "SET",
 }
 _COMPARISONS = ("<=", ">=", "<>", "!=", "=", "<", ">")
 _ALLOWED_SUMMARY = (
@@ -49,7 +70,7 @@ _ALLOWED_SUMMARY = (
 
 
 class Token(NamedTuple):
-    kind: str          # "ident", "keyword", "number", "text", "op", "(", ")", ",", "end"
+    kind: str  # "ident", "keyword", "number", "text", "op", "(", ")", ",", "end"
     value: object
     pos: int
 
@@ -93,7 +114,7 @@ def _tokenize(text: str) -> list[Token]:
             raise error(text, "use single quotes around text values ('F1'); attribute names need no quotes")
         if c == "`":
             j = text.find("`", i + 1)
-            name = text[i + 1:j] if j > 0 else ""
+            name = text[i + 1 : j] if j > 0 else ""
             if j < 0 or not _IDENT.fullmatch(name):
                 raise error(text, f"bad quoted name at position {i + 1}")
             tokens.append(Token("ident", name, i))
@@ -103,7 +124,7 @@ def _tokenize(text: str) -> list[Token]:
         if m and (c.isdigit() or c == "."):
             end = m.end()
             if end < n and (text[end].isalpha() or text[end] == "_"):
-                raise error(text, f"bad number {text[i:end + 1]!r}")
+                raise error(text, f"bad number {text[i : end + 1]!r}")
             tokens.append(Token("number", m.group(0), i))
             i = end
             continue
@@ -135,8 +156,9 @@ def _tokenize(text: str) -> list[Token]:
                 tokens.append(Token("number", "-" + m.group(0), i))
                 i = m.end()
                 continue
-        raise error(text, f"{c!r} at position {i + 1} is not allowed (no arithmetic or other operators); "
-                     f"{_ALLOWED_SUMMARY}")
+        raise error(
+            text, f"{c!r} at position {i + 1} is not allowed (no arithmetic or other operators); {_ALLOWED_SUMMARY}"
+        )
     tokens.append(Token("end", None, n))
     return tokens
 
@@ -228,7 +250,11 @@ class _Parser:
                 raise self.fail(f"'{op} NULL' is never true; use IS NULL or IS NOT NULL")
             return Cmp(op, left, self.operand())
         negate = False
-        if self.is_keyword("NOT") and self.peek(1).kind == "keyword" and self.peek(1).value in ("IN", "BETWEEN", "LIKE"):
+        if (
+            self.is_keyword("NOT")
+            and self.peek(1).kind == "keyword"
+            and self.peek(1).value in ("IN", "BETWEEN", "LIKE")
+        ):
             self.take()
             negate = True
         if self.is_keyword("IN"):
@@ -343,7 +369,7 @@ def _pairs(text: str) -> list[Pair] | None:
             close = text.find(text[i], i + 1)
             if close < 0:
                 return None
-            value, i = text[i + 1:close], close + 1
+            value, i = text[i + 1 : close], close + 1
             while i < n and text[i].isspace():
                 i += 1
             if i < n and text[i] != ",":
@@ -386,8 +412,7 @@ def parse(text) -> Restriction:
         seen = set()
         for pair in pairs:
             if pair.name in seen:
-                raise error(text, f"{pair.name} is given twice; for either value write "
-                                   f"\"{pair.name} IN ('a', 'b')\"")
+                raise error(text, f"{pair.name} is given twice; for either value write \"{pair.name} IN ('a', 'b')\"")
             seen.add(pair.name)
         return Restriction(text=text, tree=pairs[0] if len(pairs) == 1 else And(tuple(pairs)))
     parts = _split_top_level(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from ..errors import TectumError
 
@@ -22,16 +22,16 @@ class Attr(NamedTuple):
 
 
 class Lit(NamedTuple):
-    kind: str          # "number", "text" or "bool"
+    kind: str  # "number", "text" or "bool"
     value: object
-    source: str        # as written, for messages
+    source: str  # as written, for messages
 
 
-Operand = Union[Attr, Lit]
+Operand = Attr | Lit
 
 
 class Cmp(NamedTuple):
-    op: str            # = <> < <= > >=
+    op: str  # = <> < <= > >=
     left: Operand
     right: Operand
 
