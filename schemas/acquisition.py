@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datajoint as dj
 
+from . import reference  # noqa: F401  (the definitions' "-> reference.Sensor" resolve in this module)
 from .config import STORE
 
 schema = dj.Schema()

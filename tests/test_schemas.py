@@ -327,3 +327,47 @@ def test_large_recording_fits_default_packet_size(db):
     stored = np.asarray((db.acquisition.RoiTraces & key).fetch1("traces").load())
     np.testing.assert_array_equal(stored, traces)
     assert len(db.acquisition.RoiTraces.Roi & key) == 5000
+
+
+def test_other_protocols_populate_next_to_the_published_one(db, small_recording):
+    """A spot protocol (9 positions), looming + a new 'grating' only, and the published protocol in one
+    database: each is populated with the shipped default and classified by its own stimuli; exit 0."""
+    from test_workers import run_tectum
+
+    from pipeline.synthetic import make_recording
+
+    ref, an = db.reference, db.analysis
+    spots = make_recording(n_rois=60, protocol="spots", seed=7)
+    for name in sorted(set(spots.events["stimulus"])):
+        ref.StimulusType.add(name, "a small spot at one of 9 positions", exist_ok=True)
+    ref.StimulusType.add("grating", "drifting square-wave grating", exist_ok=True)
+    published = db.insert_recording(**synthetic_kwargs(small_recording, fish="P1"))
+    spot_key = db.insert_recording(**synthetic_kwargs(spots, fish="S1"))
+    events = small_recording.events
+    events = events[events["stimulus"].isin(["looming", "dimming"])].replace({"stimulus": {"dimming": "grating"}})
+    grating_key = db.insert_recording(
+        **synthetic_kwargs(small_recording, fish="G1", events=events, stimulus_groups=None)
+    )
+
+    done = run_tectum("populate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # seed2020 only where its protocol fits; default everywhere
+    assert {(k["fish"], k["paramset"]) for k in an.ClassSummary.keys()} == {
+        ("P1", "default"),
+        ("P1", "seed2020"),
+        ("S1", "default"),
+        ("G1", "default"),
+    }
+    expected = {
+        "P1": {"prey", "looming", "dimming"},
+        "S1": {f"spot-{i}" for i in range(1, 10)},
+        "G1": {"looming", "grating"},
+    }
+    neutral = {"mixed", "inhibited", "unclassified"}
+    for key in (published, spot_key, grating_key):
+        dkey = dict(key, paramset="default")
+        names = set((an.Regressors.Regressor & dkey).to_arrays("regressor"))
+        assert names == expected[key["fish"]], key
+        classes = set((an.Classification.Roi & dkey).to_arrays("roi_class"))
+        assert classes and classes <= names | neutral, (key, classes)
+        assert classes & names, (key, classes)  # tuned ROIs get their own stimulus' class

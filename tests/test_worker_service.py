@@ -23,6 +23,7 @@ from dbutil import row_counts, synthetic_kwargs
 from test_workers import (
     ROOT,
     made_counts,
+    no_jobs,  # noqa: F401  (an autouse fixture: job tables emptied around each test)
     run_tectum,
     tectum_cmd,
     worker_env,
