@@ -185,6 +185,8 @@ def find_stale_jobs(table, orphan_timeout: float | None = None, *, lost_connecti
             message = row["error_message"] or ""
             if was_interrupted(message):
                 stale.append(StaleJob(name, _job_key(jobs, row), row, f"interrupted by a stop signal ({message})"))
+            elif was_superseded(message):
+                stale.append(StaleJob(name, _job_key(jobs, row), row, "its recording was replaced during the make"))
             elif any(marker in message for marker in LOST_CONNECTION_MARKERS):
                 stale.append(
                     StaleJob(
@@ -201,6 +203,16 @@ def was_interrupted(error_message: str | None) -> bool:
     """Whether a job's error message is that of a ``make()`` stopped by SIGTERM/SIGINT (not a failure)."""
     message = (error_message or "").strip()
     return any(message == marker or message.startswith(marker + ":") for marker in INTERRUPTED_MARKERS)
+
+
+def was_superseded(error_message: str | None) -> bool:
+    """Whether a job failed only because its recording was replaced or deleted during the make.
+
+    ``make()`` then saved nothing (``schemas.analysis.InputsChanged``); computing the key again
+    reads the new inputs, so the job is queued again rather than left as a failure.
+    """
+    message = (error_message or "").strip()
+    return message.startswith("InputsChanged:") and "while" in message and "was being computed" in message
 
 
 def _requeue(table, stale: StaleJob) -> bool:

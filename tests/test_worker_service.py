@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from dbutil import row_counts, synthetic_kwargs
 from test_workers import (
@@ -387,3 +388,50 @@ def test_worker_max_idle_and_strict(db):
     assert strict.returncode == 1 and "tectum worker: error: 0 analysis tasks" in strict.stderr, strict.stderr
     bad = run_tectum("worker", "--poll-s", "0")
     assert bad.returncode == 1 and "--poll-s must be positive" in bad.stderr, bad.stderr
+
+
+# --------------------------------------------------------------------------- replace during a make
+
+
+@pytest.mark.parametrize("reserve_jobs", [False, True], ids=["direct", "reserve-jobs"])
+def test_replace_during_a_paused_make_leaves_no_result_of_the_old_traces(db, tmp_path, reserve_jobs):
+    """A worker paused inside DeltaF.make() after reading the traces; meanwhile the recording is
+    replaced with other traces of the same shape. Nothing computed from the old traces is saved:
+    the make aborts, the key is computed again, and every stored row is the new traces' result."""
+    from pipeline.params import DEFAULT_PARAMSET
+    from pipeline.stages import dff_stage
+    from pipeline.synthetic import make_recording
+
+    an = db.analysis
+    fish = f"REPL{int(reserve_jobs)}"
+    key = small_recording(db, fish)
+    new = make_recording(n_rois=30, n_frames=300, seed=99)  # same shape, other values
+    extra = ["--reserve-jobs"] if reserve_jobs else []
+    proc = None
+    try:
+        flag, env = paused(tmp_path)
+        proc = start("populate", f"fish={fish}", "--paramset", "default", *extra, **env)
+        wait_for_file(proc, Path(str(flag) + ".reached"))  # the old traces are read, the result computed
+        replaced = db.insert_recording(**synthetic_kwargs(new, fish=fish, recording="R1"), replace=True)
+        assert dict(replaced, paramset="default") == key
+        flag.unlink()  # let the worker go on to its insert
+        out, err = finish(proc)
+        assert "Traceback" not in err, err
+        assert "was replaced while DeltaF was being computed" in out, out
+        assert not an.DeltaF & key or (an.DeltaF.Provenance & key).fetch1("recording_version") == (
+            db.acquisition.Recording & key
+        ).fetch1("version")
+        # the next run computes the key from the new traces (a failed job of this kind is re-queued)
+        rerun = run_tectum("populate", f"fish={fish}", "--paramset", "default", *extra)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        version = (db.acquisition.Recording & key).fetch1("version")
+        for table in an.COMPUTED_TABLES:
+            assert (table.Provenance & key).fetch1("recording_version") == version, table.__name__
+        method, params = DEFAULT_PARAMSET["dff"]
+        expected = dff_stage(new.traces, method, params, frame_period_s=new.frame_period_s).dff
+        np.testing.assert_allclose(an.DeltaF.load(key), expected, rtol=1e-6, atol=1e-6)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        drop_fish(db, fish)
