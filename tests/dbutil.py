@@ -53,12 +53,9 @@ def overwrite_stored_traces(db, key, value: float = -5.0) -> None:
     import numpy as np
 
     table = db.acquisition.RoiTraces
-    where = " AND ".join(
-        f"`{k}` = '{v}'" if db.acquisition.schema.connection.adapter.backend == "mysql" else f"\"{k}\" = '{v}'"
-        for k, v in key.items()
-        if k in ("fish", "recording")
-    )
-    ((raw,),) = table.connection.query(f"SELECT traces FROM {table.full_table_name} WHERE {where}").fetchall()
+    q = table.connection.adapter.quote_identifier
+    sql = f"SELECT traces FROM {table.full_table_name} WHERE {q('fish')} = %s AND {q('recording')} = %s"
+    ((raw,),) = table.connection.query(sql, args=(key["fish"], key["recording"])).fetchall()
     meta = raw if isinstance(raw, dict) else json.loads(raw)  # PostgreSQL's driver decodes JSON itself
     path = Path(os.environ["TECTUM_STORE_DIR"]) / meta["path"]
     np.save(path, np.full_like(np.load(path), value))

@@ -97,20 +97,10 @@ def job_status(table, key) -> str | None:
 
 
 def forget_results(db, key: dict) -> None:
-    """Delete every computed row (parts first, children before parents) and job row of ``key``, quickly."""
-    tables = [
-        part for table_cls in reversed(db.analysis.COMPUTED_TABLES) for part in table_cls().parts(as_objects=True)
-    ] + list(reversed(db.analysis.COMPUTED_TABLES))
-    for _ in range(len(tables)):
-        left = []
-        for table in tables:
-            try:
-                (table & key).delete_quick()
-            except Exception:  # a child of it still has rows: next round
-                left.append(table)
-        tables = left
-        if not tables:
-            break
+    """Delete every computed row and job row of ``key``, quickly."""
+    from test_workers import delete_computed
+
+    delete_computed(db, key)
     for table_cls in db.analysis.COMPUTED_TABLES:
         (table_cls.jobs & key).delete()
 
@@ -267,6 +257,7 @@ def heartbeat_of(db, pid: int) -> dict | None:
 def test_worker_computes_a_recording_ingested_after_it_started(clean_db):
     """The service polls: a recording ingested later is computed with no populate call; SIGTERM when idle."""
     from tectum.heartbeat import worker_lines
+    from tectum.status import status_lines
 
     db = clean_db
     an = db.analysis
@@ -286,8 +277,6 @@ def test_worker_computes_a_recording_ingested_after_it_started(clean_db):
         assert len(line) == 1 and re.search(r"  running  since .*  last seen \d+ s ago  done 7 failed 0$", line[0]), (
             line
         )
-        from tectum.status import status_lines
-
         assert line[0] in status_lines()  # tectum status shows the running worker
         proc.send_signal(signal.SIGTERM)
         out, err = finish(proc)
@@ -301,8 +290,6 @@ def test_worker_computes_a_recording_ingested_after_it_started(clean_db):
     row = heartbeat_of(db, proc.pid)
     assert (row["state"], row["jobs_done"], row["jobs_failed"], row["poll_s"]) == ("stopped", 7, 0, 0.5)
     assert any(f":{proc.pid}  stopped  " in line for line in worker_lines())
-    from tectum.status import status_lines
-
     shown = status_lines()
     assert not any(f":{proc.pid} " in line for line in shown) and any(line.startswith("workers: ") for line in shown)
     assert any(f":{proc.pid}  stopped  " in line for line in status_lines(keys=True))
