@@ -36,7 +36,7 @@ import pandas as pd
 from pipeline import classify, stages
 from pipeline.params import effective_groups
 
-from . import acquisition, reference
+from . import acquisition, ahead, reference
 from .bulk import JsonText, fetch_columns, insert_columns, parents_present
 from .config import STORE
 
@@ -634,15 +634,16 @@ class Fit(_Provenance, dj.Computed):
             )
         )
         provenance = self._insert_provenance(key, version)
-        rois = np.arange(n)
-        with _own_parts(self, key, int(n_recorded), rois=(rois,), names=regs.names):
-            self._insert_parts(key, res, regs, rois, reasons)
         stored = {a: np.array(getattr(res, a), dtype=np.float64) for a in ("r2", "coef", "t_value", "coef_z", "coef_p")}
         for _a, values in stored.items():
             values[~np.isfinite(values)] = np.nan  # as read back: NULL is NaN
-        _remember(
-            "fit", key, provenance, dict(stored, names=list(regs.names), selected=np.asarray(res.selected, dtype=bool))
-        )
+        results = dict(stored, names=list(regs.names), selected=np.asarray(res.selected, dtype=bool))
+        # the clustering needs only what is in memory now: computed while the rows below are inserted
+        Clustering.compute_ahead(key, provenance, dff, results)
+        rois = np.arange(n)
+        with _own_parts(self, key, int(n_recorded), rois=(rois,), names=regs.names):
+            self._insert_parts(key, res, regs, rois, reasons)
+        _remember("fit", key, provenance, results)
 
     def _insert_parts(self, key, res, regs, rois, reasons) -> None:
         """Fit.Roi and Fit.Coefficient rows of one fit."""
@@ -843,6 +844,58 @@ class ResponseAmplitude(_Provenance, dj.Computed):
                 key,
             )
 
+    @staticmethod
+    def presentations(restriction=None) -> pd.DataFrame:
+        """Every presentation's amplitude as a row: the per-presentation JSON arrays unpacked.
+
+        Parameters
+        ----------
+        restriction : optional
+            Any DataJoint restriction of ``ResponseAmplitude.Roi`` (e.g. a
+            key, ``{"paramset": "default"}``, a query); None: all.
+
+        Returns
+        -------
+        DataFrame
+            One row per ROI and presentation: fish, recording, paramset, roi,
+            regressor, presentation (``acquisition.Presentation`` number),
+            stimulus, onset_s, amplitude (NaN where NULL), sorted by key, ROI
+            and onset.
+        """
+        rois = ResponseAmplitude.Roi() if restriction is None else ResponseAmplitude.Roi & restriction
+        keys = ("fish", "recording", "paramset")
+        columns = (*keys, "roi", "regressor", "presentation", "stimulus", "onset_s", "amplitude")
+        rows = rois.to_dicts()
+        if not rows:
+            return pd.DataFrame({c: [] for c in columns})
+        recordings = {tuple(r[k] for k in keys) for r in rows}
+        order, events = {}, {}
+        for rec in recordings:
+            key = dict(zip(keys, rec))
+            order.update(
+                {
+                    (*rec, g): [int(p) for p in np.atleast_1d(numbers)]
+                    for g, numbers in zip(*(Regressors.Regressor & key).to_arrays("regressor", "presentations"))
+                }
+            )
+            if rec[:2] not in events:
+                numbers, stimuli, onsets = (acquisition.Presentation & _rec_key(key)).to_arrays(
+                    "presentation", "stimulus", "onset_s"
+                )
+                events[rec[:2]] = dict(zip(numbers.tolist(), zip(stimuli.tolist(), onsets.tolist())))
+        out = {c: [] for c in columns}
+        for r in rows:
+            rec = tuple(r[k] for k in keys)
+            numbers = order[(*rec, r["regressor"])]
+            values = list(r["per_presentation"] or [None] * len(numbers))
+            for number, value in zip(numbers, values):
+                stimulus, onset = events[rec[:2]][number]
+                for k, v in zip(columns, (*rec, int(r["roi"]), r["regressor"], number, stimulus, float(onset), value)):
+                    out[k].append(v)
+        frame = pd.DataFrame(out)
+        frame["amplitude"] = pd.to_numeric(frame["amplitude"], errors="coerce").astype(float)
+        return frame.sort_values([*keys, "roi", "onset_s"], kind="stable").reset_index(drop=True)
+
 
 def _json_block(per_regressor: list[np.ndarray], start: int, stop: int) -> list[str]:
     """JSON texts of the rows ``start:stop`` of ResponseAmplitude.Roi (ROI-major, then regressor order).
@@ -906,12 +959,27 @@ class Clustering(_Provenance, dj.Computed):
         index (cluster)
         """
 
+    @classmethod
+    def compute_ahead(cls, key, fit_provenance, dff, fit) -> None:
+        """Start this key's clustering in the background (see :mod:`schemas.ahead`), if populate allows it now."""
+        if ahead.wanted("clustering"):
+            method, params = _stage(key, "clustering")  # here: the thread must not use the connection
+            ahead.submit(
+                "clustering",
+                key,
+                fit_provenance,
+                lambda: stages.clustering_stage(dff, fit["r2"], fit["selected"], params, method=method),
+            )
+
     def make(self, key):
         method, params = _stage(key, "clustering")
         version = self._upstream_version(Fit, key)
-        dff = DeltaF.load(key)
-        fit = Fit.results(key)
-        trees = stages.clustering_stage(dff, fit["r2"], fit["selected"], params, method=method)
+        future = ahead.take("clustering", key, _stored_provenance(Fit, key))
+        if future is not None:
+            trees = future.result()
+        else:
+            fit = Fit.results(key)
+            trees = stages.clustering_stage(DeltaF.load(key), fit["r2"], fit["selected"], params, method=method)
         self._confirm_inputs(key, version)
         self.insert1(dict(key, linkage_method=params.get("linkage", method) if trees else "none"))
         self._insert_provenance(key, version)

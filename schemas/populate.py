@@ -38,7 +38,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .analysis import COMPUTED_TABLES
+from .ahead import computing_ahead
+from .analysis import COMPUTED_TABLES, Clustering
 
 #: seconds the parent waits for its worker processes to exit after SIGTERM before it kills them
 STOP_TIMEOUT_S = 20.0
@@ -159,7 +160,10 @@ def populate_all(
         idle_timeout_s=idle_timeout_s,
         on_idle=on_idle,
     )
-    with StopSignals() as stop:
+    # without job reservation this process makes every key it is given, so a later table's result can be
+    # computed while it inserts rows (schemas.ahead); with reservation another worker might take that key
+    ahead_kinds = {"clustering"} if not loop["reserve_jobs"] and Clustering in tables else set()
+    with StopSignals() as stop, computing_ahead(ahead_kinds):
         try:
             if processes > 1:
                 _fan_out(reports, restrictions, processes, loop)

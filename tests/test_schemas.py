@@ -371,3 +371,41 @@ def test_other_protocols_populate_next_to_the_published_one(db, small_recording)
         classes = set((an.Classification.Roi & dkey).to_arrays("roi_class"))
         assert classes and classes <= names | neutral, (key, classes)
         assert classes & names, (key, classes)  # tuned ROIs get their own stimulus' class
+
+
+def test_per_presentation_amplitudes_unpack_to_rows(db, small_recording):
+    """ResponseAmplitude.presentations(): a row per ROI and presentation, the in-memory values."""
+    import pipeline
+
+    rec = small_recording
+    key = dict(db.insert_recording(**synthetic_kwargs(rec)), paramset="default")
+    db.populate_all(key)
+    an = db.analysis
+    trials = an.ResponseAmplitude.presentations(key)
+    n_rois, n_events = rec.traces.shape[0], len(rec.events)
+    assert len(trials) == n_rois * n_events  # every regressor here uses each of its stimuli's presentations
+    assert set(trials["paramset"]) == {"default"} and set(trials["fish"]) == {key["fish"]}
+    # the mean over a ROI's presentations of a regressor is the stored mean
+    means = trials.groupby(["roi", "regressor"])["amplitude"].mean()
+    roi, reg, stored = (an.ResponseAmplitude.Roi & key).to_arrays("roi", "regressor", "mean_amplitude")
+    np.testing.assert_allclose(means.loc[list(zip(roi, reg))].to_numpy(), stored.astype(float), rtol=1e-5, atol=1e-6)
+    # each value is the in-memory analysis' amplitude of that presentation (dF/F stored as float32)
+    res = pipeline.analyse_recording(
+        rec.traces, rec.events, rec.frame_period_s, sensor=rec.sensor, stimulus_groups=rec.groups, clustering=False
+    )
+    onsets = rec.events["onset_s"].to_numpy()[np.asarray(res.amplitudes.presentation_row)]
+    expected = pd.DataFrame(
+        {
+            "roi": np.repeat(np.arange(n_rois), len(onsets)),
+            "onset_s": np.tile(onsets, n_rois),
+            "expected": np.asarray(res.amplitudes.per_presentation).ravel(),
+        }
+    )
+    both = trials.merge(expected, on=["roi", "onset_s"], validate="one_to_one")
+    assert len(both) == len(trials)
+    np.testing.assert_allclose(both["amplitude"], both["expected"], rtol=1e-4, atol=1e-5)
+    stimulus_at = dict(zip(rec.events["onset_s"], rec.events["stimulus"]))
+    assert (both["stimulus"] == both["onset_s"].map(stimulus_at)).all()
+    # a restriction that matches nothing gives an empty frame with the same columns
+    empty = an.ResponseAmplitude.presentations({"fish": "nobody"})
+    assert len(empty) == 0 and list(empty.columns) == list(trials.columns)

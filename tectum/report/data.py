@@ -205,36 +205,15 @@ def _amplitudes(key, n: int, names: list):
     return matrix, str(rows[0].get("amplitude_method") or ""), info if isinstance(info, dict) else {}
 
 
-def load_trial_amplitudes(key, presentations: pd.DataFrame) -> pd.DataFrame:
+def load_trial_amplitudes(key) -> pd.DataFrame:
     """Per-presentation amplitudes of one key: roi, presentation, stimulus, regressor, amplitude (NaN for NULL).
 
-    Unpacked from ``ResponseAmplitude.Roi.per_presentation``, whose order is
-    ``Regressors.Regressor.presentations``.
+    :meth:`schemas.analysis.ResponseAmplitude.presentations` of the key.
     """
     from schemas import analysis
 
-    key = {k: key[k] for k in ("fish", "recording", "paramset")}
-    order = dict(zip(*(analysis.Regressors.Regressor & key).to_arrays("regressor", "presentations")))
-    roi, reg, values = (analysis.ResponseAmplitude.Roi & key).to_arrays("roi", "regressor", "per_presentation")
-    stim = dict(zip(presentations["presentation"].tolist(), presentations["stimulus"].tolist()))
-    rows = {"roi": [], "presentation": [], "regressor": [], "amplitude": []}
-    for r, g, v in zip(roi, reg, values):
-        numbers = list(order.get(g) or [])
-        v = list(v or [])
-        rows["roi"] += [int(r)] * len(numbers)
-        rows["presentation"] += [int(p) for p in numbers]
-        rows["regressor"] += [str(g)] * len(numbers)
-        rows["amplitude"] += [np.nan if a is None else float(a) for a in v]
-    frame = pd.DataFrame(
-        {
-            "roi": np.asarray(rows["roi"], dtype=np.int64),
-            "presentation": np.asarray(rows["presentation"], dtype=np.int64),
-            "regressor": rows["regressor"],
-            "amplitude": np.asarray(rows["amplitude"], dtype=float),
-        }
-    )
-    frame.insert(2, "stimulus", [stim[int(p)] for p in frame["presentation"]])
-    return frame
+    frame = analysis.ResponseAmplitude.presentations({k: key[k] for k in ("fish", "recording", "paramset")})
+    return frame[["roi", "presentation", "stimulus", "regressor", "amplitude"]]
 
 
 def load_recording_data(key) -> RecordingData:
@@ -307,7 +286,7 @@ def load_recording_data(key) -> RecordingData:
     trial_amplitudes = None
     if amplitude is not None and any(len(set(v)) > 1 for v in regs.stimuli.values()):
         # a regressor pools several stimuli: the per-stimulus tuning needs the per-presentation values
-        trial_amplitudes = load_trial_amplitudes(key, presentations)
+        trial_amplitudes = load_trial_amplitudes(key)
     rid, x, y, z = fetch_columns(acquisition.RoiTraces.Roi & _rec_key(key), "roi", "x", "y", "z", order_by="roi")
     positions = np.full((n, 3), np.nan)
     if len(rid):
