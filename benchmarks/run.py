@@ -26,7 +26,9 @@ Figures
      2026-11-26 idle, 4 alternated pairs: populate median 5.45 s without,
      4.82 s with (ratio 1.57 -> 1.34); `make bench`: 4.96 / 3.73 s = 1.37x
      (runs 1.33, 1.37, 1.38). PostgreSQL: 6.52 / 4.21 s = 1.52x (1.47-1.65),
-     from about 2x; its inserts check every foreign key per row.
+     from about 2x; its inserts check every foreign key per row;
+   - part rows as COPY on PostgreSQL, 4 alternated pairs: populate median
+     8.40 s with INSERT, 6.55 s with COPY (ratio 1.87 -> 1.41, 1.26-1.55).
 2. ingest throughput: float32 MB/s of a .npy traces file through
    `tectum ingest` (manifest -> readers -> checks -> database). Target >= 100.
 3. whole-brain scale: 100,000 ROIs x 2,000 frames ingested and populated in

@@ -19,11 +19,19 @@ Statements are cut at :data:`~schemas.config.INSERT_CHUNK_ROWS` rows or
 looks up every foreign key of every row it inserts, about half its time for
 these tables; :func:`parents_present` lets a ``make()`` that has checked the
 parents itself skip that (see its docstring for when that is safe).
+
+On PostgreSQL the rows go as ``COPY ... FROM STDIN`` in text format instead
+(one per chunk, fields escaped for that format: backslash, tab, newline and
+carriage return; NULL as ``\\N``), which the server takes in about 60 % of
+the time of the same rows as ``INSERT`` statements; every foreign key is
+still checked. Errors are translated as DataJoint translates its own.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import math
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -168,6 +176,60 @@ def _literals(values, attr, quote) -> list[str]:
     return out
 
 
+_DJ_LOG = logging.getLogger("datajoint")
+
+# characters the text format of PostgreSQL's COPY gives a meaning to inside a field
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_NULL = "\\N"
+
+
+def _copy_text(text: str) -> str:
+    """``text`` as a field of COPY's text format."""
+    return text.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(text) else text
+
+
+def _copy_fields(values, attr) -> list[str]:
+    """COPY text-format fields of one column (\\N for None/NaN/inf): :func:`_literals` for COPY."""
+    if attr.json:
+        if isinstance(values, JsonTextColumn):
+            if None not in values and not _COPY_SPECIAL.search("".join(values)):
+                return list(values)
+            return [_COPY_NULL if t is None else _copy_text(t) for t in values]
+        return [
+            _COPY_NULL if v is None else _copy_text(v if isinstance(v, JsonText) else _json_literal(v)) for v in values
+        ]
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fiu":
+        return [_COPY_NULL if t == "NULL" else t for t in _literals(arr, attr, None)]
+    if arr.dtype.kind == "b":
+        return ["t" if v else "f" for v in arr.tolist()]
+    cache = {}
+    out = []
+    for v in arr.tolist():
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            out.append(_COPY_NULL)
+        elif isinstance(v, bool):
+            out.append("t" if v else "f")
+        elif isinstance(v, (int, float)):
+            out.append(repr(v))
+        else:
+            key = str(v)
+            if key not in cache:
+                cache[key] = _copy_text(key)
+            out.append(cache[key])
+    return out
+
+
+def _copy_cursor(connection):
+    """A cursor that can ``copy_expert`` (psycopg2) on the connection's own session, or None."""
+    if connection.adapter.backend != "postgresql":
+        return None
+    raw = getattr(connection, "_conn", None)
+    cursor = raw.cursor() if raw is not None and hasattr(raw, "cursor") else None
+    return cursor if hasattr(cursor, "copy_expert") else None
+
+
 def _max_statement_bytes(connection) -> int:
     """Longest INSERT to send: INSERT_CHUNK_BYTES, or half the server's max_allowed_packet if that is less."""
     cached = getattr(connection, "_tectum_max_statement", None)
@@ -245,8 +307,11 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
     adapter = table.connection.adapter
     attrs = {name: table.heading[name] for name in names}  # read here: the heading may query the server
     quote = adapter.quote_string
-    prefix = ",".join(_literals([constants[name]], attrs[name], quote)[0] for name in const_names)
     fields = ",".join(adapter.quote_identifier(name) for name in names)
+    copy = _copy_cursor(table.connection)
+    if copy is not None:
+        return _copy_columns(table, copy, fields, names, attrs, columns, constants, const_names, n, chunk_rows)
+    prefix = ",".join(_literals([constants[name]], attrs[name], quote)[0] for name in const_names)
     head = f"INSERT INTO {table.full_table_name} ({fields}) VALUES ("
     budget = _max_statement_bytes(table.connection) - len(head) - 2
 
@@ -269,6 +334,32 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
             for statement in _statements(head, rows, budget):
                 # no arguments: the literals are rendered above, so no '%' is interpreted by the driver
                 table.connection.query(statement, args=None)
+    return n
+
+
+def _copy_columns(table, cursor, fields, names, attrs, columns, constants, const_names, n, chunk_rows) -> int:
+    """:func:`insert_columns` on PostgreSQL: one ``COPY ... FROM STDIN`` per chunk, rendered a chunk ahead."""
+    from datajoint.connection import translate_query_error
+
+    prefix = "".join(_copy_fields([constants[name]], attrs[name])[0] + "\t" for name in const_names)
+    statement = f"COPY {table.full_table_name} ({fields}) FROM STDIN"
+
+    def render(start: int, stop: int) -> str:
+        rendered = [_copy_fields(_rows(values, start, stop), attrs[name]) for name, values in columns.items()]
+        return "".join(prefix + "\t".join(row) + "\n" for row in zip(*rendered))
+
+    bounds = [(start, min(n, start + chunk_rows)) for start in range(0, n, chunk_rows)]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(render, *bounds[0])
+        for i in range(len(bounds)):
+            text = pending.result()
+            if i + 1 < len(bounds):
+                pending = pool.submit(render, *bounds[i + 1])
+            _DJ_LOG.debug("Executing SQL:" + statement)  # as DataJoint logs its own statements
+            try:
+                cursor.copy_expert(statement, io.StringIO(text))
+            except Exception as err:  # as DataJoint reports its own queries' errors
+                raise translate_query_error(err, statement, table.connection.adapter) from err
     return n
 
 
@@ -310,10 +401,21 @@ def fetch_columns(expr, *attrs, order_by=None) -> tuple[np.ndarray, ...]:
     out = []
     for i, a in enumerate(attrs):
         values = [r[i] for r in rows]
-        if not heading[a].numeric:
+        kind = _column_kind(heading[a])
+        if kind == "other":
             out.append(np.array(values, dtype=object))
-        elif any(v is None for v in values) or heading[a].type.lower().startswith(("float", "double", "real")):
+        elif kind == "float" or any(v is None for v in values):
             out.append(np.array([np.nan if v is None else float(v) for v in values], dtype=float))
         else:
             out.append(np.array(values))
     return tuple(out)
+
+
+def _column_kind(attr) -> str:
+    """'float', 'integer' or 'other' for a column's SQL type (PostgreSQL's "double precision" included)."""
+    sql_type = attr.type.lower()
+    if sql_type.startswith(("float", "double", "real", "numeric", "decimal")):
+        return "float"
+    if attr.numeric or sql_type.startswith(("int", "smallint", "bigint", "tinyint", "mediumint")):
+        return "integer"
+    return "other"

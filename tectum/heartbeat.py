@@ -179,14 +179,47 @@ def worker_lines(*, now=None) -> list[str]:
     lines = []
     for row in rows:
         age = max(0.0, (now - row["last_seen"]).total_seconds())
-        state = row["state"]
-        if state == "running" and (
-            age > STALE_FACTOR * float(row["poll_s"]) or (row["host"] == here and not pid_alive(row["pid"]))
-        ):
-            state = "stale"
+        state = _state(row, age, here)
         since = row["started"].strftime("%Y-%m-%d %H:%M:%S")
         lines.append(
             f"worker {row['host']}:{row['pid']}  {state}  since {since}  last seen {age:.0f} s ago  "
             f"done {row['jobs_done']} failed {row['jobs_failed']}"
         )
     return lines
+
+
+def _state(row: dict, age_s: float, here: str) -> str:
+    """running, stale (killed, or its machine or connection lost) or stopped."""
+    state = row["state"]
+    if state == "running" and (
+        age_s > STALE_FACTOR * float(row["poll_s"]) or (row["host"] == here and not pid_alive(row["pid"]))
+    ):
+        return "stale"
+    return state
+
+
+def forget_workers(days: float, *, dry_run: bool = False, now=None) -> list[str]:
+    """Delete the heartbeat rows of workers stopped or stale for more than ``days`` days; one line per row.
+
+    A running worker's row is never deleted, however old its start. With
+    ``dry_run`` nothing is deleted and the lines say what would be.
+    """
+    if days < 0:
+        raise ValueError(f"days must be 0 or more, not {days:g}")
+    table = _table()
+    now = _now(table.connection) if now is None else now
+    here = this_host()
+    gone = []
+    for row in table.to_dicts(order_by="last_seen"):
+        age = max(0.0, (now - row["last_seen"]).total_seconds())
+        state = _state(row, age, here)
+        if state != "running" and age > days * 86400:
+            gone.append((row, state, age))
+    if gone and not dry_run:
+        (table & [{"host": r["host"], "pid": r["pid"]} for r, _, _ in gone]).delete_quick()
+    verb = "would forget" if dry_run else "forgot"
+    return [
+        f"{verb} worker {r['host']}:{r['pid']}  {state}  last seen {age / 86400:.1f} days ago  "
+        f"done {r['jobs_done']} failed {r['jobs_failed']}"
+        for r, state, age in gone
+    ]

@@ -817,6 +817,9 @@ def add_db_arguments(parser) -> None:
     from .commands.gc import add_db_action
 
     add_db_action(sub)  # tectum db gc: the store's housekeeping, with the database's
+    from .commands.worker import add_db_action as add_forget_workers
+
+    add_forget_workers(sub)
 
 
 class _RefusePassword(argparse.Action):

@@ -64,3 +64,93 @@ def test_json_rendered_a_chunk_at_a_time_is_the_whole_column():
     whole = np.column_stack([_json_rows(v) for v in per_regressor]).ravel().tolist()
     for start, stop in [(0, len(whole)), (0, 1), (2, 3), (5, 17), (150, len(whole))]:
         assert _json_block(per_regressor, start, stop) == whole[start:stop]
+
+
+ODD_TEXTS = [
+    "plain",
+    "back\\slash",
+    "tab\there",
+    "new\nline",
+    "carriage\rreturn",
+    "quotes ' and \"",
+    "\\N",  # the text format's NULL, as text
+    "\\.",
+    "naïve — 鱼 🐟",
+    "",
+]
+
+
+@pytest.fixture
+def odd_table(db):
+    """A scratch table with every kind of column the part rows use."""
+    import os
+
+    import datajoint as dj
+
+    schema = dj.Schema(os.environ["TECTUM_SCHEMA_PREFIX"] + "bulktest", connection=db.analysis.Fit.connection)
+
+    @schema
+    class Odd(dj.Manual):
+        definition = """
+        row: int32
+        ---
+        label=null: varchar(64)
+        value=null: float64
+        count: int32
+        flag: bool
+        doc=null: json
+        """
+
+    yield Odd
+    schema.drop(prompt=False)
+
+
+def test_odd_values_round_trip_through_the_bulk_insert(odd_table):
+    """Strings, JSON, NULLs, non-finite numbers and booleans are stored as given (INSERT or COPY)."""
+    import json
+
+    from schemas.bulk import JsonText, _copy_cursor, fetch_columns, insert_columns
+
+    # PostgreSQL's rows go through COPY, MySQL's through INSERT
+    postgres = odd_table.connection.adapter.backend == "postgresql"
+    assert (_copy_cursor(odd_table.connection) is not None) == postgres
+    n = len(ODD_TEXTS)
+    values = np.array([0.5, np.nan, np.inf, -np.inf, 1e-300, -2.0, 3.25, 0.0, 1e300, 7.0])
+    docs = [{"text": t, "list": [1.5, None]} for t in ODD_TEXTS]
+    docs[3] = None
+    inserted = insert_columns(
+        odd_table,
+        dict(
+            row=np.arange(n),
+            label=np.array([None if i == 5 else t for i, t in enumerate(ODD_TEXTS)], dtype=object),
+            value=values,
+            flag=np.arange(n) % 2 == 0,
+            doc=JsonText.wrap([None if d is None else json.dumps(d) for d in docs]),
+        ),
+        {"count": 42},
+        chunk_rows=3,  # several statements
+    )
+    assert inserted == n
+    label, value, count, flag = fetch_columns(odd_table(), "label", "value", "count", "flag", order_by="row")
+    assert list(label) == [None if i == 5 else t for i, t in enumerate(ODD_TEXTS)]
+    want = np.where(np.isfinite(values), values, np.nan)  # non-finite numbers are stored as NULL
+    np.testing.assert_array_equal(value, want)
+    assert list(count) == [42] * n and [bool(f) for f in flag] == [i % 2 == 0 for i in range(n)]
+    assert list(odd_table().to_arrays("doc", order_by="row")) == docs
+
+
+def test_a_failed_bulk_insert_is_reported_and_rolled_back(odd_table):
+    import datajoint as dj
+
+    from schemas.bulk import insert_columns
+
+    conn = odd_table.connection
+    insert_columns(odd_table, dict(row=np.array([1]), count=np.array([1]), flag=np.array([True])))
+    with pytest.raises(dj.errors.DuplicateError):
+        insert_columns(odd_table, dict(row=np.array([2, 1]), count=np.array([1, 1]), flag=np.array([True, False])))
+    assert len(odd_table()) == 1
+    conn.start_transaction()
+    insert_columns(odd_table, dict(row=np.array([3, 4]), count=np.array([1, 1]), flag=np.array([True, False])))
+    assert len(odd_table()) == 3
+    conn.cancel_transaction()
+    assert list(odd_table().to_arrays("row")) == [1]

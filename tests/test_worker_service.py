@@ -15,6 +15,7 @@ import platform
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -361,6 +362,52 @@ def test_worker_lines_stale_and_stopped(db):
         assert "  stopped  " in lines["elsewhere.example:13"]
     finally:
         (table & [{"host": r["host"], "pid": r["pid"]} for r in rows]).delete_quick()
+
+
+def test_forget_workers_deletes_only_old_stopped_and_stale_rows(db):
+    """tectum db forget-workers: rows of workers gone for more than --days days; never a running worker's."""
+    from conftest import cli_env
+
+    table = db.operations.WorkerHeartbeat
+    now = table.connection.query("SELECT LOCALTIMESTAMP(3)").fetchone()[0]
+    old, recent = now - dt.timedelta(days=10), now - dt.timedelta(days=2)
+    rows = {
+        21: dict(last_seen=old, state="stopped"),  # forgotten
+        22: dict(last_seen=old, state="running"),  # stale for 10 days: forgotten
+        23: dict(last_seen=recent, state="stopped"),  # kept: within 7 days
+        24: dict(last_seen=now, state="running"),  # kept: alive
+    }
+    keys = [{"host": "elsewhere.example", "pid": pid} for pid in rows]
+    try:
+        for pid, row in rows.items():
+            table.insert1(
+                dict(row, host="elsewhere.example", pid=pid, started=old, poll_s=10, jobs_done=1, jobs_failed=0)
+            )
+
+        def cli(*args):
+            return subprocess.run(
+                [sys.executable, "-m", "tectum.cli", "db", "forget-workers", *args],
+                env=cli_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+
+        dry = cli("--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "would forget worker elsewhere.example:21  stopped" in dry.stdout
+        assert "would forget worker elsewhere.example:22  stale" in dry.stdout
+        assert len(table & keys) == 4  # nothing deleted
+        done = cli()
+        assert done.returncode == 0, done.stderr
+        assert "2 worker row(s) forgotten" in done.stdout
+        assert sorted((table & keys).to_arrays("pid")) == [23, 24]
+        assert "1 worker row(s) forgotten" in cli("--days", "1").stdout  # now the recent stopped one too
+        assert sorted((table & keys).to_arrays("pid")) == [24]
+        bad = cli("--days", "-1")
+        assert bad.returncode != 0 and "--days must be 0 or more" in bad.stderr
+    finally:
+        (table & keys).delete_quick()
 
 
 def test_worker_max_idle_and_strict(db):

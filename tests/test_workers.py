@@ -25,10 +25,10 @@ from dbutil import overwrite_stored_traces, row_counts, synthetic_kwargs
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 180
 
-#: DataJoint's debug log line of the first part-row insert of a Clustering make: the
+#: DataJoint's debug log line of the first part-row insert of a Clustering make (COPY on PostgreSQL): the
 #: make's transaction has written its master row and a Tree row by then, and the
 #: clustering of the selected ROIs (about a second) is still ahead
-MID_CLUSTERING = re.compile(r"Executing SQL:INSERT INTO \S*__clustering__member")
+MID_CLUSTERING = re.compile(r"Executing SQL:(INSERT INTO|COPY) \S*__clustering__member")
 #: DataJoint's log line of a committed Clustering make
 CLUSTERING_DONE = re.compile(r"Success making .* -> \S*__clustering\W*$", re.M)
 

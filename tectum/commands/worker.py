@@ -180,3 +180,32 @@ def register(sub) -> None:
         "(reservations of dead workers on this machine are always recovered)",
     )
     p.set_defaults(func=run)
+
+
+def forget(args) -> int:
+    """``tectum db forget-workers``: drop old heartbeat rows of stopped and stale workers."""
+    from ..heartbeat import forget_workers
+
+    if args.days < 0:
+        raise TectumError(f"--days must be 0 or more, not {args.days:g}")
+    connect(create_tables=False)
+    lines = forget_workers(args.days, dry_run=args.dry_run)
+    for line in lines:
+        print(line)
+    done = "would be forgotten" if args.dry_run else "forgotten"
+    print(f"{len(lines)} worker row(s) {done} (stopped or stale for more than {args.days:g} days)")
+    return 0
+
+
+def add_db_action(sub) -> None:
+    """Add ``forget-workers`` to the ``tectum db`` actions."""
+    p = sub.add_parser(
+        "forget-workers",
+        help="delete the heartbeat rows of workers stopped or stale for more than --days days",
+        description="Every tectum worker leaves a row in <prefix>operations.WorkerHeartbeat; the rows of "
+        "workers that stopped (or were killed: stale) stay, and tectum status counts them. This deletes "
+        "those last seen more than --days days ago; a running worker's row is never deleted.",
+    )
+    p.add_argument("--days", type=float, default=7.0, help="only rows last seen more than this many days ago (7)")
+    p.add_argument("--dry-run", action="store_true", help="only list the rows; delete nothing")
+    p.set_defaults(db_func=forget)
