@@ -292,6 +292,29 @@ def stale_rows(table_cls, tasks=None) -> list[tuple[dict, list[str]]]:
     return stale
 
 
+def delete_stale(tasks=None) -> dict[str, int]:
+    """Delete the stale rows (within ``tasks``) of every computed table, with their downstream rows.
+
+    Tables are visited upstream first, each checked after the deletions
+    above it (a deleted row's downstream rows are gone with it, by
+    DataJoint's cascade). Only computed rows are deleted; what was ingested
+    stays. Returns the stale rows deleted per table (downstream rows that went
+    with them not counted); the next populate computes them again.
+    """
+    from schemas import analysis
+
+    from .access import require_write_access
+
+    require_write_access(analysis.COMPUTED_TABLES)
+    deleted = {}
+    for table_cls in analysis.COMPUTED_TABLES:
+        keys = [key for key, _ in stale_rows(table_cls, tasks)]
+        if keys:
+            (table_cls & keys).delete(prompt=False)
+            deleted[table_cls.__name__] = len(keys)
+    return deleted
+
+
 def stale_lines(query: StatusQuery) -> list[str]:
     """With ``stale``: per table the rows computed from other inputs, parameters or versions than now."""
     if not query.stale:
@@ -313,8 +336,8 @@ def stale_lines(query: StatusQuery) -> list[str]:
             lines += [f"  {table_cls.__name__} [{_key_text(key)}] stale: {'; '.join(rs)}" for key, rs in rows]
     if found:
         lines.append(
-            "stale rows stay until recomputed: delete them (their downstream rows go with them), e.g. "
-            "(schemas.analysis.DeltaF & key).delete() in Python, then run tectum populate"
+            "stale rows stay until recomputed: tectum populate --recompute-stale [RESTRICTION] deletes them "
+            "(their downstream rows go with them) and computes them again"
         )
     return lines
 

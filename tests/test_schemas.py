@@ -409,3 +409,35 @@ def test_per_presentation_amplitudes_unpack_to_rows(db, small_recording):
     # a restriction that matches nothing gives an empty frame with the same columns
     empty = an.ResponseAmplitude.presentations({"fish": "nobody"})
     assert len(empty) == 0 and list(empty.columns) == list(trials.columns)
+
+
+def test_populate_recompute_stale_within_its_restriction_only(db, small_recording, capsys):
+    """tectum populate --recompute-stale: stale rows of the restriction deleted with their downstream, recomputed."""
+    from tectum.cli import main
+    from tectum.status import stale_rows
+
+    an = db.analysis
+    key = db.insert_recording(**synthetic_kwargs(small_recording))
+    db.populate_all()
+    before = row_counts(db)
+    fit_before = (an.Fit.Roi & dict(key, paramset="default")).to_arrays("r2", order_by="roi")
+    for paramset in ("default", "seed2020"):
+        an.DeltaF.Provenance.update1(dict(key, paramset=paramset, pipeline_version="0.0.1"))
+    code = main(["-q", "populate", "--recompute-stale", "--paramset", "default"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "recompute-stale: deleted 1 stale DeltaF row(s), with their downstream rows" in out
+    # recomputed: the same rows and values again, fresh provenance
+    assert not stale_rows(an.DeltaF, {"paramset": "default"})
+    np.testing.assert_array_equal(
+        (an.Fit.Roi & dict(key, paramset="default")).to_arrays("r2", order_by="roi"), fit_before
+    )
+    after = row_counts(db)
+    assert {t: n for t, n in after.items() if "~" not in t} == {t: n for t, n in before.items() if "~" not in t}
+    # the other parameter set's stale row is left alone: --paramset is not widened
+    assert [k["paramset"] for k, _ in stale_rows(an.DeltaF)] == ["seed2020"]
+    code = main(["-q", "populate", "--recompute-stale", "fish=F1"])
+    out = capsys.readouterr().out
+    assert "deleted 1 stale DeltaF row(s)" in out and not stale_rows(an.DeltaF)
+    code = main(["-q", "populate", "--recompute-stale"])
+    assert "recompute-stale: nothing is stale" in capsys.readouterr().out

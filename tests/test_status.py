@@ -163,7 +163,7 @@ def test_stale_rows(lab, capsys):
             f"  DeltaF [fish=ST, recording=R0, paramset=default] stale: computed by tectum 0.0.1 "
             f"(this is {__version__})"
         ) in out
-        assert "then run tectum populate" in out
+        assert "tectum populate --recompute-stale [RESTRICTION] deletes them" in out
     finally:
         an.DeltaF.Provenance.update1(dict(key_of("R0"), pipeline_version=an.pipeline_version()))
 

@@ -55,6 +55,17 @@ def run(args) -> int:
     if args.processes < 1:
         raise TectumError(f"--processes must be at least 1, not {args.processes}")
     reserve_jobs = args.reserve_jobs or args.processes > 1  # worker processes share the job tables
+    if args.recompute_stale:
+        from ..status import delete_stale
+
+        scope = None  # everything, or the tasks within RESTRICTION and --paramset
+        for restriction in restrictions:
+            scope = (schemas.analysis.AnalysisTask.proj() if scope is None else scope) & restriction
+        deleted = delete_stale(scope)
+        for table, n in deleted.items():
+            print(f"recompute-stale: deleted {n} stale {table} row(s), with their downstream rows")
+        if not deleted:
+            print("recompute-stale: nothing is stale")
     if reserve_jobs:
         _recover(args.orphan_timeout)
     try:
@@ -102,6 +113,13 @@ def register(sub) -> None:
         "experiment, region, sensor",
     )
     p.add_argument("--paramset", action="append", help="only this parameter set (repeatable)")
+    p.add_argument(
+        "--recompute-stale",
+        action="store_true",
+        help="first delete the rows computed by another tectum version, with parameters the parameter set no "
+        "longer has, or from a recording replaced since (tectum status --stale lists them), with their "
+        "downstream rows; the populate then computes them again",
+    )
     p.add_argument(
         "--reserve-jobs", action="store_true", help="use DataJoint's job reservation so several workers can run at once"
     )
