@@ -6,11 +6,16 @@ backends. What would make a name ambiguous or unusable is refused here with a
 message naming the name: surrounding white space (MySQL ignores trailing
 spaces even in a binary collation, so ``"X"`` and ``"X "`` would collide),
 control characters and backslashes (they break file names, SQL tools and key
-matching), and names too long for their column or for a file name in the
-object store (whose paths contain the primary key).
+matching), text not in Unicode normal form C (an accented letter written
+decomposed, as some file systems and keyboards produce it, is a different
+name from the same letter composed though both look alike: ``Fé`` would be two
+fish), and names too long for their column or for a file name in the object
+store (whose paths contain the primary key).
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 from datajoint.storage import encode_pk_value
 
@@ -43,6 +48,13 @@ def check_identifier(what: str, value, *, max_len: int, where: str | None = None
         raise ValueError(f"{prefix}'{what}' {value!r} begins or ends with white space; remove it")
     if "\\" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValueError(f"{prefix}'{what}' {value!r} contains a backslash or a control character")
+    composed = unicodedata.normalize("NFC", value)
+    if composed != value:
+        raise ValueError(
+            f"{prefix}'{what}' {value!r} is not in Unicode normal form C: a letter and its accent are stored "
+            f"as separate characters, so it would be a different name from {composed!r}, which looks the same; "
+            f"write it as {composed!r}"
+        )
     if len(value) > max_len:
         raise ValueError(f"{prefix}'{what}' {value!r} is {len(value)} characters long; at most {max_len} fit")
     encoded = len(f"{what}={encode_pk_value(value)}".encode())

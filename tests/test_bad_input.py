@@ -954,6 +954,15 @@ CASES = [
         python_names=("F\\1",),
         key={"fish": "F\\1", "recording": "R1"},
     ),
+    Case(
+        "decomposed_accent_in_name",
+        "rejected: a name not in Unicode normal form C (it would differ from the same name composed)",
+        insert(fish="Fe\u0301"),
+        manifest_with(fish="Fe\u0301"),
+        match=r"is not in Unicode normal form C",
+        python_names=("Fe\u0301",),
+        key={"fish": "Fe\u0301", "recording": "R1"},
+    ),
 ]
 
 CASE_BY_ID = {case.id: case for case in CASES}
