@@ -92,6 +92,22 @@ def _in_memory(rec):
     return time.perf_counter() - t0, result
 
 
+def _insert(rec, fish: str, recording: str, **extra) -> dict:
+    """Insert a synthetic recording in the tectum region; returns its key."""
+    import schemas
+
+    return schemas.insert_recording(
+        fish=fish,
+        recording=recording,
+        region="tectum",
+        sensor=rec.sensor,
+        frame_period_s=rec.frame_period_s,
+        traces=rec.traces,
+        events=rec.events,
+        **extra,
+    )
+
+
 def _write_npy_manifest(folder: Path, recs: list[tuple[str, str, object]], genotype="wild type") -> Path:
     """Write traces .npy + events CSV per recording and a manifest; return its path."""
     import numpy as np
@@ -132,17 +148,7 @@ def bench_populate(workdir: Path, n_rois=10_000, n_frames=3_000, repeats=3):
     runs = []  # (populate s, in-memory s), alternated so both see the same machine
     for i in range(repeats):
         t_mem, result = _in_memory(rec)
-        key = schemas.insert_recording(
-            fish="bench-pop",
-            recording=f"R{i + 1}",
-            region="tectum",
-            sensor=rec.sensor,
-            frame_period_s=rec.frame_period_s,
-            traces=rec.traces,
-            events=rec.events,
-            genotype="wild type",
-            stimulus_groups=rec.groups,
-        )
+        key = _insert(rec, "bench-pop", f"R{i + 1}", genotype="wild type", stimulus_groups=rec.groups)
         restriction = dict(key, paramset="default")
         t0 = time.perf_counter()
         reports = schemas.populate_all(restriction)
@@ -313,15 +319,7 @@ def bench_scaleout(workdir: Path, n_recordings=8, n_rois=4_000, n_frames=1_500):
 
     for i in range(n_recordings):
         rec = make_recording(n_rois=n_rois, n_frames=n_frames, seed=100 + i)
-        schemas.insert_recording(
-            fish="bench-scale",
-            recording=f"R{i}",
-            region="tectum",
-            sensor=rec.sensor,
-            frame_period_s=rec.frame_period_s,
-            traces=rec.traces,
-            events=rec.events,
-        )
+        _insert(rec, "bench-scale", f"R{i}")
     restriction = "fish=bench-scale"
     t1, cpu1, srv1 = _workers(1, restriction)
     # forget the results and the finished jobs, then again with two workers
@@ -414,15 +412,11 @@ def bench_query(workdir: Path, n_recordings=100, n_rois=10_000, n_frames=500):
     t0 = time.perf_counter()
     for i in range(n_recordings):
         rec = make_recording(n_rois=n_rois, n_frames=n_frames, seed=1000 + i)
-        schemas.insert_recording(
-            fish=f"bench-q{i // 2}",
-            recording=f"R{i % 2}",
-            region="tectum",
-            sensor=rec.sensor,
+        _insert(
+            rec,
+            f"bench-q{i // 2}",
+            f"R{i % 2}",
             genotype=genotypes[(i // 2) % len(genotypes)],
-            frame_period_s=rec.frame_period_s,
-            traces=rec.traces,
-            events=rec.events,
             stimulus_groups=rec.groups,
         )
     t_ingest = time.perf_counter() - t0

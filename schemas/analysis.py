@@ -868,29 +868,26 @@ class ResponseAmplitude(_Provenance, dj.Computed):
         rows = rois.to_dicts()
         if not rows:
             return pd.DataFrame({c: [] for c in columns})
-        recordings = {tuple(r[k] for k in keys) for r in rows}
-        order, events = {}, {}
-        for rec in recordings:
-            key = dict(zip(keys, rec))
-            order.update(
-                {
-                    (*rec, g): [int(p) for p in np.atleast_1d(numbers)]
-                    for g, numbers in zip(*(Regressors.Regressor & key).to_arrays("regressor", "presentations"))
-                }
-            )
-            if rec[:2] not in events:
-                numbers, stimuli, onsets = (acquisition.Presentation & _rec_key(key)).to_arrays(
-                    "presentation", "stimulus", "onset_s"
-                )
-                events[rec[:2]] = dict(zip(numbers.tolist(), zip(stimuli.tolist(), onsets.tolist())))
+        # the presentation numbers of each regressor, and the stimulus and onset of each presentation
+        fish, recording, paramset, regressor, numbers = (Regressors.Regressor & rois.proj()).to_arrays(
+            *keys, "regressor", "presentations"
+        )
+        order = {
+            (*k, g): [int(p) for p in np.atleast_1d(n)]
+            for *k, g, n in zip(fish, recording, paramset, regressor, numbers)
+        }
+        fish, recording, number, stimulus, onset = (acquisition.Presentation & rois.proj()).to_arrays(
+            "fish", "recording", "presentation", "stimulus", "onset_s"
+        )
+        events = {(f, r, int(p)): (st, float(o)) for f, r, p, st, o in zip(fish, recording, number, stimulus, onset)}
         out = {c: [] for c in columns}
         for r in rows:
             rec = tuple(r[k] for k in keys)
             numbers = order[(*rec, r["regressor"])]
             values = list(r["per_presentation"] or [None] * len(numbers))
             for number, value in zip(numbers, values):
-                stimulus, onset = events[rec[:2]][number]
-                for k, v in zip(columns, (*rec, int(r["roi"]), r["regressor"], number, stimulus, float(onset), value)):
+                stimulus, onset = events[(*rec[:2], number)]
+                for k, v in zip(columns, (*rec, int(r["roi"]), r["regressor"], number, stimulus, onset, value)):
                     out[k].append(v)
         frame = pd.DataFrame(out)
         frame["amplitude"] = pd.to_numeric(frame["amplitude"], errors="coerce").astype(float)

@@ -34,8 +34,10 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
@@ -119,32 +121,66 @@ def _json_literal(value):
 
 # characters any of the adapters' quote_string would escape (pymysql escapes all of these, PostgreSQL only ')
 _NEEDS_ESCAPE = re.compile(r"""[\\'"\x00\n\r\x1a]""")
+# characters the text format of PostgreSQL's COPY gives a meaning to inside a field
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+_DJ_LOG = logging.getLogger("datajoint")
 
 
-def _quote_all(texts: list, quote) -> list[str]:
-    """SQL string literals of ``texts``: wrapped in quotes as they are when no character needs escaping."""
-    if not _NEEDS_ESCAPE.search("".join(texts)):
-        return ["'" + t + "'" for t in texts]
-    return [quote(t) for t in texts]
+@dataclass(frozen=True)
+class _Form:
+    """How values are written: SQL literals of an INSERT, or fields of COPY's text format."""
+
+    separator: str  # between the values of a row
+    null: str
+    true: str
+    false: str
+    text: Callable[[str], str]  # one string
+    texts: Callable[[list], list]  # many strings, none of them None (one check for characters to escape)
 
 
-def _literals(values, attr, quote) -> list[str]:
-    """SQL literals of one column (NULL for None/NaN/inf)."""
+def _sql_form(quote) -> _Form:
+    """SQL literals, strings quoted by the adapter's ``quote_string``."""
+
+    def texts(values: list) -> list[str]:
+        if not _NEEDS_ESCAPE.search("".join(values)):
+            return ["'" + t + "'" for t in values]
+        return [quote(t) for t in values]
+
+    return _Form(",", "NULL", "TRUE", "FALSE", quote, texts)
+
+
+def _copy_text(text: str) -> str:
+    """``text`` as a field of COPY's text format."""
+    return text.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(text) else text
+
+
+_COPY_FORM = _Form(
+    "\t",
+    "\\N",
+    "t",
+    "f",
+    _copy_text,
+    lambda values: list(values) if not _COPY_SPECIAL.search("".join(values)) else [_copy_text(t) for t in values],
+)
+
+
+def _literals(values, attr, form: _Form) -> list[str]:
+    """One column written in ``form`` (NULL for None/NaN/inf)."""
     if attr.json:
-        if isinstance(values, JsonTextColumn) and None not in values:
-            # rendered by the caller: one check for characters to escape, not one quote() per row
-            return _quote_all(values, quote)
-        if isinstance(values, JsonTextColumn):
-            return ["NULL" if t is None else quote(t) for t in values]
+        rendered = isinstance(values, JsonTextColumn)  # JSON texts rendered by the caller
+        if rendered and None not in values:
+            return form.texts(values)
         cache = {}
         out = []
         for v in values:
             if v is None:
-                out.append("NULL")
+                out.append(form.null)
                 continue
-            text = v if isinstance(v, JsonText) else _json_literal(v)
+            text = v if rendered or isinstance(v, JsonText) else _json_literal(v)
             if text not in cache:
-                cache[text] = quote(text)
+                cache[text] = form.text(text)
             out.append(cache[text])
         return out
     arr = np.asarray(values)
@@ -153,70 +189,25 @@ def _literals(values, attr, quote) -> list[str]:
         finite = np.isfinite(arr)
         if not finite.all():
             for i in np.flatnonzero(~finite).tolist():
-                out[i] = "NULL"
+                out[i] = form.null
         return out
     if arr.dtype.kind in "iu":
         return list(map(str, arr.tolist()))
     if arr.dtype.kind == "b":
-        return ["TRUE" if v else "FALSE" for v in arr.tolist()]
+        return [form.true if v else form.false for v in arr.tolist()]
     cache = {}
     out = []
     for v in arr.tolist():
         if v is None or (isinstance(v, float) and not math.isfinite(v)):
-            out.append("NULL")
+            out.append(form.null)
         elif isinstance(v, bool):
-            out.append("TRUE" if v else "FALSE")
+            out.append(form.true if v else form.false)
         elif isinstance(v, (int, float)):
             out.append(repr(v))
         else:
             key = str(v)
             if key not in cache:
-                cache[key] = quote(key)
-            out.append(cache[key])
-    return out
-
-
-_DJ_LOG = logging.getLogger("datajoint")
-
-# characters the text format of PostgreSQL's COPY gives a meaning to inside a field
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_NULL = "\\N"
-
-
-def _copy_text(text: str) -> str:
-    """``text`` as a field of COPY's text format."""
-    return text.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(text) else text
-
-
-def _copy_fields(values, attr) -> list[str]:
-    """COPY text-format fields of one column (\\N for None/NaN/inf): :func:`_literals` for COPY."""
-    if attr.json:
-        if isinstance(values, JsonTextColumn):
-            if None not in values and not _COPY_SPECIAL.search("".join(values)):
-                return list(values)
-            return [_COPY_NULL if t is None else _copy_text(t) for t in values]
-        return [
-            _COPY_NULL if v is None else _copy_text(v if isinstance(v, JsonText) else _json_literal(v)) for v in values
-        ]
-    arr = np.asarray(values)
-    if arr.dtype.kind in "fiu":
-        return [_COPY_NULL if t == "NULL" else t for t in _literals(arr, attr, None)]
-    if arr.dtype.kind == "b":
-        return ["t" if v else "f" for v in arr.tolist()]
-    cache = {}
-    out = []
-    for v in arr.tolist():
-        if v is None or (isinstance(v, float) and not math.isfinite(v)):
-            out.append(_COPY_NULL)
-        elif isinstance(v, bool):
-            out.append("t" if v else "f")
-        elif isinstance(v, (int, float)):
-            out.append(repr(v))
-        else:
-            key = str(v)
-            if key not in cache:
-                cache[key] = _copy_text(key)
+                cache[key] = form.text(key)
             out.append(cache[key])
     return out
 
@@ -304,23 +295,39 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
         rows = [dict(zip(names, vals)) for vals in zip(*cols)]
         table.insert(rows, chunk_size=chunk_rows)
         return n
-    adapter = table.connection.adapter
+    connection = table.connection
+    adapter = connection.adapter
     attrs = {name: table.heading[name] for name in names}  # read here: the heading may query the server
-    quote = adapter.quote_string
     fields = ",".join(adapter.quote_identifier(name) for name in names)
-    copy = _copy_cursor(table.connection)
-    if copy is not None:
-        return _copy_columns(table, copy, fields, names, attrs, columns, constants, const_names, n, chunk_rows)
-    prefix = ",".join(_literals([constants[name]], attrs[name], quote)[0] for name in const_names)
-    head = f"INSERT INTO {table.full_table_name} ({fields}) VALUES ("
-    budget = _max_statement_bytes(table.connection) - len(head) - 2
+    cursor = _copy_cursor(connection)
+    form = _COPY_FORM if cursor is not None else _sql_form(adapter.quote_string)
+    shared = [repeat(_literals([constants[name]], attrs[name], form)[0]) for name in const_names]
 
     def render(start: int, stop: int) -> list[str]:
-        """The rows ``start:stop`` as SQL tuples without their parentheses."""
-        rendered = [_literals(_rows(values, start, stop), attrs[name], quote) for name, values in columns.items()]
-        if prefix:
-            rendered.insert(0, repeat(prefix))
-        return list(map(",".join, zip(*rendered)))
+        """The rows ``start:stop``, each its values written in ``form`` and joined (no parentheses, no newline)."""
+        values = (_literals(_rows(v, start, stop), attrs[name], form) for name, v in columns.items())
+        return list(map(form.separator.join, zip(*shared, *values)))
+
+    if cursor is not None:
+        statement = f"COPY {table.full_table_name} ({fields}) FROM STDIN"
+
+        def send(rows: list[str]) -> None:
+            from datajoint.connection import translate_query_error
+
+            _DJ_LOG.debug("Executing SQL:" + statement)  # as DataJoint logs its own statements
+            try:
+                cursor.copy_expert(statement, io.StringIO("\n".join(rows) + "\n"))
+            except Exception as err:  # as DataJoint reports its own queries' errors
+                raise translate_query_error(err, statement, adapter) from err
+
+    else:
+        head = f"INSERT INTO {table.full_table_name} ({fields}) VALUES ("
+        budget = _max_statement_bytes(connection) - len(head) - 2
+
+        def send(rows: list[str]) -> None:
+            for sql in _statements(head, rows, budget):
+                # no arguments: the literals are rendered above, so no '%' is interpreted by the driver
+                connection.query(sql, args=None)
 
     # The next chunk is rendered in a thread while the server inserts this one (the waiting thread lets go of the
     # GIL), so most of the rendering costs no time; only this thread uses the connection.
@@ -331,35 +338,7 @@ def insert_columns(table, columns: dict, constants: dict | None = None, *, chunk
             rows = pending.result()
             if i + 1 < len(bounds):
                 pending = pool.submit(render, *bounds[i + 1])
-            for statement in _statements(head, rows, budget):
-                # no arguments: the literals are rendered above, so no '%' is interpreted by the driver
-                table.connection.query(statement, args=None)
-    return n
-
-
-def _copy_columns(table, cursor, fields, names, attrs, columns, constants, const_names, n, chunk_rows) -> int:
-    """:func:`insert_columns` on PostgreSQL: one ``COPY ... FROM STDIN`` per chunk, rendered a chunk ahead."""
-    from datajoint.connection import translate_query_error
-
-    prefix = "".join(_copy_fields([constants[name]], attrs[name])[0] + "\t" for name in const_names)
-    statement = f"COPY {table.full_table_name} ({fields}) FROM STDIN"
-
-    def render(start: int, stop: int) -> str:
-        rendered = [_copy_fields(_rows(values, start, stop), attrs[name]) for name, values in columns.items()]
-        return "".join(prefix + "\t".join(row) + "\n" for row in zip(*rendered))
-
-    bounds = [(start, min(n, start + chunk_rows)) for start in range(0, n, chunk_rows)]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(render, *bounds[0])
-        for i in range(len(bounds)):
-            text = pending.result()
-            if i + 1 < len(bounds):
-                pending = pool.submit(render, *bounds[i + 1])
-            _DJ_LOG.debug("Executing SQL:" + statement)  # as DataJoint logs its own statements
-            try:
-                cursor.copy_expert(statement, io.StringIO(text))
-            except Exception as err:  # as DataJoint reports its own queries' errors
-                raise translate_query_error(err, statement, table.connection.adapter) from err
+            send(rows)
     return n
 
 
